@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""Set up `.venv` with the test extra (first run only), lint with ruff, then run the whole test suite.
+
+Extra arguments go to pytest: `python3 scripts/test.py -k quota -x`.
+"""
+
+import subprocess
+import sys
+
+from _bootstrap import ROOT, ensure_env, run
+
+if __name__ == "__main__":
+    python = ensure_env("test")
+    lint = subprocess.run([str(python), "-m", "ruff", "check", "--quiet", "."], cwd=ROOT)
+    if lint.returncode != 0:
+        sys.exit("ruff found problems (above); fix them or run `.venv/bin/ruff check --fix .`")
+    sys.exit(run(python, ["-m", "pytest", *sys.argv[1:]]))
