@@ -1,0 +1,189 @@
+"""`python -m bot [run|sync|check|generate]`: settings, logging, start.
+
+python -m bot                     start the bot (same as `run`)
+python -m bot sync [--guild ID]   register the slash commands with Discord (globally, or in one server)
+python -m bot check               check settings, database and ffmpeg without touching the network
+python -m bot generate "a prompt" [--image FILE] [--duration 6|10] [--resolution 768P|1080P] [--out PATH]
+                                  make one video through the same job runner (tests an API key)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .logs import setup_logging
+from .models import CAMERA_MOVES, JobRequest, JobState
+from .settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Hailuo Bot for Discord")
+    parser.add_argument("--version", action="version", version=f"hailuo-bot {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="start the bot (default)")
+    sync = sub.add_parser("sync", help="register slash commands with Discord")
+    sync.add_argument("--guild", type=int, help="sync to this server only (instant) instead of globally")
+    sync.add_argument("--clear", action="store_true", help="remove the commands instead")
+    sub.add_parser("check", help="check settings, database and ffmpeg (no network)")
+    gen = sub.add_parser("generate", help="make one video from the command line")
+    gen.add_argument("prompt")
+    gen.add_argument("--image", type=Path, help="first frame (JPG, PNG or WebP)")
+    gen.add_argument("--duration", type=int, choices=DURATIONS, default=6)
+    gen.add_argument("--resolution", choices=RESOLUTIONS, default="768P", type=str.upper)
+    gen.add_argument("--no-expansion", action="store_true", help="turn off Novita's prompt expansion")
+    gen.add_argument("--camera", choices=CAMERA_MOVES, help="a Hailuo camera move appended to the prompt")
+    gen.add_argument("--out", type=Path, default=Path("."), help="output file (.mp4) or folder")
+    gen.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings()
+        if command in ("run", "sync"):
+            settings.require("discord_token", "novita_api_key")
+        elif command == "generate":
+            settings.require("novita_api_key")
+    except ConfigError as exc:
+        print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    secrets = [
+        s.get_secret_value() for s in (settings.discord_token, settings.novita_api_key) if s is not None
+    ]
+    setup_logging(settings.log_level, settings.log_format, settings.log_file, secrets)
+    try:
+        if command == "check":
+            return asyncio.run(check(settings))
+        if command == "generate":
+            return asyncio.run(generate(settings, args))
+        from .app import run_bot, sync_commands  # discord.py loads only when needed
+
+        if command == "sync":
+            return asyncio.run(sync_commands(settings, args.guild, clear=args.clear))
+        return asyncio.run(run_bot(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def check(settings: Settings) -> int:
+    """Report every problem at once; exit non-zero if any."""
+    from . import media
+    from .store import Store
+
+    problems: list[str] = []
+    for name in ("discord_token", "novita_api_key"):
+        try:
+            settings.require(name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    store = Store(settings.database_path)
+    try:
+        await store.open()
+        unfinished = await store.unfinished_jobs()
+        print(f"database   ok   {settings.database_path} ({len(unfinished)} unfinished job(s) to resume)")
+    except Exception as exc:
+        problems.append(f"DATABASE_PATH {settings.database_path} cannot be opened: {exc}")
+    finally:
+        await store.close()
+    try:
+        exe = media.ffmpeg_exe()
+        print(f"ffmpeg     ok   {exe}")
+    except media.MediaError as exc:
+        problems.append(exc.user_message)
+    fields = ",".join(settings.novita_image_fields)
+    print(
+        f"novita     {settings.novita_base_url} · {settings.novita_rate_per_minute}/min · "
+        f"{settings.novita_max_in_flight} in flight · image fields {fields}"
+    )
+    print(
+        f"quota      {settings.default_quota_credits} credits per {settings.default_quota_period} by default"
+    )
+    for problem in problems:
+        print(f"problem    {problem}", file=sys.stderr)
+    print("All good." if not problems else f"{len(problems)} problem(s).")
+    return 1 if problems else 0
+
+
+async def generate(settings: Settings, args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from . import media
+    from .jobs import ConsoleReporter, JobRunner
+    from .novita import NovitaClient
+    from .store import Store
+
+    if len(args.prompt.strip()) == 0 or len(args.prompt) > 2000:
+        print("The prompt must be 1 to 2000 characters.", file=sys.stderr)
+        return 2
+    if args.resolution == "1080P" and args.duration == 10:
+        print(
+            "1080P is only available for 6-second videos; use --duration 6 or --resolution 768P.",
+            file=sys.stderr,
+        )
+        return 2
+    image = None
+    if args.image is not None:
+        try:
+            image = await asyncio.to_thread(args.image.read_bytes)
+            await media.normalise_image(image)  # refuse a bad image before anything is spent
+        except OSError as exc:
+            print(f"Cannot read {args.image}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except media.MediaError as exc:
+            print(exc.user_message, file=sys.stderr)
+            return 2
+    store = Store(settings.database_path)
+    await store.open()
+    reporter = ConsoleReporter(args.out, echo=print)
+    assert settings.novita_api_key is not None
+    async with aiohttp.ClientSession() as http:
+        novita = NovitaClient(
+            http,
+            base_url=settings.novita_base_url,
+            api_key=settings.novita_api_key.get_secret_value(),
+            image_fields=settings.novita_image_fields,
+            request_timeout=settings.novita_request_timeout_s,
+        )
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        try:
+            await runner.start()
+            request = JobRequest(
+                guild_id=None, channel_id=None, user_id=0, user_name="cli", entry="cli", operator=True,
+                prompt=args.prompt, duration=args.duration, resolution=args.resolution,
+                prompt_expansion=not args.no_expansion, camera=args.camera, image_bytes=image,
+                image_name=args.image.name if args.image else None,
+            )  # fmt: skip
+            job, decision = await runner.submit(request)
+            if job is None:
+                print(decision.message, file=sys.stderr)
+                return 1
+            runner.start_job(job.id)
+            job = await runner.wait_settled(job.id, args.timeout)
+        except TimeoutError:
+            print(
+                "Gave up waiting; the job stays in the database and resumes on the next start.",
+                file=sys.stderr,
+            )
+            return 1
+        finally:
+            with contextlib.suppress(Exception):
+                await runner.stop()
+            await store.close()
+    if job.state != JobState.DELIVERED:
+        print(job.error or f"The job ended as {job.state}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Quota and budget policy: credits per video, fixed UTC periods, limits, concurrent caps.
+
+The arithmetic here is pure; `admit` hands it to `Store.admit`, which runs it inside the one transaction
+that also inserts the job and reserves its credits, so concurrent requests can never overspend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .models import Job, JobRequest, utcnow
+from .settings import Period, Settings
+from .store import PolicyRows, Store, UsageSnapshot
+
+UNLIMITED = -1
+
+
+def period_window(period: Period | str, now: datetime) -> tuple[datetime, datetime]:
+    """The fixed UTC window containing `now`: (start, reset)."""
+    period = Period(period)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == Period.DAY:
+        return day, day + timedelta(days=1)
+    if period == Period.WEEK:
+        start = day - timedelta(days=day.weekday())  # Monday
+        return start, start + timedelta(days=7)
+    start = day.replace(day=1)
+    nxt = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, nxt
+
+
+def discord_time(dt: datetime, style: str = "R") -> str:
+    """A Discord timestamp markup that each member's client shows in their own time zone."""
+    return f"<t:{int(dt.timestamp())}:{style}>"
+
+
+PERIOD_WORDS = {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules that apply to one member, resolved from defaults, server, roles and overrides."""
+
+    limit: int | None  # credits per period; None = unlimited; 0 = may not generate
+    period: Period
+    blocked: bool
+    user_max_concurrent: int
+    guild_max_concurrent: int
+    budget_usd: float | None
+
+
+OPERATOR_POLICY = Policy(None, Period.DAY, False, 1_000_000, 1_000_000, None)
+
+
+def resolve_policy(settings: Settings, rows: PolicyRows) -> Policy:
+    guild = rows.guild or {}
+    member = rows.member or {}
+
+    def limit_of(value: int | None) -> int | None:
+        return None if value == UNLIMITED else value
+
+    limit: int | None = limit_of(settings.default_quota_credits)
+    if guild.get("quota_credits") is not None:
+        limit = limit_of(guild["quota_credits"])
+    if rows.roles:  # the member's best role wins (unlimited beats any number)
+        values = list(rows.roles.values())
+        limit = None if UNLIMITED in values else max(values)
+    if member.get("credits") is not None:
+        limit = limit_of(member["credits"])
+    return Policy(
+        limit=limit,
+        period=Period(guild.get("quota_period") or settings.default_quota_period),
+        blocked=bool(member.get("blocked")),
+        user_max_concurrent=guild.get("user_max_concurrent") or settings.user_max_concurrent,
+        guild_max_concurrent=guild.get("guild_max_concurrent") or settings.guild_max_concurrent,
+        budget_usd=guild.get("budget_usd"),
+    )
+
+
+class Refusal(StrEnum):
+    BLOCKED = "blocked"
+    NO_ACCESS = "no_access"
+    QUOTA = "quota"
+    BUDGET = "budget"
+    USER_BUSY = "user_busy"
+    GUILD_BUSY = "guild_busy"
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    refusal: Refusal | None = None
+    message: str = ""
+    retry_at: datetime | None = None
+    left_after: int | None = None  # credits left in the period after this job (None = unlimited)
+    policy: Policy | None = None
+
+
+def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, now: datetime) -> Decision:
+    """May this member start a job costing `credits` / `cost_usd` now? One plain sentence when not."""
+    _, reset = period_window(policy.period, now)
+    _, month_end = period_window(Period.MONTH, now)
+    words = PERIOD_WORDS[policy.period]
+    if policy.blocked:
+        msg = "You can't make videos on this server. Ask a moderator if you think that's a mistake."
+        return Decision(False, Refusal.BLOCKED, msg, policy=policy)
+    if policy.limit == 0 and usage.granted_credits == 0:
+        msg = "Video generation isn't enabled for you on this server. Ask a moderator for access."
+        return Decision(False, Refusal.NO_ACCESS, msg, policy=policy)
+    if usage.user_active >= policy.user_max_concurrent:
+        msg = (
+            f"You already have {usage.user_active} videos in progress (the limit is "
+            f"{policy.user_max_concurrent}). Try again when one has finished."
+        )
+        return Decision(False, Refusal.USER_BUSY, msg, policy=policy)
+    if usage.guild_active >= policy.guild_max_concurrent:
+        msg = f"This server already has {usage.guild_active} videos in progress. Try again in a few minutes."
+        return Decision(False, Refusal.GUILD_BUSY, msg, policy=policy)
+    left: int | None = None
+    if policy.limit is not None:
+        allowance = policy.limit + usage.granted_credits
+        left = max(0, allowance - usage.used_credits)
+        if credits > left:
+            when = discord_time(reset)
+            if left == 0:
+                msg = f"You've used all {allowance} of your credits {words}. They reset {when}."
+            else:
+                msg = (
+                    f"This video needs {credits} credits and you have {left} left {words}. "
+                    f"Pick a shorter or 768P video, or wait until they reset {when}."
+                )
+            return Decision(False, Refusal.QUOTA, msg, retry_at=reset, left_after=left, policy=policy)
+        left -= credits
+    if policy.budget_usd is not None and usage.guild_month_usd + cost_usd > policy.budget_usd + 1e-9:
+        msg = (
+            f"This server's monthly video budget (${policy.budget_usd:.2f}) would be passed by this video. "
+            f"It renews {discord_time(month_end)}; a moderator can raise it with /quota budget."
+        )
+        return Decision(False, Refusal.BUDGET, msg, retry_at=month_end, policy=policy)
+    return Decision(True, left_after=left, policy=policy)
+
+
+async def admit(
+    store: Store, settings: Settings, request: JobRequest, now: datetime | None = None
+) -> tuple[Job | None, Decision]:
+    """Check every limit and, if allowed, create the job with its credits reserved — atomically."""
+    now = now or utcnow()
+    credits = settings.credits_for(request.resolution, request.duration)
+    cost = settings.price_for(request.resolution, request.duration)
+    holder: dict[str, Policy] = {}
+
+    def windows(rows: PolicyRows) -> tuple[datetime, datetime]:
+        policy = holder["policy"] = OPERATOR_POLICY if request.operator else resolve_policy(settings, rows)
+        return period_window(policy.period, now)[0], period_window(Period.MONTH, now)[0]
+
+    def judge(rows: PolicyRows, usage: UsageSnapshot) -> Decision:
+        return decide(holder["policy"], usage, credits, cost, now)
+
+    return await store.admit(
+        {**request.columns(), "credits": credits, "cost_usd": cost, "created_at": now},
+        request.role_ids,
+        windows,
+        judge,
+        lambda d: d.ok,
+    )
+
+
+@dataclass(frozen=True)
+class MemberUsage:
+    policy: Policy
+    usage: UsageSnapshot
+    period_start: datetime
+    reset_at: datetime
+
+    @property
+    def allowance(self) -> int | None:
+        return None if self.policy.limit is None else self.policy.limit + self.usage.granted_credits
+
+    @property
+    def left(self) -> int | None:
+        return None if self.allowance is None else max(0, self.allowance - self.usage.used_credits)
+
+    def summary(self) -> str:
+        """'3/5 credits left today · resets <t:…:R>' (or 'Unlimited credits')."""
+        if self.allowance is None:
+            return "Unlimited credits"
+        words = PERIOD_WORDS[self.policy.period]
+        return f"{self.left}/{self.allowance} credits left {words} · resets {discord_time(self.reset_at)}"
+
+
+async def member_usage(
+    store: Store,
+    settings: Settings,
+    guild_id: int | None,
+    user_id: int,
+    role_ids: tuple[int, ...] = (),
+    now: datetime | None = None,
+) -> MemberUsage:
+    now = now or utcnow()
+    policy = resolve_policy(settings, await store.policy(guild_id, user_id, role_ids))
+    start, reset = period_window(policy.period, now)
+    usage = await store.usage(guild_id, user_id, start, period_window(Period.MONTH, now)[0])
+    return MemberUsage(policy, usage, start, reset)

@@ -1,0 +1,181 @@
+"""One settings object, read from the environment and `.env`.
+
+Every variable is documented in `.env.example`. Secrets are `SecretStr`: their repr is `'**********'`, so a
+settings object can be logged or shown in a traceback without leaking them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RESOLUTIONS = ("768P", "1080P")
+DURATIONS = (6, 10)
+
+
+class Period(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable and how to fix it."""
+
+
+# How to get each required or commonly wrong value, shown when it is missing or malformed.
+HELP: dict[str, str] = {
+    "DISCORD_TOKEN": "Create an application at https://discord.com/developers/applications, open Bot, press "
+    "'Reset Token' and put the token in .env as DISCORD_TOKEN=...",
+    "NOVITA_API_KEY": "Create a key at https://novita.ai/settings/key-management and put it in .env as "
+    "NOVITA_API_KEY=...",
+    "NOVITA_BASE_URL": "Leave it unset for https://api.novita.ai, or give a full http(s) URL.",
+    "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
+}
+
+
+DEFAULT_CREDITS = {("768P", 6): 1, ("768P", 10): 2, ("1080P", 6): 2}
+DEFAULT_PRICES = {("768P", 6): 0.28, ("768P", 10): 0.56, ("1080P", 6): 0.49}
+
+
+def _table(text: str, kind: type, defaults: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
+    """Parse '768P/6=1,1080P/6=2' into {('768P', 6): 1, ...}; entries not given keep their defaults."""
+    out: dict[tuple[str, int], Any] = dict(defaults)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        res, _, dur = key.strip().upper().partition("/")
+        if res not in RESOLUTIONS or not dur.strip().isdigit() or int(dur) not in DURATIONS or not value:
+            raise ValueError(f"'{part}' is not of the form 768P/6=1")
+        out[(res, int(dur))] = kind(value.strip())
+    return out
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # Secrets and endpoints
+    discord_token: SecretStr | None = None
+    novita_api_key: SecretStr | None = None
+    novita_base_url: str = "https://api.novita.ai"
+    novita_image_fields: Annotated[tuple[str, ...], NoDecode] = ("image_url", "image")
+    database_path: Path = Path("data/hailuo.db")
+    media_dir: Path = Path("data/media")
+    dev_guild_id: int | None = None
+
+    # Novita pacing
+    novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
+    novita_max_in_flight: int = Field(20, ge=1, le=100_000)
+    novita_request_timeout_s: float = Field(30.0, gt=0)
+    poll_min_s: float = Field(1.5, gt=0)
+    poll_max_s: float = Field(30.0, gt=0)
+    poll_first_s: float = Field(5.0, gt=0)
+    job_deadline_minutes: float = Field(30.0, gt=0)
+    download_timeout_s: float = Field(300.0, gt=0)
+
+    # Quotas (defaults; moderators override per server)
+    default_quota_credits: int = Field(5, ge=-1)
+    default_quota_period: Period = Period.DAY
+    user_max_concurrent: int = Field(2, ge=1)
+    guild_max_concurrent: int = Field(10, ge=1)
+    credit_table: Annotated[dict[tuple[str, int], int], NoDecode] = Field(
+        default_factory=lambda: DEFAULT_CREDITS
+    )
+    price_table: Annotated[dict[tuple[str, int], float], NoDecode] = Field(
+        default_factory=lambda: DEFAULT_PRICES
+    )
+
+    # Discord presentation
+    card_edit_interval_s: float = Field(3.0, ge=0)
+    interaction_token_minutes: float = Field(14.5, gt=0, le=15)
+    retention_hours: float = Field(72.0, ge=0)
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: str = Field("text", pattern="^(text|json)$")
+    log_file: Path | None = None
+
+    @field_validator("novita_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("novita_image_fields", mode="before")
+    @classmethod
+    def _fields(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        fields = tuple(value)
+        if not fields or any(f not in ("image_url", "image") for f in fields):
+            raise ValueError("must be image_url, image, or both separated by a comma")
+        return fields
+
+    @field_validator("credit_table", mode="before")
+    @classmethod
+    def _credits(cls, value: Any) -> Any:
+        return _table(value, int, DEFAULT_CREDITS) if isinstance(value, str) else value
+
+    @field_validator("price_table", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        return _table(value, float, DEFAULT_PRICES) if isinstance(value, str) else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("discord_token", "novita_api_key", mode="before")
+    @classmethod
+    def _blank_is_missing(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # ------------------------------------------------------------------------------------------------
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first missing required variable among `names` (field names)."""
+        for name in names:
+            if getattr(self, name) is None:
+                var = name.upper()
+                raise ConfigError(f"{var} is not set. {HELP.get(var, '')}".strip())
+
+    def credits_for(self, resolution: str, duration: int) -> int:
+        return self.credit_table[(resolution, duration)]
+
+    def price_for(self, resolution: str, duration: int) -> float:
+        return self.price_table[(resolution, duration)]
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.media_dir / "videos"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.media_dir / "images"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; turn validation errors into one ConfigError naming each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            var = str(err["loc"][0]).upper() if err["loc"] else "?"
+            hint = HELP.get(var, "See .env.example for the expected form.")
+            lines.append(f"{var} is malformed: {err['msg']}. {hint}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,116 @@
+"""Settings: defaults, parsing, secrets kept secret, and a fast clear stop when something is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ConfigError, Period, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith(("DISCORD_", "NOVITA_", "DEFAULT_", "POLL_", "CREDIT_", "PRICE_", "LOG_")):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_follow_the_product_card() -> None:
+    s = load_settings()
+    assert s.novita_base_url == "https://api.novita.ai"
+    assert s.novita_image_fields == ("image_url", "image")
+    assert s.default_quota_credits == 5
+    assert s.default_quota_period == Period.DAY
+    assert s.user_max_concurrent == 2
+    assert s.guild_max_concurrent == 10
+    assert s.job_deadline_minutes == 30
+    assert s.credits_for("768P", 6) == 1
+    assert s.credits_for("768P", 10) == 2
+    assert s.credits_for("1080P", 6) == 2
+    assert s.price_for("1080P", 6) == pytest.approx(0.49)
+
+
+def test_env_file_is_read_and_tables_merge_with_defaults(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "DISCORD_TOKEN=abc.def.ghi\nCREDIT_TABLE=1080P/6=3\nNOVITA_IMAGE_FIELDS=image\nNOVITA_BASE_URL=http://x/\n"
+    )
+    s = load_settings()
+    assert s.credit_table[("1080P", 6)] == 3
+    assert s.credit_table[("768P", 10)] == 2  # untouched entries keep their default
+    assert s.novita_image_fields == ("image",)
+    assert s.novita_base_url == "http://x"
+
+
+def test_secrets_never_show_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "super-secret-token-123")
+    monkeypatch.setenv("NOVITA_API_KEY", "sk_secret_key_456")
+    s = load_settings()
+    assert "super-secret-token-123" not in repr(s) + str(s)
+    assert "sk_secret_key_456" not in repr(s) + str(s)
+    assert s.discord_token is not None
+    assert s.discord_token.get_secret_value() == "super-secret-token-123"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("NOVITA_RATE_PER_MINUTE", "lots"),
+        ("NOVITA_BASE_URL", "api.novita.ai"),
+        ("NOVITA_IMAGE_FIELDS", "picture"),
+        ("CREDIT_TABLE", "720P/6=1"),
+        ("DEFAULT_QUOTA_PERIOD", "fortnight"),
+    ],
+)
+def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert var in str(info.value)
+
+
+def test_require_names_the_missing_variable_and_how_to_get_it() -> None:
+    s = load_settings()
+    with pytest.raises(ConfigError, match=r"DISCORD_TOKEN is not set\. .*developers"):
+        s.require("discord_token")
+
+
+def _run_bot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**env, "PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_start_without_discord_token_stops_at_once_naming_it(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = _run_bot([], {}, tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert "DISCORD_TOKEN" in result.stderr
+    assert elapsed < 20  # "within seconds" (generous: shared machines)
+
+
+def test_start_with_malformed_value_names_it(tmp_path: Path) -> None:
+    result = _run_bot([], {"DISCORD_TOKEN": "x", "NOVITA_API_KEY": "y", "POLL_MIN_S": "-1"}, tmp_path)
+    assert result.returncode != 0
+    assert "POLL_MIN_S" in result.stderr
+
+
+def test_check_reports_ok_without_network(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "t" * 30,
+        "NOVITA_API_KEY": "k" * 30,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite"),
+    }
+    result = _run_bot(["check"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "All good." in result.stdout
+    assert "t" * 30 not in result.stdout + result.stderr

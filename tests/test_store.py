@@ -1,0 +1,115 @@
+"""The store: migrations, one committed write per transition, the ledger, the worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot import quota
+from bot.models import ChargeState, InvalidTransition, JobRequest, JobState
+from bot.settings import Settings
+from bot.store import Store
+
+
+async def new_job(store: Store, settings: Settings, user: int = 1, guild: int = 10):
+    request = JobRequest(guild_id=guild, channel_id=20, user_id=user, prompt="a cat")
+    job, decision = await quota.admit(store, settings, request)
+    assert job is not None, decision.message
+    return job
+
+
+async def test_reopen_applies_no_migration_twice_and_keeps_rows(store: Store, settings: Settings) -> None:
+    job = await new_job(store, settings)
+    await store.close()
+    again = Store(settings.database_path)
+    await again.open()
+    try:
+        assert (await again.get_job(job.id)).prompt == "a cat"
+    finally:
+        await again.close()
+    with sqlite3.connect(settings.database_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == sorted(set(names))
+
+
+async def test_transitions_are_validated_and_recorded_with_times(store: Store, settings: Settings) -> None:
+    job = await new_job(store, settings)
+    assert job.state == JobState.ACCEPTED
+    assert job.charge_state == ChargeState.RESERVED
+    with pytest.raises(InvalidTransition):
+        await store.transition(job.id, JobState.DELIVERED)
+    job = await store.transition(job.id, JobState.QUEUED)
+    job = await store.transition(job.id, JobState.SUBMITTING)
+    job = await store.transition(job.id, JobState.SUBMITTED, task_id="t-1")
+    assert job.task_id == "t-1"
+    events = await store.events(job.id)
+    assert [e["state"] for e in events] == ["accepted", "queued", "submitting", "submitted"]
+    assert all(e["at"] for e in events)
+    with pytest.raises(InvalidTransition):
+        await store.transition(job.id, JobState.PROCESSING, expect=(JobState.QUEUED,))
+
+
+async def test_reservation_is_settled_once(store: Store, settings: Settings) -> None:
+    job = await new_job(store, settings)
+    job = await store.transition(job.id, JobState.FAILED, charge=ChargeState.REFUNDED)
+    assert job.charge_state == ChargeState.REFUNDED
+    totals = await store.ledger_totals()
+    assert totals == {"reserve": 1, "refund": 1}
+
+
+async def test_every_call_runs_on_the_one_store_thread(store: Store) -> None:
+    names = set()
+
+    def where() -> None:
+        names.add(threading.current_thread().name)
+
+    for _ in range(5):
+        await store._run(where)
+    assert len(names) == 1
+    assert next(iter(names)).startswith("store")
+    assert threading.current_thread().name not in names
+
+
+async def test_a_slow_store_does_not_block_the_event_loop(store: Store) -> None:
+    import time
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await store._run(lambda: time.sleep(0.3))
+    task.cancel()
+    assert ticks >= 10
+
+
+async def test_policy_rows_round_trip(store: Store) -> None:
+    await store.set_guild_settings(10, actor_id=99, quota_credits=7, allowed_channels=[1, 2])
+    await store.set_role_limit(10, 555, 20, actor_id=99)
+    await store.set_member_policy(10, 1, actor_id=99, blocked=True)
+    rows = await store.policy(10, 1, role_ids=(555, 777))
+    assert rows.guild is not None
+    assert rows.guild["quota_credits"] == 7
+    assert rows.roles == {555: 20}
+    assert rows.member is not None
+    assert rows.member["blocked"] == 1
+    assert (await store.guild_settings(10))["allowed_channels"] == [1, 2]
+
+
+def test_database_path_folder_is_created(tmp_path: Path) -> None:
+    async def go() -> None:
+        s = Store(tmp_path / "deep" / "er" / "db.sqlite")
+        await s.open()
+        await s.close()
+
+    asyncio.run(go())
+    assert (tmp_path / "deep" / "er" / "db.sqlite").exists()
