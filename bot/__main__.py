@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -115,12 +115,9 @@ async def check(settings: Settings) -> int:
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
-    import aiohttp
-
     from . import media
-    from .jobs import ConsoleReporter, JobRunner
-    from .novita import NovitaClient
-    from .store import Store
+    from .engine import Engine
+    from .jobs import ConsoleReporter
 
     if len(args.prompt.strip()) == 0 or len(args.prompt) > 2000:
         print("The prompt must be 1 to 2000 characters.", file=sys.stderr)
@@ -142,32 +139,30 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
         except media.MediaError as exc:
             print(exc.user_message, file=sys.stderr)
             return 2
-    store = Store(settings.database_path)
-    await store.open()
-    reporter = ConsoleReporter(args.out, echo=print)
-    assert settings.novita_api_key is not None
-    async with aiohttp.ClientSession() as http:
-        novita = NovitaClient(
-            http,
-            base_url=settings.novita_base_url,
-            api_key=settings.novita_api_key.get_secret_value(),
-            image_fields=settings.novita_image_fields,
-            request_timeout=settings.novita_request_timeout_s,
+    started = time.monotonic()
+    async with Engine(settings, ConsoleReporter(args.out, echo=print)) as runner:
+        await runner.start()
+        request = JobRequest(
+            guild_id=None,
+            channel_id=None,
+            user_id=0,
+            user_name="cli",
+            entry="cli",
+            operator=True,
+            prompt=args.prompt,
+            duration=args.duration,
+            resolution=args.resolution,
+            prompt_expansion=not args.no_expansion,
+            camera=args.camera,
+            image_bytes=image,
+            image_name=args.image.name if args.image else None,
         )
-        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        job, decision = await runner.submit(request)
+        if job is None:
+            print(decision.message, file=sys.stderr)
+            return 1
+        runner.start_job(job.id)
         try:
-            await runner.start()
-            request = JobRequest(
-                guild_id=None, channel_id=None, user_id=0, user_name="cli", entry="cli", operator=True,
-                prompt=args.prompt, duration=args.duration, resolution=args.resolution,
-                prompt_expansion=not args.no_expansion, camera=args.camera, image_bytes=image,
-                image_name=args.image.name if args.image else None,
-            )  # fmt: skip
-            job, decision = await runner.submit(request)
-            if job is None:
-                print(decision.message, file=sys.stderr)
-                return 1
-            runner.start_job(job.id)
             job = await runner.wait_settled(job.id, args.timeout)
         except TimeoutError:
             print(
@@ -175,13 +170,10 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        finally:
-            with contextlib.suppress(Exception):
-                await runner.stop()
-            await store.close()
     if job.state != JobState.DELIVERED:
         print(job.error or f"The job ended as {job.state}.", file=sys.stderr)
         return 1
+    print(f"Done in {time.monotonic() - started:.0f} s.")
     return 0
 
 

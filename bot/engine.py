@@ -1,0 +1,68 @@
+"""Everything a front end needs, opened and closed in the right order: store, HTTP session, Novita, runner.
+
+The Discord bot, the CLI and the test processes all build the engine the same way, so they behave alike.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import aiohttp
+
+from .jobs import JobRunner, Reporter
+from .novita import NovitaClient
+from .settings import Settings
+from .store import Store
+
+
+class Engine:
+    def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_path)
+        self._reporter = reporter
+        self._novita_options = novita_options
+        self.http: aiohttp.ClientSession | None = None
+        self.novita: NovitaClient | None = None
+        self.runner: JobRunner | None = None
+
+    async def open(self) -> JobRunner:
+        """Open the store and the HTTP session and build the runner (not started: call `runner.start()`)."""
+        settings = self.settings
+        if settings.novita_api_key is None:
+            raise RuntimeError("NOVITA_API_KEY is required")
+        await self.store.open()
+        # One shared session; enough connections for many polls in flight, bounded per host.
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300)
+        self.http = aiohttp.ClientSession(connector=connector)
+        self.novita = NovitaClient(
+            self.http,
+            base_url=settings.novita_base_url,
+            api_key=settings.novita_api_key.get_secret_value(),
+            image_fields=settings.novita_image_fields,
+            request_timeout=settings.novita_request_timeout_s,
+            **self._novita_options,  # type: ignore[arg-type]
+        )
+        self.runner = JobRunner(
+            store=self.store, settings=settings, novita=self.novita, http=self.http, reporter=self._reporter
+        )
+        return self.runner
+
+    async def close(self) -> None:
+        """Stop the runner first (it may still be writing), then the session, then the store."""
+        if self.runner is not None:
+            await self.runner.stop()
+        if self.http is not None:
+            await self.http.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> JobRunner:
+        try:
+            return await self.open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

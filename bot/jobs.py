@@ -1,0 +1,710 @@
+"""The job runner: local queue, Novita pacing, polling, download, hand-off to delivery, resume on start.
+
+Each job is driven by one supervised task that reads its state from the store and moves it on, one committed
+transition at a time, so a restart can pick up every unfinished job where it stood. The runner knows nothing
+about Discord: it reports through the small `Reporter` interface (Discord's is in delivery.py; a console
+one is below for the CLI and tests).
+
+Resume rules (ARCHITECTURE.md): `accepted`/`queued` jobs are prepared and queued again; `submitting` means
+"we may have paid" and is reported and refunded, never re-submitted; `submitted`/`processing` are polled;
+`downloading` polls once more for a fresh link; `delivering` is handed to the reporter again, which must make
+a second delivery of the same job impossible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from . import media, quota
+from .models import RESTING_STATES, ChargeState, Job, JobRequest, JobState, utcnow
+from .novita import (
+    GenerationRequest,
+    NovitaClient,
+    NovitaConnectionError,
+    NovitaError,
+    NovitaRateLimited,
+    TaskResult,
+    TaskStatus,
+)
+from .polling import PollPlan
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("bot.jobs")
+
+REFUNDED = "Your credits were returned."
+
+
+class JobLog(logging.LoggerAdapter):
+    """Prefix every line with `job=<id>` so one job can be followed end to end with grep."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"job={self.extra['job_id']} {msg}", kwargs  # type: ignore[index]
+
+
+def job_log(job_id: int) -> JobLog:
+    return JobLog(log, {"job_id": job_id})
+
+
+@dataclass(frozen=True)
+class Delivered:
+    via: str  # interaction | channel | dm | console
+    channel_id: int | None = None
+    message_id: int | None = None
+    reencoded: bool = False
+
+
+class DeliveryFailed(Exception):
+    """No destination accepted the video; the job becomes `undelivered` and the file is kept."""
+
+    def __init__(self, user_message: str, detail: str = "") -> None:
+        super().__init__(detail or user_message)
+        self.user_message = user_message
+        self.detail = detail
+
+
+class Reporter(Protocol):
+    """How the runner tells the outside world about a job. Implementations must not block for long:
+    `job_changed` is called on every visible change and should schedule (and throttle) its own work."""
+
+    def job_changed(self, job: Job) -> None: ...
+
+    async def deliver(self, job: Job, video: Path) -> Delivered: ...
+
+    async def job_ended(self, job: Job) -> None: ...
+
+
+class ConsoleReporter:
+    """Delivery to a file or folder (`out`), progress to `echo`: for `python -m bot generate` and tests."""
+
+    def __init__(self, out: Path | None = None, echo: Callable[[str], None] | None = None) -> None:
+        self.out = out
+        self.echo = echo or (lambda _line: None)
+        self.changes: list[tuple[int, JobState, float | None]] = []
+        self.delivered: list[tuple[int, Path]] = []
+        self.ended: list[Job] = []
+        self.fail_delivery: bool = False
+
+    def job_changed(self, job: Job) -> None:
+        self.changes.append((job.id, job.state, job.progress))
+        extra = (
+            f" {job.progress:.0f}%" if job.progress is not None and job.state == JobState.PROCESSING else ""
+        )
+        self.echo(f"job {job.id}: {job.state}{extra}")
+
+    async def deliver(self, job: Job, video: Path) -> Delivered:
+        if self.fail_delivery:
+            raise DeliveryFailed("Nowhere to deliver the video.")
+        target = video
+        if self.out is not None:
+            target = self.out if self.out.suffix.lower() == ".mp4" else self.out / f"hailuo-{job.id}.mp4"
+            await asyncio.to_thread(_copy, video, target)
+        self.delivered.append((job.id, target))
+        self.echo(f"job {job.id}: video saved to {target}")
+        return Delivered(via="console")
+
+    async def job_ended(self, job: Job) -> None:
+        self.ended.append(job)
+        self.echo(f"job {job.id}: {job.state}: {job.error or ''}".rstrip(": "))
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+class RateLimiter:
+    """At most `per_minute` acquisitions in any 60-second window; `pause` holds everyone back (429)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._stamps: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def delay(self) -> float:
+        now = self.clock()
+        while self._stamps and now - self._stamps[0] >= 60:
+            self._stamps.popleft()
+        wait = max(0.0, self._paused_until - now)
+        if len(self._stamps) >= self.per_minute:
+            wait = max(wait, 60 - (now - self._stamps[0]))
+        return wait
+
+    async def acquire(self) -> None:
+        while (wait := self.delay()) > 0:  # noqa: ASYNC110 - waiting for time to pass, not for an event
+            await asyncio.sleep(wait)
+        self._stamps.append(self.clock())
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        novita: NovitaClient,
+        http: aiohttp.ClientSession,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.novita = novita
+        self.http = http
+        self.reporter: Reporter = reporter or ConsoleReporter()
+        self.limiter = RateLimiter(settings.novita_rate_per_minute)
+        self._queue: collections.OrderedDict[int, asyncio.Future[None]] = collections.OrderedDict()
+        self._queue_changed = asyncio.Event()
+        self._slots = asyncio.Condition()
+        self._at_novita: set[int] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._settled: dict[int, asyncio.Event] = {}
+        self._submit_failures: collections.Counter[int] = collections.Counter()
+        self._submitting: set[int] = set()  # jobs whose submit request may be on the wire
+        self._background: set[asyncio.Task[Any]] = set()
+        self._running = False
+        settings.images_dir.mkdir(parents=True, exist_ok=True)
+        settings.videos_dir.mkdir(parents=True, exist_ok=True)
+
+    # Lifecycle ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the dispatcher and resume every unfinished job."""
+        self._running = True
+        self._spawn_background(self._dispatch(), "dispatcher")
+        self._spawn_background(self._janitor(), "janitor")
+        jobs = await self.store.unfinished_jobs()
+        if jobs:
+            log.info(
+                "resuming %d unfinished job(s): %s", len(jobs), ", ".join(f"{j.id}:{j.state}" for j in jobs)
+            )
+        for job in jobs:
+            if job.state in (JobState.SUBMITTED, JobState.PROCESSING):
+                self._at_novita.add(job.id)
+            self._drive(job.id)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop driving jobs. A submit already on the wire gets `grace` seconds to learn its task id, so a
+        clean shutdown never leaves a job in `submitting`. Everything else stays in the store for resume."""
+        self._running = False
+        grace = self.settings.novita_request_timeout_s if grace is None else grace
+        submitting = [t for jid, t in self._tasks.items() if self._is_submitting(jid)]
+        if submitting:
+            await asyncio.wait(submitting, timeout=grace)
+        tasks = [*self._tasks.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._background.clear()
+
+    def _is_submitting(self, job_id: int) -> bool:
+        return job_id in self._submitting
+
+    def _spawn_background(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+    # Entry points --------------------------------------------------------------------------------------
+    async def submit(self, request: JobRequest) -> tuple[Job | None, quota.Decision]:
+        """Admit a request (atomic quota check and credit reservation). The caller answers the member, then
+        calls `start_job`; a crash in between leaves an `accepted` job that the next start resumes."""
+        job, decision = await quota.admit(self.store, self.settings, request)
+        if job is not None and request.image_bytes is not None:
+            raw = self._raw_image_path(job.id)
+            await asyncio.to_thread(raw.write_bytes, request.image_bytes)
+            job = await self.store.update_job(job.id, image_path=str(raw))
+        if job is not None:
+            job_log(job.id).info(
+                "accepted user=%s guild=%s %s %ss credits=%s entry=%s",
+                job.user_id, job.guild_id, job.resolution, job.duration, job.credits, job.entry,
+            )  # fmt: skip
+        return job, decision
+
+    def start_job(self, job_id: int) -> None:
+        self._drive(job_id)
+
+    async def cancel(self, job_id: int, reason: str = "Cancelled by the requester.") -> Job | None:
+        """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late."""
+        job = await self.store.get_job(job_id)
+        if (
+            job is None
+            or job.state not in (JobState.ACCEPTED, JobState.QUEUED)
+            or self._is_submitting(job_id)
+        ):
+            return None
+        task = self._tasks.pop(job_id, None)
+        fut = self._queue.pop(job_id, None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+        self._release_slot(job_id)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        job = await self.store.transition(
+            job_id, JobState.CANCELLED, charge=ChargeState.REFUNDED, detail=reason,
+            expect=(JobState.ACCEPTED, JobState.QUEUED), error=f"{reason} {REFUNDED}", finished_at=utcnow(),
+        )  # fmt: skip
+        self._queue_changed.set()
+        await self._ended(job)
+        return job
+
+    async def redeliver(self, job_id: int) -> Job:
+        """Deliver an `undelivered` job again from the retained file."""
+        job = await self.store.transition(job_id, JobState.DELIVERING, expect=(JobState.UNDELIVERED,))
+        self._drive(job.id)
+        return job
+
+    def queue_position(self, job_id: int) -> int | None:
+        for position, queued in enumerate(self._queue, start=1):
+            if queued == job_id:
+                return position
+        return None
+
+    @property
+    def queue_length(self) -> int:
+        return len(self._queue)
+
+    async def wait_settled(self, job_id: int, within: float | None = None) -> Job:
+        """Wait until the job rests (delivered, failed, cancelled or undelivered); for the CLI and tests."""
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if job.state not in RESTING_STATES:
+            event = self._settled.setdefault(job_id, asyncio.Event())
+            async with asyncio.timeout(within):
+                await event.wait()
+            job = await self.store.get_job(job_id)
+            assert job is not None
+        return job
+
+    # Driving one job ----------------------------------------------------------------------------------
+    def _drive(self, job_id: int) -> None:
+        if job_id in self._tasks and not self._tasks[job_id].done():
+            return
+        task = asyncio.create_task(self._run_job(job_id), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda t, jid=job_id: self._job_task_done(jid, t))
+
+    def _job_task_done(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+
+    async def _run_job(self, job_id: int) -> None:
+        jlog = job_log(job_id)
+        try:
+            while True:
+                job = await self.store.get_job(job_id)
+                if job is None or job.state in RESTING_STATES:
+                    return
+                step = self._steps[job.state]
+                await step(self, job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            jlog.exception("crashed; ending the job")
+            await self._crash_end(job_id, exc)
+        finally:
+            if job_id in self._settled:
+                job = await _quiet(self.store.get_job(job_id))
+                if job is None or job.state in RESTING_STATES:
+                    self._settled.pop(job_id).set()
+
+    async def _crash_end(self, job_id: int, exc: Exception) -> None:
+        job = await self.store.get_job(job_id)
+        if job is None or job.state in RESTING_STATES:
+            return
+        self._release_slot(job_id)
+        if job.state == JobState.DELIVERING:
+            job = await self.store.transition(
+                job_id, JobState.UNDELIVERED, detail=repr(exc),
+                error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
+            )  # fmt: skip
+        else:
+            job = await self.store.transition(
+                job_id, JobState.FAILED, charge=ChargeState.REFUNDED, detail=repr(exc),
+                error=f"Something went wrong on our side. {REFUNDED} Please try again.",
+                error_detail=repr(exc)[:500], finished_at=utcnow(),
+            )  # fmt: skip
+        await self._ended(job)
+
+    async def _changed(self, job: Job) -> None:
+        try:
+            self.reporter.job_changed(job)
+        except Exception:
+            job_log(job.id).exception("reporter.job_changed failed")
+
+    async def _ended(self, job: Job) -> None:
+        self._cleanup_inputs(job)
+        try:
+            await self.reporter.job_ended(job)
+        except Exception:
+            job_log(job.id).exception("reporter.job_ended failed")
+        if job.id in self._settled and job.state in RESTING_STATES:
+            self._settled.pop(job.id).set()
+
+    async def _fail(self, job: Job, error: str, detail: str | None = None, **fields: Any) -> Job:
+        job_log(job.id).warning("failed: %s | %s", error, detail or "")
+        self._release_slot(job.id)
+        job = await self.store.transition(
+            job.id, JobState.FAILED, charge=ChargeState.REFUNDED, detail=(detail or error)[:1000],
+            error=error, error_detail=(detail or "")[:2000] or None, finished_at=utcnow(), **fields,
+        )  # fmt: skip
+        await self._ended(job)
+        return job
+
+    # accepted -> queued: fetch and normalise the image so Novita never has to fetch Discord's link.
+    async def _step_accepted(self, job: Job) -> None:
+        update: dict[str, Any] = {}
+        normalised = self.settings.images_dir / f"{job.id}.jpg"
+        if (job.image_url or job.image_path) and not await asyncio.to_thread(normalised.exists):
+            try:
+                raw = Path(job.image_path) if job.image_path else None
+                if raw is not None and await asyncio.to_thread(raw.exists):
+                    data = await asyncio.to_thread(raw.read_bytes)
+                elif job.image_url:
+                    data = await media.download_image(self.http, job.image_url)
+                else:
+                    raise media.ImageRejected("The image for this job was lost before it could be used.")
+                image = await media.normalise_image(data)
+                await asyncio.to_thread(normalised.write_bytes, image.jpeg)
+            except media.MediaError as exc:
+                await self._fail(job, f"{exc.user_message} {REFUNDED}", str(exc))
+                return
+        if job.image_url or job.image_path:
+            update["image_path"] = str(normalised)
+        job = await self.store.transition(job.id, JobState.QUEUED, **update)
+        job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
+        await self._changed(job)
+
+    # queued -> submitting -> submitted
+    async def _step_queued(self, job: Job) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue[job.id] = fut
+        if job.id in self._submit_failures:  # refused by Novita's rate limit: keep its place at the front
+            self._queue.move_to_end(job.id, last=False)
+        self._queue_changed.set()
+        try:
+            await fut  # resolved by the dispatcher when a slot and a rate token are ours
+        finally:
+            self._queue.pop(job.id, None)
+        await self._submit(job)
+
+    async def _dispatch(self) -> None:
+        """Hand out submit turns in queue order while the in-flight and per-minute limits allow."""
+        while self._running:
+            if not self._queue:
+                self._queue_changed.clear()
+                await self._queue_changed.wait()
+                continue
+            async with self._slots:
+                await self._slots.wait_for(lambda: len(self._at_novita) < self.settings.novita_max_in_flight)
+            await self.limiter.acquire()
+            while self._queue:
+                job_id, fut = next(iter(self._queue.items()))
+                self._queue.pop(job_id)
+                if not fut.done():
+                    self._at_novita.add(job_id)  # the slot is taken now, before the task wakes up
+                    fut.set_result(None)
+                    break
+            self._notify_queue_positions()
+
+    def _notify_queue_positions(self) -> None:
+        for job_id in list(self._queue):
+            self._spawn_background(self._notify_position(job_id), f"position-{job_id}")
+
+    async def _notify_position(self, job_id: int) -> None:
+        job = await self.store.get_job(job_id)
+        if job is not None and job.state == JobState.QUEUED:
+            await self._changed(job)
+
+    def _release_slot(self, job_id: int) -> None:
+        if job_id in self._at_novita:
+            self._at_novita.discard(job_id)
+            self._spawn_background(self._notify_slots(), "slots")
+
+    async def _notify_slots(self) -> None:
+        async with self._slots:
+            self._slots.notify_all()
+
+    def _raw_image_path(self, job_id: int) -> Path:
+        return self.settings.images_dir / f"{job_id}.src"
+
+    def _generation_request(self, job: Job, image_uri: str | None) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=job.full_prompt,
+            duration=job.duration,
+            resolution=job.resolution,
+            prompt_expansion=job.prompt_expansion,
+            image_data_uri=image_uri,
+        )
+
+    async def _submit(self, job: Job) -> None:
+        jlog = job_log(job.id)
+        image_uri = None
+        if job.image_path:
+            image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.image_path).read_bytes))
+        job = await self.store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
+        self._submitting.add(job.id)
+        try:
+            task_id = await self.novita.submit(self._generation_request(job, image_uri))
+        except (NovitaRateLimited, NovitaConnectionError) as exc:
+            provably_unsent = isinstance(exc, NovitaRateLimited) or not exc.reached
+            if provably_unsent and not exc.maybe_created:
+                self._submit_failures[job.id] += 1
+                if self._submit_failures[job.id] <= 5:
+                    pause = getattr(exc, "retry_after", None) or min(
+                        60.0, 5.0 * self._submit_failures[job.id]
+                    )
+                    jlog.warning(
+                        "submit refused (%s); back to the queue for %.1fs", type(exc).__name__, pause
+                    )
+                    self.limiter.pause(pause)
+                    self._release_slot(job.id)
+                    job = await self.store.transition(
+                        job.id, JobState.QUEUED, detail=f"requeued: {exc.detail}"
+                    )
+                    await self._changed(job)
+                    return
+            await self._fail(job, f"{exc.user_message} {REFUNDED}", f"{type(exc).__name__}: {exc.detail}")
+            return
+        except NovitaError as exc:
+            if exc.maybe_created:
+                msg = (
+                    "We lost contact with the video service while sending your request, so we can't tell "
+                    f"whether it started. {REFUNDED} Try again in a minute."
+                )
+            else:
+                msg = f"{exc.user_message} {REFUNDED}"
+            await self._fail(job, msg, f"{type(exc).__name__} status={exc.status} {exc.detail}")
+            return
+        finally:
+            self._submitting.discard(job.id)
+        now = utcnow()
+        deadline = now + timedelta(minutes=self.settings.job_deadline_minutes)
+        job = await self.store.transition(
+            job.id, JobState.SUBMITTED, task_id=task_id, submitted_at=now, deadline_at=deadline
+        )
+        self._submit_failures.pop(job.id, None)
+        jlog.info("submitted task=%s", task_id)
+        await self._changed(job)
+
+    # submitted/processing -> downloading: poll with an eta-aware schedule, bounded by the deadline.
+    async def _step_polling(self, job: Job) -> None:
+        jlog = job_log(job.id)
+        self._at_novita.add(job.id)
+        s = self.settings
+        plan = PollPlan(lo=s.poll_min_s, hi=s.poll_max_s, first=s.poll_first_s)
+        assert job.task_id is not None
+        deadline = job.deadline_at or utcnow() + timedelta(minutes=s.job_deadline_minutes)
+        delay = plan.next_delay(time.monotonic(), job.eta_s, job.progress) if job.polls else s.poll_first_s
+        while True:
+            left = (deadline - utcnow()).total_seconds()
+            if left <= 0:
+                minutes = s.job_deadline_minutes
+                await self._fail(
+                    job, f"The video took longer than {minutes:g} minutes, so we stopped waiting. {REFUNDED}",
+                    f"deadline passed in state {job.state} (task {job.task_id})",
+                )  # fmt: skip
+                return
+            await asyncio.sleep(min(delay, left))
+            try:
+                result = await self.novita.get_result(job.task_id)
+            except NovitaError as exc:
+                jlog.warning("poll failed (%s: %s); will retry", type(exc).__name__, exc.detail)
+                delay = min(s.poll_max_s, max(delay * 2, s.poll_first_s))
+                continue
+            job = await self._record_poll(job, result)
+            if result.status == TaskStatus.SUCCEED:
+                self._release_slot(job.id)
+                if not result.videos:
+                    await self._fail(job, f"The video service finished but sent no video. {REFUNDED}",
+                                     "TASK_STATUS_SUCCEED with an empty videos list")  # fmt: skip
+                    return
+                job = await self.store.transition(job.id, JobState.DOWNLOADING, finished_at=utcnow())
+                await self._changed(job)
+                await self._download(job, result)
+                return
+            if result.status == TaskStatus.FAILED:
+                reason = result.reason.strip() or "no reason given"
+                await self._fail(
+                    job, f"The video service couldn't make this video: “{reason}”. {REFUNDED}",
+                    f"{result.raw_status}: {reason}",
+                )  # fmt: skip
+                return
+            delay = plan.next_delay(time.monotonic(), result.eta_seconds, result.progress_percent)
+
+    async def _record_poll(self, job: Job, result: TaskResult) -> Job:
+        fields: dict[str, Any] = {"polls": job.polls + 1}
+        visible = False
+        if result.raw_status != job.novita_status:
+            fields["novita_status"] = result.raw_status
+            visible = True
+        if result.progress_percent is not None and result.progress_percent != job.progress:
+            fields["progress"] = result.progress_percent
+            visible = True
+        if result.eta_seconds is not None:
+            fields["eta_s"] = result.eta_seconds
+        if result.status == TaskStatus.PROCESSING and job.state == JobState.SUBMITTED:
+            job = await self.store.transition(job.id, JobState.PROCESSING, **fields)
+            visible = True
+        else:
+            job = await self.store.update_job(job.id, **fields)
+        if visible and result.status not in (TaskStatus.SUCCEED, TaskStatus.FAILED):
+            await self._changed(job)
+        return job
+
+    async def _step_downloading(self, job: Job) -> None:
+        """Resumed mid-download: the old link may have died with the process, so ask for a fresh one."""
+        assert job.task_id is not None
+        try:
+            result = await self.novita.get_result(job.task_id)
+        except NovitaError as exc:
+            await self._fail(job, f"We couldn't fetch the finished video. {REFUNDED}", exc.detail)
+            return
+        await self._download(job, result)
+
+    async def _download(self, job: Job, result: TaskResult) -> None:
+        jlog = job_log(job.id)
+        dest = self.settings.videos_dir / f"{job.id}.mp4"
+        last_error = ""
+        for attempt in range(3):
+            if attempt:
+                await asyncio.sleep(min(10.0, 2.0**attempt))
+                with contextlib.suppress(NovitaError):
+                    result = await self.novita.get_result(job.task_id or "")
+            if not result.videos:
+                last_error = "no video in the task result"
+                continue
+            try:
+                size = await media.download_video(
+                    self.http, result.videos[0].url, dest, timeout=self.settings.download_timeout_s
+                )
+            except media.MediaError as exc:
+                last_error = str(exc)
+                jlog.warning("download attempt %d failed: %s", attempt + 1, exc)
+                continue
+            jlog.info("downloaded %d bytes", size)
+            job = await self.store.transition(
+                job.id,
+                JobState.DELIVERING,
+                charge=ChargeState.CHARGED,
+                video_path=str(dest),
+                video_bytes=size,
+            )
+            await self._changed(job)
+            await self._deliver(job)
+            return
+        await self._fail(job, f"We couldn't download the finished video. {REFUNDED}", last_error)
+
+    async def _step_delivering(self, job: Job) -> None:
+        await self._deliver(job)
+
+    async def _deliver(self, job: Job) -> None:
+        jlog = job_log(job.id)
+        video = Path(job.video_path or "")
+        if not job.video_path or not await asyncio.to_thread(video.exists):
+            job = await self.store.transition(
+                job.id, JobState.UNDELIVERED, detail="video file missing",
+                error="The video file was lost before it could be posted.",
+            )  # fmt: skip
+            await self._ended(job)
+            return
+        try:
+            delivered = await self.reporter.deliver(job, video)
+        except DeliveryFailed as exc:
+            jlog.warning("undelivered: %s", exc.detail or exc.user_message)
+            job = await self.store.transition(
+                job.id, JobState.UNDELIVERED, detail=exc.detail[:1000] or None, error=exc.user_message,
+                error_detail=exc.detail[:2000] or None,
+            )  # fmt: skip
+            await self._ended(job)
+            return
+        job = await self.store.transition(
+            job.id, JobState.DELIVERED, delivered_at=utcnow(), delivered_via=delivered.via,
+            result_channel_id=delivered.channel_id, result_message_id=delivered.message_id,
+            reencoded=delivered.reencoded, detail=delivered.via,
+        )  # fmt: skip
+        jlog.info("delivered via %s", delivered.via)
+        self._cleanup_inputs(job)
+        if job.id in self._settled:
+            self._settled.pop(job.id).set()
+
+    async def _step_submitting(self, job: Job) -> None:
+        """Found at start: the submit may have reached Novita (and been paid). Never send it again."""
+        self._at_novita.discard(job.id)
+        await self._fail(
+            job,
+            "The bot restarted while sending your request, so we can't tell whether it started. "
+            f"{REFUNDED} Please try again.",
+            "interrupted between submit and storing the task id; not re-submitted",
+        )
+
+    _steps: dict[JobState, Callable[[JobRunner, Job], Awaitable[None]]] = {  # noqa: RUF012
+        JobState.ACCEPTED: _step_accepted,
+        JobState.QUEUED: _step_queued,
+        JobState.SUBMITTING: _step_submitting,
+        JobState.SUBMITTED: _step_polling,
+        JobState.PROCESSING: _step_polling,
+        JobState.DOWNLOADING: _step_downloading,
+        JobState.DELIVERING: _step_delivering,
+    }
+
+    # Housekeeping --------------------------------------------------------------------------------------
+    def _cleanup_inputs(self, job: Job) -> None:
+        """Input images are only needed until the job rests."""
+        if job.state in RESTING_STATES:
+            for path in (self._raw_image_path(job.id), self.settings.images_dir / f"{job.id}.jpg"):
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+
+    async def _janitor(self) -> None:
+        """Remove retained videos past the retention period (undelivered ones included: they were offered)."""
+        while True:
+            try:
+                cutoff = time.time() - self.settings.retention_hours * 3600
+                removed = await asyncio.to_thread(_remove_older, self.settings.videos_dir, cutoff)
+                if removed:
+                    log.info("removed %d video(s) past retention", removed)
+            except Exception:
+                log.exception("janitor failed")
+            await asyncio.sleep(3600)
+
+
+def _remove_older(folder: Path, cutoff: float) -> int:
+    removed = 0
+    for path in folder.glob("*.mp4"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+async def _quiet(coro: Awaitable[Job | None]) -> Job | None:
+    try:
+        return await coro
+    except Exception:
+        return None

@@ -1,0 +1,243 @@
+"""The job runner against the fake Novita over real HTTP, with real SQLite files and real MP4s."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from bot import media
+from bot.jobs import ConsoleReporter, JobRunner
+from bot.models import ChargeState, JobRequest, JobState
+from bot.novita import NovitaClient
+from bot.settings import Settings
+from bot.store import Store
+from tests.fakes.novita import FakeNovita, Timeline
+from tests.fakes.server import LoopbackServer
+
+QUICK = Timeline(queued_s=0.1, processing_s=0.4)
+
+
+@dataclass
+class Env:
+    fake: FakeNovita
+    runner: JobRunner
+    store: Store
+    reporter: ConsoleReporter
+    settings: Settings
+    http: aiohttp.ClientSession
+
+    async def run(self, request: JobRequest, within: float = 20):
+        job, decision = await self.runner.submit(request)
+        assert job is not None, decision.message
+        self.runner.start_job(job.id)
+        return await self.runner.wait_settled(job.id, within)
+
+
+def png(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def request(prompt: str = "a cat surfing", **kw: object) -> JobRequest:
+    return JobRequest(guild_id=1, channel_id=2, user_id=3, prompt=prompt, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def env(settings: Settings, store: Store) -> AsyncIterator[Env]:
+    async with FakeNovita(default_timeline=QUICK) as fake, aiohttp.ClientSession() as http:
+        novita = NovitaClient(
+            http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01, request_timeout=2
+        )
+        reporter = ConsoleReporter()
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        await runner.start()
+        try:
+            yield Env(fake, runner, store, reporter, settings, http)
+        finally:
+            await runner.stop(grace=0)
+
+
+async def test_text_job_completes_with_the_right_body(env: Env) -> None:
+    job = await env.run(request(duration=10, prompt_expansion=False, camera="Pan left"))
+    assert job.state == JobState.DELIVERED
+    assert job.charge_state == ChargeState.CHARGED
+    body = env.fake.submits[0]["body"]
+    assert body == {"prompt": "a cat surfing [Pan left]", "duration": 10, "resolution": "768P",
+                    "enable_prompt_expansion": False}  # fmt: skip
+    [(job_id, path)] = env.reporter.delivered
+    assert job_id == job.id
+    assert media.is_mp4(path)
+    states = [e["state"] for e in await env.store.events(job.id)]
+    assert states == ["accepted", "queued", "submitting", "submitted", "processing", "downloading",
+                      "delivering", "delivered"]  # fmt: skip
+    assert await env.store.ledger_totals() == {"reserve": 2, "charge": 2}
+
+
+async def test_image_job_sends_the_normalised_image_under_both_names(env: Env) -> None:
+    job = await env.run(request(image_bytes=png(4000, 3000), image_name="big.png"))
+    assert job.state == JobState.DELIVERED
+    body = env.fake.submits[0]["body"]
+    assert body["image_url"] == body["image"]
+    assert body["image"].startswith("data:image/jpeg;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(body["image"].split(",", 1)[1])))
+    assert sent.size == (1920, 1440)
+    assert sent.format == "JPEG"
+    assert not (env.settings.images_dir / f"{job.id}.jpg").exists()  # inputs removed once the job rests
+
+
+async def test_image_from_a_url_is_downloaded_before_submitting(env: Env) -> None:
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(body=png(800, 600), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/cat.webp", serve)
+    async with LoopbackServer(app) as cdn:
+        job = await env.run(request(image_url=f"{cdn.url}/cat.webp"))
+    assert job.state == JobState.DELIVERED
+    task = next(iter(env.fake.tasks.values()))
+    assert task.image_size == (800, 600)
+
+
+async def test_bad_image_fails_before_any_request_with_a_refund(env: Env) -> None:
+    job = await env.run(request(image_bytes=png(200, 900)))
+    assert job.state == JobState.FAILED
+    assert "300 px" in (job.error or "")
+    assert "credits were returned" in (job.error or "")
+    assert env.fake.submits == []
+    assert await env.store.ledger_totals() == {"reserve": 1, "refund": 1}
+
+
+async def test_failed_task_quotes_the_reason_and_refunds(env: Env) -> None:
+    env.fake.script(
+        Timeline(queued_s=0.05, processing_s=0.2, outcome="fail", reason="Sensitive content detected")
+    )
+    job = await env.run(request())
+    assert job.state == JobState.FAILED
+    assert "“Sensitive content detected”" in (job.error or "")
+    assert job.charge_state == ChargeState.REFUNDED
+    assert env.reporter.ended[-1].id == job.id
+
+
+async def test_429_on_submit_is_retried_and_the_job_completes(env: Env) -> None:
+    env.fake.inject("submit", "status", status=429, retry_after=0.05)
+    job = await env.run(request())
+    assert job.state == JobState.DELIVERED
+    assert len(env.fake.created_submits) == 1
+
+
+async def test_5xx_on_submit_fails_with_refund_and_no_second_submit(env: Env) -> None:
+    env.fake.inject("submit", "status", status=503)
+    job = await env.run(request())
+    assert job.state == JobState.FAILED
+    assert job.charge_state == ChargeState.REFUNDED
+    assert len(env.fake.submits) == 1
+    await asyncio.sleep(0.3)
+    assert len(env.fake.submits) == 1
+
+
+async def test_no_balance_is_a_plain_sentence(env: Env) -> None:
+    env.fake.no_balance = True
+    job = await env.run(request())
+    assert job.state == JobState.FAILED
+    assert "test-novita-key" not in (job.error or "") + (job.error_detail or "")
+    assert "credits were returned" in (job.error or "")
+
+
+async def test_deadline_ends_a_never_finishing_task_with_a_refund(env: Env) -> None:
+    env.settings.job_deadline_minutes = 0.02  # 1.2 s
+    env.fake.script(Timeline(queued_s=0.05, processing_s=0.1, outcome="never"))
+    job = await env.run(request())
+    assert job.state == JobState.FAILED
+    assert "stopped waiting" in (job.error or "")
+    assert job.charge_state == ChargeState.REFUNDED
+
+
+async def test_polls_survive_transient_errors(env: Env) -> None:
+    env.fake.inject("poll", "status", status=503, times=2)
+    env.fake.inject("poll", "malformed")
+    job = await env.run(request())
+    assert job.state == JobState.DELIVERED
+
+
+async def test_local_queue_honours_in_flight_limit_and_cancel_refunds(env: Env) -> None:
+    env.settings.user_max_concurrent = 10
+    env.settings.novita_max_in_flight = 1
+    env.fake.default_timeline = Timeline(queued_s=0.05, processing_s=0.3)
+    jobs = []
+    for i in range(3):
+        job, _ = await env.runner.submit(request(f"clip {i}"))
+        assert job is not None
+        env.runner.start_job(job.id)
+        jobs.append(job)
+    await asyncio.sleep(0.1)
+    assert env.runner.queue_position(jobs[1].id) == 1
+    assert env.runner.queue_position(jobs[2].id) == 2
+    cancelled = await env.runner.cancel(jobs[2].id)
+    assert cancelled is not None
+    assert cancelled.state == JobState.CANCELLED
+    assert cancelled.charge_state == ChargeState.REFUNDED
+    first = await env.runner.wait_settled(jobs[0].id, 10)
+    second = await env.runner.wait_settled(jobs[1].id, 10)
+    assert first.state == second.state == JobState.DELIVERED
+    assert second.submitted_at >= first.finished_at  # never two at Novita at once
+    assert len(env.fake.submits) == 2
+
+
+async def test_rate_limit_spaces_submits(env: Env) -> None:
+    env.runner.limiter.per_minute = 2
+    env.settings.user_max_concurrent = 10
+    ids = []
+    for i in range(3):
+        job, _ = await env.runner.submit(request(f"clip {i}"))
+        assert job is not None
+        env.runner.start_job(job.id)
+        ids.append(job.id)
+    await asyncio.sleep(1.0)
+    assert len(env.fake.submits) == 2  # the third waits for the minute window
+    assert env.runner.queue_position(ids[2]) == 1
+    await env.runner.cancel(ids[2])
+
+
+async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
+    settings: Settings, store: Store
+) -> None:
+    async with FakeNovita(default_timeline=QUICK) as fake, aiohttp.ClientSession() as http:
+        novita = NovitaClient(http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01)
+        first = JobRunner(store=store, settings=settings, novita=novita, http=http)
+        job, _ = await first.submit(request())
+        assert job is not None
+        await store.transition(job.id, JobState.QUEUED)
+        await store.transition(job.id, JobState.SUBMITTING)  # as if killed with the request on the wire
+        reporter = ConsoleReporter()
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        await runner.start()
+        try:
+            job = await runner.wait_settled(job.id, 5)
+        finally:
+            await runner.stop(grace=0)
+        assert job.state == JobState.FAILED
+        assert job.charge_state == ChargeState.REFUNDED
+        assert "restarted" in (job.error or "")
+        assert fake.submits == []
+        assert reporter.ended[0].id == job.id
+
+
+async def test_delivery_refused_everywhere_leaves_an_undelivered_job_with_its_file(env: Env) -> None:
+    env.reporter.fail_delivery = True
+    job = await env.run(request())
+    assert job.state == JobState.UNDELIVERED
+    assert job.charge_state == ChargeState.CHARGED  # the video exists and is kept for /jobs
+    assert job.video_path is not None
+    env.reporter.fail_delivery = False
+    await env.runner.redeliver(job.id)
+    job = await env.runner.wait_settled(job.id, 5)
+    assert job.state == JobState.DELIVERED

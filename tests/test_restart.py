@@ -1,0 +1,117 @@
+"""Crash safety with real processes: SIGKILL mid-job, restart, and the job completes exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import media
+from tests.fakes.novita import FakeNovita, Timeline
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeNovita]:
+    with FakeNovita(default_timeline=Timeline(queued_s=0.2, processing_s=2.5)).threaded() as f:
+        yield f
+
+
+def env_for(fake: FakeNovita, tmp_path: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "NOVITA_API_KEY": fake.api_key,
+        "NOVITA_BASE_URL": fake.base_url,
+        "DATABASE_PATH": str(tmp_path / "hailuo.db"),
+        "MEDIA_DIR": str(tmp_path / "media"),
+        "POLL_MIN_S": "0.1",
+        "POLL_FIRST_S": "0.2",
+        "POLL_MAX_S": "0.5",
+    }
+
+
+def job_state(db: Path) -> str | None:
+    if not db.exists():
+        return None
+    with sqlite3.connect(db, timeout=5) as conn:
+        try:
+            row = conn.execute("SELECT state FROM jobs ORDER BY id LIMIT 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
+
+
+def wait_for_state(db: Path, state: str, proc: subprocess.Popen[bytes], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if job_state(db) == state:
+            return
+        assert proc.poll() is None, "the runner exited early"
+        time.sleep(0.02)
+    raise AssertionError(f"job never reached {state}; it is {job_state(db)}")
+
+
+def test_killed_while_processing_resumes_and_delivers_exactly_once(fake: FakeNovita, tmp_path: Path) -> None:
+    env = env_for(fake, tmp_path)
+    log = tmp_path / "deliveries.log"
+    db = tmp_path / "hailuo.db"
+    cmd = [sys.executable, "-m", "tests.support.runner_process", "--log", str(log)]
+    first = subprocess.Popen([*cmd, "--submit", "a lighthouse in a storm"], cwd=ROOT, env=env)
+    try:
+        wait_for_state(db, "processing", first)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert job_state(db) == "processing"
+    assert not log.exists()
+
+    second = subprocess.run(cmd, cwd=ROOT, env=env, timeout=60)
+    assert second.returncode == 0
+    assert job_state(db) == "delivered"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1
+    assert media.is_mp4(Path(lines[0].split(" ", 1)[1]))
+    assert len(fake.submits) == 1
+    with sqlite3.connect(db) as conn:
+        kinds = dict(conn.execute("SELECT kind, SUM(credits) FROM ledger GROUP BY kind").fetchall())
+    assert kinds == {"reserve": 1, "charge": 1}
+
+
+def test_generate_command_writes_a_playable_mp4(fake: FakeNovita, tmp_path: Path) -> None:
+    env = env_for(fake, tmp_path)
+    out = tmp_path / "out" / "clip.mp4"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "generate", "a red fox in snow", "--duration", "10", "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"video saved to {out}" in result.stdout
+    assert media.is_mp4(out)
+    import asyncio
+
+    info = asyncio.run(media.probe_video(out))
+    assert info.duration_s > 0
+    assert info.width > 0
+    assert fake.submits[0]["body"]["duration"] == 10
+    assert fake.api_key not in result.stdout + result.stderr
+
+
+def test_generate_refuses_10s_1080p_before_any_request(fake: FakeNovita, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "generate", "x", "--duration", "10", "--resolution", "1080P"],
+        cwd=tmp_path, env=env_for(fake, tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "1080P" in result.stderr
+    assert fake.submits == []
