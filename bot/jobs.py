@@ -176,6 +176,7 @@ class JobRunner:
         self._settled: dict[int, asyncio.Event] = {}
         self._submit_failures: collections.Counter[int] = collections.Counter()
         self._submitting: set[int] = set()  # jobs whose submit request may be on the wire
+        self._delivering: set[int] = set()  # jobs being posted right now
         self._background: set[asyncio.Task[Any]] = set()
         self._running = False
         settings.images_dir.mkdir(parents=True, exist_ok=True)
@@ -198,13 +199,14 @@ class JobRunner:
             self._drive(job.id)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop driving jobs. A submit already on the wire gets `grace` seconds to learn its task id, so a
-        clean shutdown never leaves a job in `submitting`. Everything else stays in the store for resume."""
+        """Stop driving jobs. A submit on the wire or a delivery under way gets `grace` seconds to finish,
+        so a clean shutdown neither leaves a job in `submitting` nor cuts an upload. The rest resumes."""
         self._running = False
         grace = self.settings.novita_request_timeout_s if grace is None else grace
-        submitting = [t for jid, t in self._tasks.items() if self._is_submitting(jid)]
-        if submitting:
-            await asyncio.wait(submitting, timeout=grace)
+        critical = [t for jid, t in self._tasks.items() if jid in self._submitting or jid in self._delivering]
+        if critical:
+            log.info("waiting up to %.0fs for %d submit(s)/delivery(ies) to finish", grace, len(critical))
+            await asyncio.wait(critical, timeout=grace)
         tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
@@ -632,6 +634,7 @@ class JobRunner:
             )  # fmt: skip
             await self._ended(job)
             return
+        self._delivering.add(job.id)
         try:
             delivered = await self.reporter.deliver(job, video)
         except DeliveryFailed as exc:
@@ -642,6 +645,8 @@ class JobRunner:
             )  # fmt: skip
             await self._ended(job)
             return
+        finally:
+            self._delivering.discard(job.id)
         job = await self.store.transition(
             job.id, JobState.DELIVERED, delivered_at=utcnow(), delivered_via=delivered.via,
             result_channel_id=delivered.channel_id, result_message_id=delivered.message_id,

@@ -7,6 +7,7 @@ A job is one row in SQLite from the first moment; every transition is one commit
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -115,7 +116,7 @@ class JobRequest:
 
     def columns(self) -> dict[str, Any]:
         """The job-row columns this request fills (the rest are set by admission and the runner)."""
-        skip = {"image_bytes", "role_ids", "operator"}
+        skip = {"image_bytes", "operator"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -140,6 +141,7 @@ class Job:
     camera: str | None = None
     entry: str = "slash"
     user_name: str | None = None
+    role_ids: tuple[int, ...] = ()  # the requester's roles when asked (their quota tier)
     image_url: str | None = None
     image_path: str | None = None
     image_name: str | None = None
@@ -198,5 +200,7 @@ class Job:
                     value = parse_iso(value)
                 elif f.name in ("prompt_expansion", "reencoded", "simulated"):
                     value = bool(value)
+                elif f.name == "role_ids":
+                    value = tuple(json.loads(value))
             values[f.name] = value
         return cls(**values)

@@ -9,6 +9,7 @@ This is the only module that speaks SQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -51,6 +52,7 @@ def m001_initial(db: Database) -> None:
             id INTEGER PRIMARY KEY,
             state TEXT NOT NULL,
             guild_id INTEGER, channel_id INTEGER, user_id INTEGER NOT NULL, user_name TEXT,
+            role_ids TEXT NOT NULL DEFAULT '[]',
             entry TEXT NOT NULL DEFAULT 'slash',
             prompt TEXT NOT NULL, camera TEXT,
             duration INTEGER NOT NULL, resolution TEXT NOT NULL, prompt_expansion INTEGER NOT NULL,
@@ -144,15 +146,7 @@ class UsageSnapshot:
     guild_month_usd: float  # reserved + charged this calendar month
 
 
-JOB_COLUMNS = {
-    "state", "guild_id", "channel_id", "user_id", "user_name", "entry", "prompt", "camera", "duration",
-    "resolution", "prompt_expansion", "image_url", "image_path", "image_name", "parent_job_id",
-    "source_message_id", "application_id", "interaction_token", "token_expires_at", "card_channel_id",
-    "card_message_id", "result_channel_id", "result_message_id", "delivered_via", "credits", "cost_usd",
-    "charge_state", "period_start", "task_id", "novita_status", "progress", "eta_s", "polls", "video_path",
-    "video_bytes", "reencoded", "error", "error_detail", "created_at", "updated_at", "submitted_at",
-    "finished_at", "delivered_at", "deadline_at", "simulated",
-}  # fmt: skip
+JOB_COLUMNS = frozenset(f.name for f in dataclasses.fields(Job)) - {"id"}
 
 
 def _encode(value: Any) -> Any:
@@ -160,6 +154,8 @@ def _encode(value: Any) -> Any:
         return iso(value)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
     return value
 
 

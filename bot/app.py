@@ -1,0 +1,204 @@
+"""The discord.py Bot: owns the engine (store, HTTP session, runner), loads the cogs, starts and stops.
+
+Only non-privileged intents: messages that mention the bot carry their content without the message-content
+intent, which is all the mention entry point needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import timedelta
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .delivery import DiscordReporter
+from .engine import Engine
+from .jobs import JobRunner
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("bot.app")
+
+EXTENSIONS = ("cogs.generate",)
+LOGIN_REFUSED = (
+    "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
+    "new one in .env."
+)
+
+
+async def reply(
+    interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **kwargs: object
+) -> None:
+    """Answer an interaction whether or not it was answered already; a dead interaction is only logged."""
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+        else:
+            await interaction.response.send_message(text, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+    except discord.HTTPException as exc:
+        log.warning("could not answer interaction %s: %s %s", interaction.id, exc.status, exc.code)
+
+
+class HailuoTree(app_commands.CommandTree):
+    """Every error a member can cause becomes one short ephemeral sentence; the detail goes to the log."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+            text = (
+                str(error) if isinstance(error, UserFacingCheck) else "You don't have permission to use this."
+            )
+        elif isinstance(error, app_commands.TransformerError):
+            text = "One of the options isn't valid. Check it and try again."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            text = f"Slow down a little: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            text = "This command works in a server, not in DMs."
+        else:
+            log.error("command /%s failed", command, exc_info=error)
+            text = "Something went wrong on our side and it has been logged. Please try again."
+        await reply(interaction, text)
+
+
+class UserFacingCheck(app_commands.CheckFailure):
+    """A check failure whose message is written for the member."""
+
+
+class HailuoBot(commands.Bot):
+    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+        intents = discord.Intents.default()  # no privileged intents (members, presences, message content)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=HailuoTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            chunk_guilds_at_startup=False,
+            max_messages=200,
+        )
+        self.settings = settings
+        self.engine = engine
+        self.reporter: DiscordReporter | None = None
+        self._runner_start: asyncio.Task[None] | None = None
+
+    @property
+    def runner(self) -> JobRunner:
+        if self.engine is None or self.engine.runner is None:
+            raise RuntimeError("the job runner is not running")
+        return self.engine.runner
+
+    @property
+    def store(self) -> Store:
+        if self.engine is None:
+            raise RuntimeError("the store is not open")
+        return self.engine.store
+
+    def token_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.settings.interaction_token_minutes)
+
+    async def setup_hook(self) -> None:
+        if self.engine is not None:
+            runner = await self.engine.open()
+            self.reporter = DiscordReporter(self, self.settings, self.engine.store)
+            self.reporter.runner = runner
+            runner.reporter = self.reporter
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.engine is None:
+            return  # `python -m bot sync`: commands only
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d command(s) to the development guild %s", len(synced), guild.id)
+        self._runner_start = asyncio.create_task(self._start_runner(), name="runner-start")
+
+    async def _start_runner(self) -> None:
+        """Resume jobs once the guild cache is filled (upload limits, channels)."""
+        await self.wait_until_ready()
+        try:
+            await self.runner.start()
+        except Exception:
+            log.exception("the job runner failed to start; shutting down")
+            await self.close()
+
+    async def on_ready(self) -> None:
+        log.info(
+            "connected as %s (%s) to %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds)
+        )
+
+    async def close(self) -> None:
+        log.info("shutting down")
+        if self._runner_start is not None and not self._runner_start.done():
+            self._runner_start.cancel()
+        if self.engine is not None and self.engine.runner is not None:
+            await self.engine.runner.stop()
+        if self.reporter is not None:
+            await self.reporter.close()
+        await super().close()
+        if self.engine is not None:
+            await self.engine.close()
+
+
+def _token(settings: Settings) -> str:
+    assert settings.discord_token is not None
+    return settings.discord_token.get_secret_value()
+
+
+async def run_bot(settings: Settings) -> int:
+    bot = HailuoBot(settings, Engine(settings))
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.create_task(bot.close())))
+    async with bot:
+        try:
+            await bot.start(_token(settings))
+        except discord.LoginFailure:
+            print(LOGIN_REFUSED, file=sys.stderr)
+            return 2
+        except discord.PrivilegedIntentsRequired:  # pragma: no cover - we ask for none
+            print("Discord refused the requested intents.", file=sys.stderr)
+            return 2
+    if stopping:
+        await asyncio.gather(*stopping, return_exceptions=True)
+    return 0
+
+
+async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = False) -> int:
+    """Register (or with `clear`, remove) the slash commands: globally, or in one server at once."""
+    bot = HailuoBot(settings, engine=None)
+    async with bot:
+        try:
+            await bot.login(_token(settings))
+        except discord.LoginFailure:
+            print(
+                "Discord refused DISCORD_TOKEN. Reset it in the Developer Portal and update .env.",
+                file=sys.stderr,
+            )
+            return 2
+        guild = discord.Object(guild_id) if guild_id else None
+        if guild is not None:
+            if clear:
+                bot.tree.clear_commands(guild=guild)
+            else:
+                bot.tree.copy_global_to(guild=guild)
+        elif clear:
+            bot.tree.clear_commands(guild=None)
+        synced = await bot.tree.sync(guild=guild)
+        where = (
+            f"server {guild_id}"
+            if guild_id
+            else "all servers (global commands can take up to an hour to show)"
+        )
+        names = ", ".join(sorted(c.name for c in synced)) or "none"
+        print(f"Synced {len(synced)} command(s) to {where}: {names}")
+    return 0

@@ -1,0 +1,138 @@
+"""End-to-end harness: the real bot process (`python -m bot`) against the fake Discord and fake Novita.
+
+Both fakes run in their own threads inside the test process, so a test can drive Discord and inspect both
+services directly while the bot runs, is killed and restarted as a separate process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.novita import FakeNovita, Timeline
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+FAST = {
+    "POLL_MIN_S": "0.1",
+    "POLL_FIRST_S": "0.2",
+    "POLL_MAX_S": "0.5",
+    "CARD_EDIT_INTERVAL_S": "0.2",
+    "NOVITA_RATE_PER_MINUTE": "600",
+    "LOG_LEVEL": "DEBUG",
+}
+
+
+@dataclass
+class BotProcess:
+    env: dict[str, str]
+    cwd: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"\n===== start {self.starts} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """A clean shutdown (SIGTERM, as docker and systemd send)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no cleanup at all."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class World:
+    discord: FakeDiscord
+    novita: FakeNovita
+    bot: BotProcess
+    tmp: Path
+    settings_env: dict[str, str] = field(default_factory=dict)
+
+    def start_bot(self, wait: bool = True) -> None:
+        self.bot.start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.bot.alive():
+                raise AssertionError(f"the bot exited early:\n{self.bot.log()[-4000:]}")
+            with contextlib.suppress(Exception):
+                self.discord.wait_until_ready(timeout=0.5)
+                self.discord.wait_for_commands("video", timeout=0.5)
+                return
+        raise AssertionError(f"the bot never became ready:\n{self.bot.log()[-4000:]}")
+
+    def restart_bot(self) -> None:
+        self.bot.start()
+        self.wait_ready()
+
+    @property
+    def db(self) -> Path:
+        return self.tmp / "data" / "hailuo.db"
+
+
+@contextlib.contextmanager
+def running_world(
+    tmp: Path,
+    *,
+    timeline: Timeline | None = None,
+    start: bool = True,
+    discord_options: dict[str, object] | None = None,
+    **settings: str,
+) -> Iterator[World]:
+    fake_discord = FakeDiscord(**(discord_options or {}))  # type: ignore[arg-type]
+    fake_novita = FakeNovita(default_timeline=timeline or Timeline(queued_s=0.3, processing_s=1.5))
+    with fake_discord.threaded(), fake_novita.threaded():
+        env = fake_discord.env(
+            NOVITA_API_KEY=fake_novita.api_key,
+            NOVITA_BASE_URL=fake_novita.base_url,
+            DATABASE_PATH=str(tmp / "data" / "hailuo.db"),
+            MEDIA_DIR=str(tmp / "data" / "media"),
+            DEV_GUILD_ID=str(fake_discord.guild.id),
+            **FAST,
+            **settings,
+        )
+        env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(ROOT)])
+        bot = BotProcess(env=env, cwd=tmp, log_path=tmp / "bot.log")
+        world = World(fake_discord, fake_novita, bot, tmp, settings)
+        try:
+            if start:
+                world.start_bot()
+            yield world
+        finally:
+            bot.stop()
