@@ -17,8 +17,8 @@ import contextlib
 import dataclasses
 import logging
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
