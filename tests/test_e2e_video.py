@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bot import media
 from tests.fakes.novita import Timeline
 from tests.support.harness import World, running_world
 
@@ -27,7 +31,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield w
 
 
-def status_lines(message) -> list[str]:  # noqa: ANN001
+def status_lines(message) -> list[str]:
     lines = []
     for revision in message.history:
         for embed in revision.embeds or []:
@@ -68,3 +72,107 @@ def test_refusals_are_ephemeral_and_spend_nothing(world: World) -> None:
     long = world.discord.slash("video", {"prompt": "y" * 2001}, strict=False)
     assert long.wait_response().ephemeral
     assert world.novita.submits == []
+
+
+def assert_pings_only(world: World, allowed_user_ids: set[int]) -> None:
+    """No message the bot sent can ping anyone but the requester."""
+    for msg in world.discord.bot_messages():
+        assert not msg.mention_everyone, msg.content
+        assert msg.mention_roles == [], msg.content
+        assert {u.id for u in msg.mentions} <= allowed_user_ids, msg.content
+
+
+def test_a_long_job_shows_its_progress_and_pings_nobody_else(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=1.0, processing_s=4.0)) as world:
+        prompt = "@everyone <@&123> look at <@999> a whale in the sky"
+        inter = world.discord.slash("video", {"prompt": prompt, "camera": "Zoom in"})
+        card = inter.wait_original(lambda m: m.attachments, timeout=40)
+        lines = status_lines(card)
+        kinds = {line.split()[0] for line in lines}
+        assert len(kinds) >= 3, lines  # e.g. waiting in line, queued at the service, generating
+        assert any("Generating" in line and "%" in line for line in lines), lines
+        assert any("<t:" in line for line in lines), lines  # ETA as a Discord relative timestamp
+        assert world.novita.submits[0]["body"]["prompt"] == prompt + " [Zoom in]"
+        assert_pings_only(world, {world.discord.member.id})
+
+
+def test_novita_failure_is_shown_and_refunded(tmp_path: Path) -> None:
+    fail = Timeline(queued_s=0.2, processing_s=0.5, outcome="fail", reason="Content moderation: unsafe image")
+    with running_world(tmp_path, timeline=fail) as world:
+        inter = world.discord.slash("video", {"prompt": "something"})
+        card = inter.wait_original(lambda m: "couldn't make" in str(m.embeds), timeout=30)
+        text = str(card.embeds[0])
+        assert "“Content moderation: unsafe image”" in text
+        assert "credits were returned" in text
+        with sqlite3.connect(world.db) as conn:
+            assert conn.execute("SELECT state, charge_state FROM jobs").fetchone() == ("failed", "refunded")
+
+
+def test_killed_mid_job_and_restarted_delivers_exactly_once(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.3, processing_s=4.0)) as world:
+        inter = world.discord.slash("video", {"prompt": "a clock melting"})
+        inter.wait_original(lambda m: "Generating" in str(m.embeds), timeout=30)
+        world.bot.kill()
+        world.restart_bot()
+        card = inter.wait_original(lambda m: m.attachments, timeout=40)
+        assert len(card.attachments) == 1
+        world.bot.stop()
+        uploads = [r for r in world.discord.requests if r.files]
+        assert len(uploads) == 1
+        assert len(world.novita.submits) == 1
+        assert "resuming 1 unfinished job" in world.bot.log()
+
+
+def test_a_job_that_outlives_the_token_arrives_in_the_channel(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path,
+        timeline=Timeline(queued_s=0.2, processing_s=4.0),
+        discord_options={"token_lifetime": 3.0},
+        INTERACTION_TOKEN_MINUTES="0.05",
+    ) as world:
+        member = world.discord.member
+        inter = world.discord.slash("video", {"prompt": "fireworks over a harbour"})
+        result = world.discord.wait_for_message(lambda m: m.attachments and m.author.bot, timeout=40)
+        assert result.id != inter.original_message_id
+        assert result.message_reference is not None
+        assert int(result.message_reference["message_id"]) == inter.original_message_id
+        assert [u.id for u in result.mentions] == [member.id]
+        expired = [r for r in world.discord.requests if r.error_code == 50027]
+        assert expired == []  # never edited with a dead token
+        card = inter.original_message()
+        assert "Done" in str(card.embeds[0])
+        assert_pings_only(world, {member.id})
+
+
+def test_an_oversized_video_is_reencoded_under_the_limit(tmp_path: Path) -> None:
+    big = Timeline(queued_s=0.1, processing_s=0.5, video_bytes_target=14 * 1024 * 1024)
+    with running_world(tmp_path, timeline=big) as world:
+        inter = world.discord.slash("video", {"prompt": "static noise"})
+        card = inter.wait_original(lambda m: m.attachments, timeout=90)
+        data = world.discord.cdn_bytes(card.attachments[0])
+        assert len(data) <= 10 * 1024 * 1024
+        assert "re-encoded" in str(card.embeds[0])
+        clip = tmp_path / "got.mp4"
+        clip.write_bytes(data)
+        info = asyncio.run(media.probe_video(clip))
+        assert info.duration_s == pytest.approx(6, abs=0.5)
+
+
+def test_a_channel_that_refuses_the_bot_leads_to_a_dm(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path,
+        timeline=Timeline(queued_s=0.2, processing_s=3.0),
+        discord_options={"token_lifetime": 2.0},
+        INTERACTION_TOKEN_MINUTES="0.03",
+    ) as world:
+        member = world.discord.member
+        inter = world.discord.slash("video", {"prompt": "a quiet forest"})
+        inter.wait_response()
+        world.discord.deny(world.discord.channel, "send_messages")
+        dm = None
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and dm is None:
+            dm = next((m for m in world.discord.dm_messages(member) if m.attachments), None)
+            time.sleep(0.1)
+        assert dm is not None, world.bot.log()[-3000:]
+        assert "couldn't post it in" in dm.content

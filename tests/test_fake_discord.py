@@ -1,0 +1,413 @@
+"""Proves the loopback fake Discord with real discord.py bots: one in a subprocess patched by
+tests/fakes/discord_patch/sitecustomize.py (as the real bot will run), one in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import discord
+import pytest
+import yarl
+from discord import app_commands
+from PIL import Image
+
+from tests.fakes.fake_discord import FLAG_EPHEMERAL, FakeDiscord, payloads, permission_bits
+
+DEMO_BOT = Path(__file__).parent / "fakes" / "fake_discord" / "demo_bot.py"
+PRIVILEGED = (1 << 1) | (1 << 8) | (1 << 15)
+
+
+def png(width: int = 640, height: int = 480) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(buf, "PNG")
+    return buf.getvalue()
+
+
+# Subprocess bot -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeDiscord]:
+    fake = FakeDiscord()
+    with fake.threaded():
+        proc = subprocess.Popen(
+            [sys.executable, "-P", str(DEMO_BOT)],
+            env=fake.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            fake.wait_until_ready(30)
+            fake.wait_for_commands("video", "probe", timeout=30)
+            yield fake
+        finally:
+            proc.terminate()
+            output, _ = proc.communicate(timeout=15)
+            if "Traceback" in output:
+                print(output[-5000:])  # visible with -rA / on failure
+
+
+def test_login_sync_and_intents(fake: FakeDiscord) -> None:
+    video = fake.commands["video"]
+    prompt = video.option("prompt")
+    assert prompt["type"] == 3
+    assert prompt["required"]
+    assert prompt["max_length"] == 2000
+    assert video.option("image")["type"] == 11
+    assert fake.command_syncs == 1
+    assert fake.intents is not None
+    assert fake.intents & PRIVILEGED == 0
+    assert fake.gateway.log[0].detail["query"].get("compress") == "zlib-stream"
+    first = fake.requests[0]
+    assert (first.method, first.path, first.status) == ("GET", "/users/@me", 200)
+    assert not fake.requests_matching(status=401)
+    assert fake.unknown_routes == []
+    assert fake.internal_errors == []
+
+
+def test_slash_with_image_edits_original(fake: FakeDiscord) -> None:
+    image = png()
+    inter = fake.slash(
+        "video", {"prompt": "a cat surfing"}, attachments={"image": ("cat.png", image, "image/png")}
+    )
+    resolved = next(iter(inter.payload["data"]["resolved"]["attachments"].values()))
+    assert (resolved["width"], resolved["height"], resolved["size"]) == (640, 480, len(image))
+    response = inter.wait_response(timeout=3)
+    assert response.type == 4
+    assert not response.ephemeral
+    assert inter.response_time is not None
+    assert inter.response_time < 3
+    card = inter.wait_original(lambda m: "done" in m.text, timeout=10)
+    assert card.type == 20
+    assert card.interaction_metadata["user"]["id"] == str(fake.member.id)
+    states = [rev.embeds[0]["fields"][0]["value"] for rev in card.history]
+    assert states == ["queued", "queued at Novita", "generating 50%", "uploading", "done"]
+    assert card.edited_at is not None
+    (result,) = card.attachments
+    assert result.data == image
+    assert result.content_type == "image/png"
+    with urllib.request.urlopen(result.url, timeout=5) as resp:  # noqa: S310 - the fake's loopback CDN
+        assert resp.read() == image
+
+
+def test_channel_upload_and_size_limit(fake: FakeDiscord) -> None:
+    inter = fake.slash("probe", {"action": "upload"})
+    assert inter.wait_response().type == 5
+    note = inter.wait_original(lambda m: m.content.startswith("uploaded"), timeout=10)
+    assert note.ephemeral
+    assert note.flags & FLAG_EPHEMERAL
+    message = fake.message(note.content.split()[1])
+    assert note.content.split()[2] == "2048"
+    (clip,) = message.attachments
+    assert (clip.filename, clip.size, fake.cdn_bytes(clip.url)) == ("clip.mp4", 2048, b"\x00\x01" * 1024)
+
+    big = fake.slash("probe", {"action": "toolarge"})
+    answer = big.wait_original(lambda m: m.content.startswith("toolarge"), timeout=20)
+    assert answer.content == "toolarge: 413 40005"
+    (rejected,) = fake.requests_matching("POST", f"/channels/{fake.channel.id}/messages", status=413)
+    assert rejected.files[0].size == 10 * 1024 * 1024 + 1
+
+
+def test_denied_channel(fake: FakeDiscord) -> None:
+    locked = fake.add_channel(fake.guild, "locked")
+    fake.deny(locked, "send_messages")
+    hidden = fake.add_channel(fake.guild, "hidden")
+    fake.deny(hidden, "view_channel")
+    inter = fake.slash("probe", {"action": "denied", "channel": locked})
+    assert inter.wait_response().content == "denied: 403 50013"
+    inter = fake.slash("probe", {"action": "denied", "channel": hidden})
+    assert inter.wait_response().content == "denied: 403 50001"
+    assert fake.messages(locked) == []
+    assert fake.messages(hidden) == []
+
+
+def test_mention_reply(fake: FakeDiscord) -> None:
+    photo = fake.post_message(fake.channel, fake.moderator, "look", attachments=[("pic.png", png(400, 400))])
+    asked = fake.post_message(
+        fake.channel, fake.member, "animate this", mentions=[fake.bot_user], reference=photo
+    )
+    reply = fake.wait_for_message(lambda m: m.content.startswith("pong"), after=asked)
+    assert reply.content == "pong: animate this (replying to 1 attachment(s))"
+    assert reply.message_reference is not None
+    assert reply.message_reference["message_id"] == str(asked.id)
+    assert reply.type == 19
+    assert [u.id for u in reply.mentions] == [fake.member.id]
+
+
+def test_survives_forced_disconnect(fake: FakeDiscord) -> None:
+    fake.disconnect_gateway(code=4000)
+    queued = fake.post_message(fake.channel, fake.member, "are you there", mentions=[fake.bot_user])
+    fake.wait_for_resume(timeout=15)
+    assert fake.wait_for_message(lambda m: "are you there" in m.content, after=queued).content.startswith(
+        "pong"
+    )
+    inter = fake.slash("probe", {"action": "ping"})
+    response = inter.wait_response()
+    assert response.ephemeral
+    assert response.content.startswith("pong")
+    assert int(response.content.split()[1]) & permission_bits("send_messages", "attach_files")
+    assert len(fake.gateway.identify_payloads) == 1  # resumed, not re-identified
+
+
+def test_edit_after_token_lifetime(fake: FakeDiscord) -> None:
+    fake.token_lifetime = 1.0
+    try:
+        inter = fake.slash("probe", {"action": "late", "delay": 1.5})
+        assert inter.wait_response().content == "working"
+        note = fake.wait_for_message(lambda m: m.content.startswith("late edit"), timeout=10)
+    finally:
+        fake.token_lifetime = 15 * 60.0
+    assert note.content == "late edit: 401 50027"
+    assert inter.original_message().content == "working"
+
+
+def test_sitecustomize_is_inert_without_the_env_var(fake: FakeDiscord) -> None:
+    code = (
+        "import discord.http, discord.gateway;"
+        "print(discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)"
+    )
+    env = fake.env()
+    plain = {k: v for k, v in env.items() if k != "HAILUO_FAKE_DISCORD_URL"}
+    out = subprocess.run([sys.executable, "-c", code], env=plain, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["https://discord.com/api/v10", "wss://gateway.discord.gg/"]
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [fake.api_url, fake.gateway_url + "/"]
+
+
+# In-process bot --------------------------------------------------------------------------------------------
+class AskModal(discord.ui.Modal, title="Animate image"):
+    prompt = discord.ui.Label(
+        text="Prompt", component=discord.ui.TextInput(custom_id="prompt", max_length=100)
+    )
+    duration = discord.ui.TextInput(label="Duration", custom_id="duration", required=False, default="6")
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.prompt.component, discord.ui.TextInput)
+        await interaction.response.send_message(f"got {self.prompt.component.value} / {self.duration.value}")
+
+
+class Buttons(discord.ui.View):
+    @discord.ui.button(label="Regenerate", custom_id="regen")
+    async def regen(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(content="regenerating", view=None)
+        assert isinstance(interaction.channel, discord.TextChannel)
+        await interaction.channel.send("after click")
+
+
+def in_process_client() -> discord.Client:
+    intents = discord.Intents.default()
+    intents.message_content = False
+    client = discord.Client(intents=intents)
+    tree = app_commands.CommandTree(client)
+
+    @tree.command(name="ask", description="Open a modal")
+    async def ask(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(AskModal())
+
+    @tree.command(name="menu", description="Show buttons")
+    async def menu(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pick", view=Buttons())
+
+    @tree.command(name="slow", description="Answer too late")
+    async def slow(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.6)
+        try:
+            await interaction.response.send_message("too late?")
+        except discord.HTTPException as exc:
+            assert isinstance(interaction.channel, discord.TextChannel)
+            await interaction.channel.send(f"slow: {exc.status} {exc.code}")
+
+    @tree.command(name="dmme", description="DM the caller")
+    async def dmme(interaction: discord.Interaction) -> None:
+        try:
+            await interaction.user.send("a private hello")
+            result = "sent"
+        except discord.HTTPException as exc:
+            result = f"{exc.status} {exc.code}"
+        await interaction.response.send_message(f"dm: {result}", ephemeral=True)
+
+    @tree.command(name="csv", description="Answer with a file")
+    async def csv(interaction: discord.Interaction) -> None:
+        table = discord.File(io.BytesIO(b"a,b\n1,2\n"), "usage.csv")
+        await interaction.response.send_message("usage", file=table)
+        extra = discord.File(io.BytesIO(b"x" * 10), "more.txt")
+        await interaction.followup.send("more", file=extra, ephemeral=True)
+
+    @tree.context_menu(name="Inspect")
+    async def inspect(interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.send_message(f"{len(message.attachments)} attachment(s)", ephemeral=True)
+
+    async def setup_hook() -> None:
+        await tree.sync()
+
+    client.setup_hook = setup_hook  # type: ignore[method-assign]
+    return client
+
+
+async def test_in_process_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeDiscord() as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_url)
+        monkeypatch.setattr(
+            discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url + "/")
+        )
+
+        stranger = discord.Client(intents=discord.Intents.none())
+        with pytest.raises(discord.LoginFailure):
+            await stranger.login("not-the-token")
+        await stranger.close()
+        greedy = discord.Client(intents=discord.Intents.all())
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await greedy.start(fake.token)
+        await greedy.close()
+
+        client = in_process_client()
+        task = asyncio.create_task(client.start(fake.token))
+        try:
+            await fake.wait_until_ready(15)
+            await fake.wait_for_commands("ask", "menu", "slow", "Inspect")
+
+            opened = fake.slash("ask")
+            assert (await opened.wait_response()).type == 9
+            with pytest.raises(ValueError, match="max_length"):
+                fake.submit_modal(opened, {"prompt": "x" * 101})
+            submitted = fake.submit_modal(opened, {"prompt": "a dancing robot"})
+            assert (await submitted.wait_response()).content == "got a dancing robot / 6"
+
+            fake.rate_limit("POST /channels/*/messages", times=1, retry_after=0.3)
+            shown = fake.slash("menu")
+            await shown.wait_response()
+            card = shown.original_message()
+            assert card is not None
+            assert card.custom_ids() == ["regen"]
+            clicked = fake.click(card, "regen", user=fake.moderator)
+            assert (await clicked.wait_response()).type == 7
+            assert card.content == "regenerating"
+            assert card.components == []
+            after = await fake.wait_for_message(lambda m: m.content == "after click")
+            limited, ok = fake.requests_matching("POST", f"/channels/{fake.channel.id}/messages")
+            assert (limited.status, ok.status) == (429, 200)
+            assert ok.at - limited.at >= 0.3
+            assert after.channel_id == fake.channel.id
+
+            photo = fake.post_message(None, fake.member, "pic", attachments=[("a.webp", png(), "image/png")])
+            menu_use = fake.context_menu("Inspect", photo)
+            assert (await menu_use.wait_response()).content == "1 attachment(s)"
+
+            csv = fake.slash("csv")
+            answered = await csv.wait_response()
+            assert [(f.filename, f.size) for f in answered.files] == [("usage.csv", 8)]
+            more = await csv.wait_followup(index=0)
+            assert more.ephemeral
+            assert more.attachments[0].data == b"x" * 10
+            assert more.interaction_metadata["original_response_message_id"] == str(csv.original_message_id)
+            original = csv.original_message()
+            assert original is not None
+            assert original.attachments[0].data == b"a,b\n1,2\n"
+
+            assert (await fake.slash("dmme").wait_response()).content == "dm: sent"
+            assert [m.content for m in fake.dm_messages(fake.member)] == ["a private hello"]
+            fake.refuse_dms(fake.member)
+            assert (await fake.slash("dmme").wait_response()).content == "dm: 403 50007"
+
+            fake.response_window = 0.3
+            late = fake.slash("slow")
+            note = await fake.wait_for_message(lambda m: m.content.startswith("slow:"))
+            assert note.content == "slow: 404 10062"
+            assert late.response is None
+            assert late.rejected[0].error_code == 10062
+
+            async with aiohttp.ClientSession() as http:  # a second initial response is refused
+                url = f"{fake.api_url}/interactions/{submitted.id}/{submitted.token}/callback"
+                async with http.post(url, json={"type": 4, "data": {"content": "again"}}) as resp:
+                    assert resp.status == 400
+                    assert (await resp.json())["code"] == 40060
+            fake.response_window = 3.0
+            fake.disconnect_gateway(code=4000, resumable=False)  # RESUME -> INVALID_SESSION -> IDENTIFY
+            await fake.wait_for(
+                lambda: len(fake.gateway.identify_payloads) == 2 and fake.gateway.connected, 20
+            )
+            assert [e.kind for e in fake.gateway.log].count("invalid_session") == 1
+            again = fake.slash("ask")
+            assert (await again.wait_response()).type == 9
+            assert fake.unknown_routes == []
+            assert fake.internal_errors == []
+        finally:
+            await client.close()
+            await asyncio.wait_for(task, 10)
+
+
+def test_world_defaults() -> None:
+    fake = FakeDiscord()
+    assert fake.guild.upload_limit == 10 * 1024 * 1024
+    fake.set_premium_tier(fake.guild, 2)
+    assert fake.guild.upload_limit == 50 * 1024 * 1024
+    mod_perms = fake.guild.permissions_in(fake.channel, fake.moderator.id)
+    assert mod_perms & permission_bits("manage_guild")
+    assert not fake.guild.permissions_in(fake.channel, fake.member.id) & permission_bits("manage_guild")
+    assert fake.token.count(".") == 2
+
+
+def test_message_content_intent_stripping() -> None:
+    fake = FakeDiscord(enforce_message_content_intent=True)
+    plain = fake.post_message(None, fake.member, "secret words")
+    mention = fake.post_message(None, fake.member, "hey", mentions=[fake.bot_user])
+    no_content = 1 << 9  # GUILD_MESSAGES only
+    assert payloads.message(fake.world, plain, gateway=True, intents=no_content)["content"] == ""
+    assert payloads.message(fake.world, mention, gateway=True, intents=no_content)["content"].endswith("hey")
+    assert payloads.message(fake.world, plain, gateway=True, intents=no_content | 1 << 15)["content"]
+
+
+async def test_rest_errors_raw() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bot {fake.token}"}
+        url = f"{fake.api_url}/channels/{fake.channel.id}/messages"
+        async with http.post(url, json={"content": "x" * 2001}, headers=auth) as resp:
+            body = await resp.json()
+            assert resp.status == 400
+            assert body["code"] == 50035
+            assert "content" in body["errors"]
+        async with http.post(url, json={"content": "hi"}) as resp:
+            assert resp.status == 401
+        async with http.post(url, json={}, headers=auth) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["code"] == 50006
+        form = aiohttp.FormData(quote_fields=False)
+        form.add_field("payload_json", '{"content": "file", "attachments": [{"id": 0, "filename": "a.txt"}]}')
+        form.add_field("files[0]", b"abc", filename="a.txt", content_type="text/plain")
+        async with http.post(url, data=form, headers=auth) as resp:
+            sent = await resp.json()
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "application/json"
+        async with http.get(sent["attachments"][0]["url"]) as resp:
+            assert await resp.read() == b"abc"
+        fake.expire_links()
+        async with http.get(fake.message(sent["id"]).attachments[0].url) as resp:
+            assert resp.status == 404
+        msg_url = f"{url}/{sent['id']}"
+        async with http.delete(msg_url, headers=auth) as resp:
+            assert resp.status == 204
+        async with http.get(msg_url, headers=auth) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["code"] == 10008
+        fake.delete_channel(fake.channel)
+        async with http.post(url, json={"content": "hi"}, headers=auth) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["code"] == 10003
+        async with http.get(f"{fake.api_url}/nothing/here", headers=auth) as resp:
+            assert resp.status == 404
+            assert (await resp.json()) == {"message": "404: Not Found", "code": 0}
+        assert [r.path for r in fake.unknown_routes] == ["/nothing/here"]
+        bad = [{"name": "Video", "description": "x", "type": 1}]
+        async with http.put(
+            f"{fake.api_url}/applications/{fake.application_id}/commands", json=bad, headers=auth
+        ) as resp:
+            body = await resp.json()
+            assert resp.status == 400
+            assert body["code"] == 50035
+            assert "name" in body["errors"]["0"]
