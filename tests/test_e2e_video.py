@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +178,40 @@ def test_a_channel_that_refuses_the_bot_leads_to_a_dm(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert dm is not None, world.bot.log()[-3000:]
         assert "couldn't post it in" in dm.content
+
+
+def test_image_video_sends_the_normalised_attachment(world: World) -> None:
+    image = ("photo.png", png(1200, 900), "image/png")
+    inter = world.discord.slash("video", {"prompt": "the photo comes alive"}, attachments={"image": image})
+    card = inter.wait_original(lambda m: m.attachments, timeout=30)
+    assert "from an image" in str(card.embeds[0])
+    task = next(iter(world.novita.tasks.values()))
+    assert task.image_format == "JPEG"  # normalised before sending: Novita never fetches Discord's link
+    assert task.image_size == (1200, 900)
+    body = world.novita.submits[0]["body"]
+    assert body["image"] == body["image_url"]
+    assert body["image"].startswith("data:image/jpeg;base64,")
+
+
+def test_the_prompt_option_carries_discords_own_limits(world: World) -> None:
+    options = {o["name"]: o for o in world.discord.commands["video"].payload["options"]}
+    assert list(options) == ["prompt", "image", "duration", "resolution", "prompt_expansion", "camera"]
+    assert options["prompt"]["required"] is True
+    assert options["prompt"]["max_length"] == 2000
+    assert [c["value"] for c in options["duration"]["choices"]] == [6, 10]
+    assert len(options["camera"]["choices"]) == 15
+    assert world.discord.intents is not None
+    privileged = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
+    assert world.discord.intents & privileged == 0
+
+
+def test_sync_command_registers_the_commands_in_one_server(tmp_path: Path) -> None:
+    with running_world(tmp_path, start=False) as world:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "sync", "--guild", str(world.discord.guild.id)],
+            cwd=tmp_path, env=world.bot.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "Synced" in result.stdout
+        assert "video" in world.discord.commands
+        assert world.discord.token not in result.stdout + result.stderr

@@ -124,8 +124,7 @@ def running_world(
             DATABASE_PATH=str(tmp / "data" / "hailuo.db"),
             MEDIA_DIR=str(tmp / "data" / "media"),
             DEV_GUILD_ID=str(fake_discord.guild.id),
-            **FAST,
-            **settings,
+            **{**FAST, **settings},
         )
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(ROOT)])
         bot = BotProcess(env=env, cwd=tmp, log_path=tmp / "bot.log")
@@ -134,5 +133,15 @@ def running_world(
             if start:
                 world.start_bot()
             yield world
+            assert_answered_in_time(world)
         finally:
             bot.stop()
+
+
+def assert_answered_in_time(world: World, window: float = 3.0) -> None:
+    """Discord's rule for every interaction the test made: a first response inside the window."""
+    for inter in world.discord.interactions:
+        if inter.response_time is not None:
+            assert inter.response_time < window, f"{inter.describe()} answered in {inter.response_time:.2f}s"
+        elif inter.age > window:
+            raise AssertionError(f"{inter.describe()} was never answered")
