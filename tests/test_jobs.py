@@ -241,3 +241,23 @@ async def test_delivery_refused_everywhere_leaves_an_undelivered_job_with_its_fi
     await env.runner.redeliver(job.id)
     job = await env.runner.wait_settled(job.id, 5)
     assert job.state == JobState.DELIVERED
+
+
+async def test_an_accepted_job_not_yet_started_resumes_on_the_next_start(
+    settings: Settings, store: Store
+) -> None:
+    """Admitted, then the process died before the member got an answer: the next start carries it through."""
+    async with FakeNovita(default_timeline=QUICK) as fake, aiohttp.ClientSession() as http:
+        novita = NovitaClient(http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01)
+        crashed = JobRunner(store=store, settings=settings, novita=novita, http=http)
+        job, _ = await crashed.submit(request(image_bytes=png(640, 480)))
+        assert job is not None
+        assert job.state == JobState.ACCEPTED
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http)
+        await runner.start()
+        try:
+            job = await runner.wait_settled(job.id, 10)
+        finally:
+            await runner.stop(grace=0)
+        assert job.state == JobState.DELIVERED
+        assert next(iter(fake.tasks.values())).image_size == (640, 480)

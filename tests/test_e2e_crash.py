@@ -1,0 +1,115 @@
+"""Crash at every state: SIGKILL the real bot process while a job is there, restart, and check the outcome.
+
+The promise (PRODUCT.md): the job completes or ends cleanly with a refund, the video is delivered at most
+once, and no submit is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.novita import Timeline
+from tests.support.harness import World, running_world
+
+pytestmark = pytest.mark.e2e
+
+
+def state_of(world: World, job_id: int = 1) -> str | None:
+    if not world.db.exists():
+        return None
+    with sqlite3.connect(world.db, timeout=5) as conn:
+        row = conn.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+    return row[0] if row else None
+
+
+def wait_state(world: World, state: str, job_id: int = 1, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if state_of(world, job_id) == state:
+            return
+        time.sleep(0.02)
+    raise AssertionError(
+        f"job {job_id} never reached {state}: {state_of(world, job_id)}\n{world.bot.log()[-3000:]}"
+    )
+
+
+def ledger(world: World) -> dict[str, int]:
+    with sqlite3.connect(world.db) as conn:
+        return dict(conn.execute("SELECT kind, SUM(credits) FROM ledger GROUP BY kind").fetchall())
+
+
+def uploads(world: World) -> list[object]:
+    return [r for r in world.discord.requests if r.files and 200 <= r.status < 300]
+
+
+def settle(world: World, job_id: int = 1, within: float = 40) -> str:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        state = state_of(world, job_id)
+        if state in ("delivered", "failed", "cancelled", "undelivered"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not settle: {state_of(world, job_id)}\n{world.bot.log()[-3000:]}")
+
+
+@pytest.mark.parametrize("state", ["submitted", "processing", "downloading", "delivering"])
+def test_killed_in_a_paid_state_completes_once(tmp_path: Path, state: str) -> None:
+    queued_s = 3.0 if state == "submitted" else 0.2
+    with running_world(tmp_path, timeline=Timeline(queued_s=queued_s, processing_s=2.0)) as world:
+        if state == "downloading":
+            world.novita.inject("video", "hang", seconds=30)
+        inter = world.discord.slash("video", {"prompt": f"killed while {state}"})
+        if state == "delivering":
+            wait_state(world, "processing")
+            rule = world.discord.rate_limit("PATCH /webhooks/*", times=1000, retry_after=5)
+        wait_state(world, state)
+        time.sleep(0.3)  # well inside the state: the request is on the wire
+        world.bot.kill()
+        assert state_of(world) == state
+        if state == "delivering":
+            rule.times = 0
+        world.restart_bot()
+        assert settle(world) == "delivered"
+        card = inter.wait_original(lambda m: m.attachments, timeout=20)
+        assert len(card.attachments) == 1
+        assert len(uploads(world)) == 1
+        assert len(world.novita.submits) == 1
+        assert ledger(world) == {"reserve": 1, "charge": 1}
+
+
+def test_killed_while_queued_locally_both_jobs_complete(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path, timeline=Timeline(queued_s=0.2, processing_s=2.5), NOVITA_MAX_IN_FLIGHT="1"
+    ) as world:
+        first = world.discord.slash("video", {"prompt": "first"})
+        wait_state(world, "processing", 1)
+        second = world.discord.slash("video", {"prompt": "second"}, user=world.discord.moderator)
+        wait_state(world, "queued", 2)
+        world.bot.kill()
+        world.restart_bot()
+        assert settle(world, 1) == "delivered"
+        assert settle(world, 2) == "delivered"
+        for inter in (first, second):
+            assert len(inter.wait_original(lambda m: m.attachments, timeout=20).attachments) == 1
+        assert len(world.novita.submits) == 2
+        assert len(uploads(world)) == 2
+
+
+def test_killed_while_submitting_is_refunded_and_never_resubmitted(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.0)) as world:
+        world.novita.inject("submit", "hang", seconds=30)
+        inter = world.discord.slash("video", {"prompt": "on the wire"})
+        wait_state(world, "submitting")
+        time.sleep(0.3)
+        world.bot.kill()
+        world.restart_bot()
+        assert settle(world) == "failed"
+        card = inter.wait_original(lambda m: "restarted" in str(m.embeds), timeout=20)
+        assert "credits were returned" in str(card.embeds[0])
+        assert len(world.novita.submits) == 1
+        assert ledger(world) == {"reserve": 1, "refund": 1}
+        assert uploads(world) == []
