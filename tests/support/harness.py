@@ -134,8 +134,20 @@ def running_world(
                 world.start_bot()
             yield world
             assert_answered_in_time(world)
+            bot.stop()
+            assert_no_secrets_written(world)
         finally:
             bot.stop()
+
+
+def assert_no_secrets_written(world: World) -> None:
+    """Neither the bot token nor the API key appears in anything the bot wrote: log, database, media."""
+    secrets = [world.discord.token.encode(), world.novita.api_key.encode()]
+    for path in world.tmp.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50 * 1024 * 1024:
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret not in data, f"a secret was written to {path}"
 
 
 def assert_answered_in_time(world: World, window: float = 3.0) -> None:

@@ -1,0 +1,84 @@
+"""Discord faults during a job: gateway drops, 429s on edits and uploads, a channel deleted mid-job."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.novita import Timeline
+from tests.support.harness import running_world
+
+pytestmark = pytest.mark.e2e
+
+
+def test_gateway_disconnect_and_resume_during_a_job(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=3.0)) as world:
+        inter = world.discord.slash("video", {"prompt": "through the storm"})
+        inter.wait_original(lambda m: "Generating" in str(m.embeds), timeout=20)
+        world.discord.disconnect_gateway(4000, resumable=True)
+        world.discord.wait_for_resume(timeout=20)
+        card = inter.wait_original(lambda m: m.attachments, timeout=30)
+        assert len(card.attachments) == 1
+        # And the bot still answers new interactions after resuming.
+        again = world.discord.slash("video", {"prompt": "after the storm"}, user=world.discord.moderator)
+        assert not again.wait_response(timeout=3).ephemeral
+
+
+def test_rate_limited_edits_and_upload_still_deliver(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.5)) as world:
+        world.discord.rate_limit("PATCH /webhooks/*", times=3, retry_after=0.4)
+        inter = world.discord.slash("video", {"prompt": "patience"})
+        card = inter.wait_original(lambda m: m.attachments, timeout=40)
+        assert len(card.attachments) == 1
+        limited = [r for r in world.discord.requests if r.status == 429]
+        assert len(limited) == 3
+
+
+def test_channel_deleted_mid_job_sends_the_video_by_dm(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path,
+        timeline=Timeline(queued_s=0.2, processing_s=3.0),
+        discord_options={"token_lifetime": 2.0},
+        INTERACTION_TOKEN_MINUTES="0.03",
+    ) as world:
+        member = world.discord.member
+        extra = world.discord.add_channel(world.discord.guild, "art")
+        inter = world.discord.slash("video", {"prompt": "gone"}, channel=extra)
+        inter.wait_response()
+        time.sleep(0.5)
+        world.discord.delete_channel(extra)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            dms = [m for m in world.discord.dm_messages(member) if m.attachments]
+            if dms:
+                break
+            time.sleep(0.1)
+        assert dms, world.bot.log()[-3000:]
+        assert "#1" in dms[0].content
+
+
+def test_nowhere_to_deliver_leaves_the_job_undelivered_and_kept(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path,
+        timeline=Timeline(queued_s=0.2, processing_s=2.5),
+        discord_options={"token_lifetime": 2.0},
+        INTERACTION_TOKEN_MINUTES="0.03",
+    ) as world:
+        member = world.discord.member
+        world.discord.refuse_dms(member)
+        inter = world.discord.slash("video", {"prompt": "lost and found"})
+        inter.wait_response()
+        world.discord.deny(world.discord.channel, "send_messages")
+        deadline = time.monotonic() + 40
+        state = None
+        while time.monotonic() < deadline:
+            with sqlite3.connect(world.db, timeout=5) as conn:
+                state, path = conn.execute("SELECT state, video_path FROM jobs WHERE id = 1").fetchone()
+            if state == "undelivered":
+                break
+            time.sleep(0.1)
+        assert state == "undelivered", world.bot.log()[-3000:]
+        assert Path(path).exists()
