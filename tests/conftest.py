@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from bot.jobs import ConsoleReporter, JobRunner
+from bot.models import Job, JobRequest
+from bot.novita import NovitaClient
 from bot.settings import Settings, load_settings
 from bot.store import Store
+from tests.fakes.novita import FakeNovita, Timeline
+
+QUICK = Timeline(queued_s=0.1, processing_s=0.4)
 
 
 @pytest.fixture
@@ -36,3 +44,36 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+@dataclass
+class Env:
+    """A runner against the fake Novita over loopback, with a console reporter: `env.run(request)`."""
+
+    fake: FakeNovita
+    runner: JobRunner
+    store: Store
+    reporter: ConsoleReporter
+    settings: Settings
+    http: aiohttp.ClientSession
+
+    async def run(self, request: JobRequest, within: float = 20) -> Job:
+        job, decision = await self.runner.submit(request)
+        assert job is not None, decision.message
+        self.runner.start_job(job.id)
+        return await self.runner.wait_settled(job.id, within)
+
+
+@pytest.fixture
+async def env(settings: Settings, store: Store) -> AsyncIterator[Env]:
+    async with FakeNovita(default_timeline=QUICK) as fake, aiohttp.ClientSession() as http:
+        novita = NovitaClient(
+            http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01, request_timeout=2
+        )
+        reporter = ConsoleReporter()
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        await runner.start()
+        try:
+            yield Env(fake, runner, store, reporter, settings, http)
+        finally:
+            await runner.stop(grace=0)

@@ -5,65 +5,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aiohttp
-import pytest
 from aiohttp import web
 from PIL import Image
 
 from bot import media
 from bot.jobs import ConsoleReporter, JobRunner
-from bot.models import ChargeState, JobRequest, JobState
+from bot.models import ChargeState, JobState
 from bot.novita import NovitaClient
 from bot.settings import Settings
 from bot.store import Store
+from tests.conftest import QUICK, Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.fakes.server import LoopbackServer
-
-QUICK = Timeline(queued_s=0.1, processing_s=0.4)
-
-
-@dataclass
-class Env:
-    fake: FakeNovita
-    runner: JobRunner
-    store: Store
-    reporter: ConsoleReporter
-    settings: Settings
-    http: aiohttp.ClientSession
-
-    async def run(self, request: JobRequest, within: float = 20):
-        job, decision = await self.runner.submit(request)
-        assert job is not None, decision.message
-        self.runner.start_job(job.id)
-        return await self.runner.wait_settled(job.id, within)
-
-
-def png(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def request(prompt: str = "a cat surfing", **kw: object) -> JobRequest:
-    return JobRequest(guild_id=1, channel_id=2, user_id=3, prompt=prompt, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def env(settings: Settings, store: Store) -> AsyncIterator[Env]:
-    async with FakeNovita(default_timeline=QUICK) as fake, aiohttp.ClientSession() as http:
-        novita = NovitaClient(
-            http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01, request_timeout=2
-        )
-        reporter = ConsoleReporter()
-        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
-        await runner.start()
-        try:
-            yield Env(fake, runner, store, reporter, settings, http)
-        finally:
-            await runner.stop(grace=0)
+from tests.support.builders import png, request
 
 
 async def test_text_job_completes_with_the_right_body(env: Env) -> None:
