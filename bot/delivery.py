@@ -154,7 +154,15 @@ class DiscordReporter:
     async def deliver(self, job: Job, video: Path) -> Delivered:
         async with self._lock(job.id):
             self._close_card(job.id)
-            delivered = await self._deliver(job, video)
+            try:
+                delivered = await self._deliver(job, video)
+            except media.MediaError as exc:  # it could not be made to fit (ffmpeg missing or failing)
+                hours = self.settings.retention_hours
+                raise DeliveryFailed(
+                    f"The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
+                    f"{hours:g} hours: use /jobs to get it, or ask the bot's operator.",
+                    f"re-encode failed: {exc}",
+                ) from exc
         self._forget(job.id)
         await self._notify_final(job, delivered)
         return delivered

@@ -82,3 +82,19 @@ def test_nowhere_to_deliver_leaves_the_job_undelivered_and_kept(tmp_path: Path) 
             time.sleep(0.1)
         assert state == "undelivered", world.bot.log()[-3000:]
         assert Path(path).exists()
+
+
+def test_an_oversized_video_without_ffmpeg_is_kept_not_lost(tmp_path: Path) -> None:
+    big = Timeline(queued_s=0.1, processing_s=0.5, video_bytes_target=12 * 1024 * 1024)
+    missing = tmp_path / "no-ffmpeg"
+    missing.write_text("#!/bin/sh\nexit 127\n")
+    missing.chmod(0o755)
+    with running_world(
+        tmp_path, timeline=big, FFMPEG_BINARY=str(missing), IMAGEIO_FFMPEG_EXE=str(missing)
+    ) as world:
+        inter = world.discord.slash("video", {"prompt": "too big"})
+        card = inter.wait_original(lambda m: "📦" in str(m.embeds), timeout=60)
+        assert "kept for" in str(card.embeds[0])
+        assert world.bot.alive()
+        with sqlite3.connect(world.db) as conn:
+            assert conn.execute("SELECT state FROM jobs").fetchone() == ("undelivered",)
