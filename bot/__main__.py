@@ -2,7 +2,8 @@
 
 python -m bot                     start the bot (same as `run`)
 python -m bot sync [--guild ID]   register the slash commands with Discord (globally, or in one server)
-python -m bot check               check settings, database and ffmpeg without touching the network
+python -m bot check [--online]    check settings, database and ffmpeg (--online: also the token and the key)
+python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
 python -m bot generate "a prompt" [--image FILE] [--duration 6|10] [--resolution 768P|1080P] [--out PATH]
                                   make one video through the same job runner (tests an API key)
 """
@@ -15,6 +16,8 @@ import logging
 import sys
 import time
 from pathlib import Path
+
+import aiohttp
 
 from . import __version__
 from .logs import setup_logging
@@ -32,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="register slash commands with Discord")
     sync.add_argument("--guild", type=int, help="sync to this server only (instant) instead of globally")
     sync.add_argument("--clear", action="store_true", help="remove the commands instead")
-    sub.add_parser("check", help="check settings, database and ffmpeg (no network)")
+    check_cmd = sub.add_parser("check", help="check settings, database and ffmpeg (no network)")
+    check_cmd.add_argument(
+        "--online", action="store_true", help="also ask Discord and Novita whether the token and key work"
+    )
+    invite = sub.add_parser("invite", help="print the invite link with the permissions the bot needs")
+    invite.add_argument("--guild", type=int, help="preselect this server on Discord's page")
     gen = sub.add_parser("generate", help="make one video from the command line")
     gen.add_argument("prompt")
     gen.add_argument("--image", type=Path, help="first frame (JPG, PNG or WebP)")
@@ -50,9 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = load_settings()
+        live = settings.novita_mode == "live"  # trial mode (simulate) needs no Novita key
         if command in ("run", "sync"):
-            settings.require("discord_token", "novita_api_key")
-        elif command == "generate":
+            settings.require("discord_token", *(("novita_api_key",) if live and command == "run" else ()))
+            from .invite import token_problem
+
+            assert settings.discord_token is not None
+            if problem := token_problem(settings.discord_token.get_secret_value()):
+                raise ConfigError(problem)
+        elif command == "generate" and live:
             settings.require("novita_api_key")
     except ConfigError as exc:
         print(f"Configuration problem:\n{exc}", file=sys.stderr)
@@ -63,7 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, settings.log_file, secrets)
     try:
         if command == "check":
-            return asyncio.run(check(settings))
+            return asyncio.run(check(settings, online=args.online))
+        if command == "invite":
+            from .invite import invite_text
+
+            try:
+                print(invite_text(settings, args.guild))
+            except ConfigError as exc:
+                print(f"Configuration problem:\n{exc}", file=sys.stderr)
+                return 2
+            return 0
         if command == "generate":
             return asyncio.run(generate(settings, args))
         from .app import run_bot, sync_commands  # discord.py loads only when needed
@@ -73,15 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
         return 130
+    except aiohttp.ClientConnectorError as exc:  # no route to Discord: say so instead of a traceback
+        print(f"Could not reach Discord ({exc}). Check the network, proxy and firewall.", file=sys.stderr)
+        return 1
 
 
-async def check(settings: Settings) -> int:
-    """Report every problem at once; exit non-zero if any."""
+async def check(settings: Settings, online: bool = False) -> int:
+    """Report every problem at once; exit non-zero if any. `online` also asks Discord and Novita."""
     from . import media
     from .store import Store
 
     problems: list[str] = []
-    for name in ("discord_token", "novita_api_key"):
+    for name in ("discord_token", "novita_api_key") if settings.novita_mode == "live" else ("discord_token",):
         try:
             settings.require(name)
         except ConfigError as exc:
@@ -108,6 +134,16 @@ async def check(settings: Settings) -> int:
     print(
         f"quota      {settings.default_quota_credits} credits per {settings.default_quota_period} by default"
     )
+    if settings.novita_mode == "simulate":
+        print("mode       TRIAL (NOVITA_MODE=simulate): videos are simulated, nothing is sent to Novita")
+    if online:
+        from .online_check import run_online_checks
+
+        for outcome in await run_online_checks(settings):
+            if outcome.ok:
+                print(f"{outcome.service:<10} ok   {outcome.message}")
+            elif outcome.message not in problems:  # a missing secret is already reported above
+                problems.append(outcome.message)
     for problem in problems:
         print(f"problem    {problem}", file=sys.stderr)
     print("All good." if not problems else f"{len(problems)} problem(s).")

@@ -25,7 +25,7 @@ from .store import Store
 
 log = logging.getLogger("bot.app")
 
-EXTENSIONS = ("cogs.generate",)
+EXTENSIONS = ("cogs.generate", "cogs.about")
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."
@@ -86,7 +86,6 @@ class HailuoBot(commands.Bot):
         self.settings = settings
         self.engine = engine
         self.reporter: DiscordReporter | None = None
-        self._runner_start: asyncio.Task[None] | None = None
 
     @property
     def runner(self) -> JobRunner:
@@ -118,16 +117,8 @@ class HailuoBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d command(s) to the development guild %s", len(synced), guild.id)
-        self._runner_start = asyncio.create_task(self._start_runner(), name="runner-start")
-
-    async def _start_runner(self) -> None:
-        """Resume jobs once the guild cache is filled (upload limits, channels)."""
-        await self.wait_until_ready()
-        try:
-            await self.runner.start()
-        except Exception:
-            log.exception("the job runner failed to start; shutting down")
-            await self.close()
+        # Jobs move at once (REST works from here on); deliveries wait for the guild cache themselves.
+        await self.runner.start()
 
     async def on_ready(self) -> None:
         log.info(
@@ -136,8 +127,6 @@ class HailuoBot(commands.Bot):
 
     async def close(self) -> None:
         log.info("shutting down")
-        if self._runner_start is not None and not self._runner_start.done():
-            self._runner_start.cancel()
         if self.engine is not None and self.engine.runner is not None:
             await self.engine.runner.stop()
         if self.reporter is not None:

@@ -152,6 +152,7 @@ class DiscordReporter:
 
     # Delivery -----------------------------------------------------------------------------------------
     async def deliver(self, job: Job, video: Path) -> Delivered:
+        await self.bot.wait_until_ready()  # the guild cache gives the upload limit and the channels
         async with self._lock(job.id):
             self._close_card(job.id)
             try:

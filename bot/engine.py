@@ -5,6 +5,7 @@ The Discord bot, the CLI and the test processes all build the engine the same wa
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 
 import aiohttp
@@ -12,7 +13,11 @@ import aiohttp
 from .jobs import JobRunner, Reporter
 from .novita import NovitaClient
 from .settings import Settings
+from .simulate import WARNING as TRIAL_WARNING
+from .simulate import SimulatedNovita
 from .store import Store
+
+log = logging.getLogger("bot.engine")
 
 
 class Engine:
@@ -22,28 +27,43 @@ class Engine:
         self._reporter = reporter
         self._novita_options = novita_options
         self.http: aiohttp.ClientSession | None = None
-        self.novita: NovitaClient | None = None
+        self.novita: NovitaClient | SimulatedNovita | None = None
         self.runner: JobRunner | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """Trial mode (NOVITA_MODE=simulate): jobs go to the in-process simulator and are marked simulated."""
+        return self.settings.novita_mode == "simulate"
 
     async def open(self) -> JobRunner:
         """Open the store and the HTTP session and build the runner (not started: call `runner.start()`)."""
         settings = self.settings
-        if settings.novita_api_key is None:
+        if settings.novita_api_key is None and not self.simulated:
             raise RuntimeError("NOVITA_API_KEY is required")
         await self.store.open()
         # One shared session; enough connections for many polls in flight, bounded per host.
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300)
         self.http = aiohttp.ClientSession(connector=connector)
-        self.novita = NovitaClient(
-            self.http,
-            base_url=settings.novita_base_url,
-            api_key=settings.novita_api_key.get_secret_value(),
-            image_fields=settings.novita_image_fields,
-            request_timeout=settings.novita_request_timeout_s,
-            **self._novita_options,  # type: ignore[arg-type]
-        )
+        if self.simulated:
+            log.warning(TRIAL_WARNING)
+            self.novita = SimulatedNovita(settings.media_dir / "simulated")
+            await self.novita.start()
+        else:
+            assert settings.novita_api_key is not None
+            self.novita = NovitaClient(
+                self.http,
+                base_url=settings.novita_base_url,
+                api_key=settings.novita_api_key.get_secret_value(),
+                image_fields=settings.novita_image_fields,
+                request_timeout=settings.novita_request_timeout_s,
+                **self._novita_options,  # type: ignore[arg-type]
+            )
         self.runner = JobRunner(
-            store=self.store, settings=settings, novita=self.novita, http=self.http, reporter=self._reporter
+            store=self.store,
+            settings=settings,
+            novita=self.novita,  # type: ignore[arg-type]  # the simulator has the same submit/get_result
+            http=self.http,
+            reporter=self._reporter,
         )
         return self.runner
 
@@ -51,6 +71,8 @@ class Engine:
         """Stop the runner first (it may still be writing), then the session, then the store."""
         if self.runner is not None:
             await self.runner.stop()
+        if isinstance(self.novita, SimulatedNovita):
+            await self.novita.close()
         if self.http is not None:
             await self.http.close()
         await self.store.close()

@@ -20,7 +20,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -232,6 +232,8 @@ class JobRunner:
     async def submit(self, request: JobRequest) -> tuple[Job | None, quota.Decision]:
         """Admit a request (atomic quota check and credit reservation). The caller answers the member, then
         calls `start_job`; a crash in between leaves an `accepted` job that the next start resumes."""
+        if self.settings.novita_mode == "simulate":  # trial mode: every card and result says so
+            request = replace(request, simulated=True)
         job, decision = await quota.admit(self.store, self.settings, request)
         if job is not None and request.image_bytes is not None:
             raw = self._raw_image_path(job.id)

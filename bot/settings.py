@@ -32,9 +32,11 @@ HELP: dict[str, str] = {
     "DISCORD_TOKEN": "Create an application at https://discord.com/developers/applications, open Bot, press "
     "'Reset Token' and put the token in .env as DISCORD_TOKEN=...",
     "NOVITA_API_KEY": "Create a key at https://novita.ai/settings/key-management and put it in .env as "
-    "NOVITA_API_KEY=...",
+    "NOVITA_API_KEY=... (or set NOVITA_MODE=simulate to try the bot with simulated videos first).",
     "NOVITA_BASE_URL": "Leave it unset for https://api.novita.ai, or give a full http(s) URL.",
     "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
+    "NOVITA_MODE": "Use live (the real Novita API) or simulate (trial mode: simulated videos, no key).",
+    "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
 }
 
 
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/hailuo.db")
     media_dir: Path = Path("data/media")
     dev_guild_id: int | None = None
+    discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
+    novita_mode: str = Field("live", pattern="^(live|simulate)$")  # simulate: trial mode, see simulate.py
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)

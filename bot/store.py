@@ -374,6 +374,7 @@ class Store:
             self._update(job_id, {**fields, "state": new_state.value, "updated_at": now})
             if job.state != new_state:
                 self._event(job_id, new_state.value, now, detail)
+                log.debug("job=%s state %s -> %s", job_id, job.state.value, new_state.value)
             if charge is not None and job.charge_state == ChargeState.RESERVED:
                 self._update(job_id, {"charge_state": charge.value})
                 self._ledger(job, "charge" if charge == ChargeState.CHARGED else "refund", now, detail)

@@ -82,24 +82,27 @@ class World:
     settings_env: dict[str, str] = field(default_factory=dict)
 
     def start_bot(self, wait: bool = True) -> None:
+        identified = len(self.discord.gateway.identify_payloads)
         self.bot.start()
         if wait:
-            self.wait_ready()
+            self.wait_ready(identified)
 
-    def wait_ready(self, timeout: float = 40) -> None:
+    def wait_ready(self, identified_before: int = 0, timeout: float = 40) -> None:
+        """Until this process has identified on a live gateway session (not a previous process's)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.bot.alive():
                 raise AssertionError(f"the bot exited early:\n{self.bot.log()[-4000:]}")
-            with contextlib.suppress(Exception):
-                self.discord.wait_until_ready(timeout=0.5)
-                self.discord.wait_for_commands("video", timeout=0.5)
-                return
+            if len(self.discord.gateway.identify_payloads) > identified_before:
+                with contextlib.suppress(Exception):
+                    self.discord.wait_until_ready(timeout=0.5)
+                    self.discord.wait_for_commands("video", timeout=0.5)
+                    return
+            time.sleep(0.02)
         raise AssertionError(f"the bot never became ready:\n{self.bot.log()[-4000:]}")
 
     def restart_bot(self) -> None:
-        self.bot.start()
-        self.wait_ready()
+        self.start_bot()
 
     @property
     def db(self) -> Path:

@@ -1,0 +1,142 @@
+"""The newcomer's documents stay true: every setting documented with its real default, the README's two
+commands are what CI runs, the generated examples and settings table are current, the permissions match."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bot.invite import PERMISSION_LABELS, SCOPES, permissions
+from bot.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+START = "python3 scripts/start.py"
+TEST = "python3 scripts/test.py"
+NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by media.py from the environment, documented alongside
+
+
+def load_renderer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_examples", ROOT / "scripts" / "render_examples.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+RENDER = load_renderer()
+DOCUMENTED = {
+    s.name: s for s in RENDER.parse_env_example((ROOT / ".env.example").read_text(encoding="utf-8"))
+}
+FIELDS = {name.upper(): name for name in Settings.model_fields}
+
+
+def readme_table_names() -> set[str]:
+    block = README.split("<!-- BEGIN settings -->")[1].split("<!-- END settings -->")[0]
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", block, re.MULTILINE))
+
+
+def test_every_setting_is_in_env_example() -> None:
+    missing = sorted(set(FIELDS) - set(DOCUMENTED))
+    assert not missing, f"settings missing from .env.example: {missing}"
+
+
+def test_env_example_names_only_real_settings() -> None:
+    unknown = sorted(set(DOCUMENTED) - set(FIELDS) - NOT_SETTINGS)
+    assert not unknown, f".env.example documents variables that bot/settings.py doesn't read: {unknown}"
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    missing = sorted(set(FIELDS) - readme_table_names())
+    assert not missing, (
+        f"settings missing from README's table: {missing} "
+        "(add them to .env.example, then run .venv/bin/python scripts/render_examples.py)"
+    )
+
+
+def test_every_setting_is_explained() -> None:
+    unexplained = sorted(name for name, s in DOCUMENTED.items() if len(s.description) < 15)
+    assert not unexplained, f"settings without an explanation in .env.example: {unexplained}"
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    for name in FIELDS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env
+    return load_settings()
+
+
+@pytest.mark.parametrize("name", sorted(FIELDS))
+def test_env_example_shows_the_real_default(name: str, no_env: Settings) -> None:
+    documented = DOCUMENTED.get(name)
+    if documented is None:
+        pytest.fail(f"{name} is missing from .env.example")
+    field = FIELDS[name]
+    default = getattr(no_env, field)
+    if documented.required or not documented.value:
+        assert default is None, f"{name} defaults to {default!r}; .env.example should show it as # {name}=..."
+        return
+    assert getattr(load_settings(**{field: documented.value}), field) == default, (
+        f".env.example shows {name}={documented.value}, but the default in bot/settings.py is {default!r}"
+    )
+
+
+def test_required_settings_are_the_secrets() -> None:
+    required = {name for name, s in DOCUMENTED.items() if s.required}
+    assert required == {"DISCORD_TOKEN", "NOVITA_API_KEY"}
+    assert all(not DOCUMENTED[name].value for name in required), ".env.example must not hold a secret"
+
+
+def test_generated_parts_are_current() -> None:
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in RENDER.rendered().items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"out of date: {stale}; run .venv/bin/python scripts/render_examples.py"
+
+
+def test_readme_shows_the_two_commands() -> None:
+    for command in (START, TEST):
+        assert f"`{command}`" in README or f"\n{command}\n" in README, f"README lacks `{command}`"
+    assert (ROOT / "scripts" / "start.py").is_file()
+    assert (ROOT / "scripts" / "test.py").is_file()
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    commands = [
+        line.removeprefix("exec ") for line in lines if line and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert [shlex.split(c) for c in commands] == [shlex.split(TEST)]
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    runs = [r.strip() for r in re.findall(r"^\s*run:\s*(.+)$", workflow, re.MULTILINE)]
+    assert runs == [TEST], f"ci.yml should run only `{TEST}`, runs {runs}"
+    for version in ("3.11", "3.12"):
+        assert f'"{version}"' in workflow
+
+
+def test_readme_lists_exactly_the_invite_permissions() -> None:
+    assert f"**{permissions().value}**" in README
+    for label in PERMISSION_LABELS.values():
+        assert f"| {label} |" in README
+    for scope in SCOPES:
+        assert f"`{scope}`" in README
+
+
+def test_readme_links_resolve_to_headings() -> None:
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", README, re.MULTILINE)
+    }
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert links <= anchors, f"README links to missing sections: {sorted(links - anchors)}"

@@ -1,0 +1,179 @@
+"""`python -m bot check --online`: the Discord token and the Novita key, checked against the fakes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import discord
+import pytest
+
+from bot.online_check import PROBE_TASK_ID, check_discord, check_novita
+from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.novita import FakeNovita
+from tests.support.harness import ROOT
+
+WRONG_KEY = "sk_wrong_key_0123456789"
+
+
+@pytest.fixture
+async def novita() -> AsyncIterator[FakeNovita]:
+    async with FakeNovita() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_novita_right_key_passes_without_creating_anything(
+    novita: FakeNovita, http: aiohttp.ClientSession
+) -> None:
+    outcome = await check_novita(http, novita.base_url, novita.api_key)
+    assert outcome.ok, outcome.message
+    assert novita.submits == []
+    assert novita.poll_count(PROBE_TASK_ID) == 1
+
+
+async def test_novita_wrong_key_is_named_and_not_echoed(
+    novita: FakeNovita, http: aiohttp.ClientSession
+) -> None:
+    outcome = await check_novita(http, novita.base_url, WRONG_KEY)
+    assert not outcome.ok
+    assert "NOVITA_API_KEY" in outcome.message
+    assert "401" in outcome.message
+    assert WRONG_KEY not in outcome.message
+
+
+async def test_novita_empty_balance_is_reported(novita: FakeNovita, http: aiohttp.ClientSession) -> None:
+    novita.inject("poll", "status", status=403, reason="NOT_ENOUGH_BALANCE", message="Not enough balance.")
+    outcome = await check_novita(http, novita.base_url, novita.api_key)
+    assert not outcome.ok
+    assert "balance" in outcome.message
+
+
+async def test_novita_unreachable_is_reported(http: aiohttp.ClientSession) -> None:
+    outcome = await check_novita(http, "http://127.0.0.1:9", "key", timeout=5)
+    assert not outcome.ok
+    assert "Could not reach Novita" in outcome.message
+
+
+@pytest.fixture
+async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_url)
+        yield fake
+
+
+async def test_discord_token_accepted(fake_discord: FakeDiscord) -> None:
+    outcome = await check_discord(fake_discord.token)
+    assert outcome.ok, outcome.message
+    assert fake_discord.bot_user.username in outcome.message
+
+
+async def test_discord_token_refused(fake_discord: FakeDiscord) -> None:
+    head = fake_discord.token.split(".")[0]
+    outcome = await check_discord(f"{head}.wrong.token-value")
+    assert not outcome.ok
+    assert "DISCORD_TOKEN" in outcome.message
+
+
+# The CLI, with discord.py pointed at the fake by the harness's sitecustomize patch -------------------------
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[tuple[FakeDiscord, FakeNovita]]:
+    fake_discord, fake_novita = FakeDiscord(), FakeNovita()
+    with fake_discord.threaded(), fake_novita.threaded():
+        yield fake_discord, fake_novita
+
+
+def check_online(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita], **env: str
+) -> subprocess.CompletedProcess[str]:
+    fake_discord, fake_novita = fakes
+    settings = {
+        "NOVITA_API_KEY": fake_novita.api_key,
+        "NOVITA_BASE_URL": fake_novita.base_url,
+        "DATABASE_PATH": str(tmp_path / "hailuo.db"),
+        **env,
+    }
+    full = fake_discord.env(**settings)
+    full["PYTHONPATH"] = os.pathsep.join([full["PYTHONPATH"], str(ROOT)])
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check", "--online"],
+        cwd=tmp_path, env=full, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_check_online_passes_with_the_right_token_and_key(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]
+) -> None:
+    result = check_online(tmp_path, fakes)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "discord    ok   token accepted" in result.stdout
+    assert "novita     ok   key accepted" in result.stdout
+    assert "All good." in result.stdout
+
+
+def test_cli_check_online_names_a_wrong_key(tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]) -> None:
+    result = check_online(tmp_path, fakes, NOVITA_API_KEY=WRONG_KEY)
+    assert result.returncode == 1
+    assert "Novita refused NOVITA_API_KEY" in result.stderr
+    assert "discord    ok" in result.stdout
+    assert WRONG_KEY not in result.stdout + result.stderr
+
+
+def test_cli_check_online_names_a_wrong_token(tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]) -> None:
+    head = fakes[0].token.split(".")[0]
+    result = check_online(tmp_path, fakes, DISCORD_TOKEN=f"{head}.wrong.token-value")
+    assert result.returncode == 1
+    assert "Discord refused DISCORD_TOKEN" in result.stderr
+    assert "novita     ok" in result.stdout
+
+
+def test_cli_check_online_in_trial_mode_skips_novita(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]
+) -> None:
+    result = check_online(tmp_path, fakes, NOVITA_MODE="simulate", NOVITA_API_KEY="")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped: NOVITA_MODE=simulate" in result.stdout
+    assert "TRIAL" in result.stdout
+
+
+# Starting the bot with a wrong token, or with no route to Discord, ends at once with one clear sentence ----
+
+
+def start_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {**env, "NOVITA_MODE": "simulate", "DATABASE_PATH": str(tmp_path / "hailuo.db")}
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(ROOT)])
+    return subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_bot_with_a_refused_token_stops_clearly(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]
+) -> None:
+    head = fakes[0].token.split(".")[0]
+    result = start_bot(tmp_path, fakes[0].env(DISCORD_TOKEN=f"{head}.wrong.token-value"))
+    assert result.returncode == 2
+    assert "Discord refused DISCORD_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bot_without_a_route_to_discord_stops_clearly(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]
+) -> None:
+    env = fakes[0].env()
+    env["HAILUO_FAKE_DISCORD_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    result = start_bot(tmp_path, env)
+    assert result.returncode == 1
+    assert "Could not reach Discord" in result.stderr
+    assert "Traceback" not in result.stderr
