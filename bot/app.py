@@ -25,7 +25,10 @@ from .store import Store
 
 log = logging.getLogger("bot.app")
 
-EXTENSIONS = ("cogs.generate", "cogs.about")
+EXTENSIONS = (
+    "cogs.generate", "cogs.about", "cogs.mention", "cogs.buttons", "cogs.jobs",
+    "cogs.usage", "cogs.moderation",
+)  # fmt: skip
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."
@@ -119,6 +122,10 @@ class HailuoBot(commands.Bot):
             log.info("synced %d command(s) to the development guild %s", len(synced), guild.id)
         # Jobs move at once (REST works from here on); deliveries wait for the guild cache themselves.
         await self.runner.start()
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands here: mentions are handled by the mention cog's own listener, so discord.py
+        must not also parse each mention as an (unknown) command."""
 
     async def on_ready(self) -> None:
         log.info(

@@ -681,28 +681,32 @@ class JobRunner:
 
     # Housekeeping --------------------------------------------------------------------------------------
     def _cleanup_inputs(self, job: Job) -> None:
-        """Input images are only needed until the job rests."""
+        """The raw upload is only needed until the job rests; the normalised input stays for the retention
+        period so Regenerate can reuse the exact first frame after Discord's link has expired."""
         if job.state in RESTING_STATES:
-            for path in (self._raw_image_path(job.id), self.settings.images_dir / f"{job.id}.jpg"):
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._raw_image_path(job.id).unlink(missing_ok=True)
 
     async def _janitor(self) -> None:
-        """Remove retained videos past the retention period (undelivered ones included: they were offered)."""
+        """Remove retained videos and input images past the retention period (undelivered ones included:
+        /jobs offered them for that long)."""
         while True:
             try:
                 cutoff = time.time() - self.settings.retention_hours * 3600
-                removed = await asyncio.to_thread(_remove_older, self.settings.videos_dir, cutoff)
+                kept = ((self.settings.videos_dir, "*.mp4"), (self.settings.images_dir, "*.jpg"))
+                removed = 0
+                for folder, pattern in kept:
+                    removed += await asyncio.to_thread(_remove_older, folder, pattern, cutoff)
                 if removed:
-                    log.info("removed %d video(s) past retention", removed)
+                    log.info("removed %d file(s) past retention", removed)
             except Exception:
                 log.exception("janitor failed")
             await asyncio.sleep(3600)
 
 
-def _remove_older(folder: Path, cutoff: float) -> int:
+def _remove_older(folder: Path, pattern: str, cutoff: float) -> int:
     removed = 0
-    for path in folder.glob("*.mp4"):
+    for path in folder.glob(pattern):
         with contextlib.suppress(OSError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()

@@ -6,12 +6,14 @@ that also inserts the job and reserves its credits, so concurrent requests can n
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from .models import Job, JobRequest, utcnow
-from .settings import Period, Settings
+from .models import Job, JobRequest, parse_iso, utcnow
+from .settings import DURATIONS, RESOLUTIONS, Period, Settings
 from .store import PolicyRows, Store, UsageSnapshot
 
 UNLIMITED = -1
@@ -53,6 +55,7 @@ class Policy:
     user_max_concurrent: int
     guild_max_concurrent: int
     budget_usd: float | None
+    usage_reset_at: datetime | None = None  # a moderator's /quota reset: usage counts from here
 
 
 OPERATOR_POLICY = Policy(None, Period.DAY, False, 1_000_000, 1_000_000, None)
@@ -77,10 +80,24 @@ def resolve_policy(settings: Settings, rows: PolicyRows) -> Policy:
         limit=limit,
         period=Period(guild.get("quota_period") or settings.default_quota_period),
         blocked=bool(member.get("blocked")),
-        user_max_concurrent=guild.get("user_max_concurrent") or settings.user_max_concurrent,
+        user_max_concurrent=member.get("max_concurrent")
+        or guild.get("user_max_concurrent")
+        or settings.user_max_concurrent,
         guild_max_concurrent=guild.get("guild_max_concurrent") or settings.guild_max_concurrent,
         budget_usd=guild.get("budget_usd"),
+        usage_reset_at=parse_iso(member.get("usage_reset_at")),
     )
+
+
+def effective_period_start(policy: Policy, now: datetime) -> datetime:
+    """Where the member's usage is counted from: the period's start, or a later /quota reset in it.
+
+    A reset is a marker, not a refund: the jobs stay charged (the server's budget and the reports still
+    count them); only the member's own allowance starts over. Grants made before the reset in the same
+    period are part of what it clears."""
+    start = period_window(policy.period, now)[0]
+    reset = policy.usage_reset_at
+    return reset if reset is not None and start < reset <= now else start
 
 
 class Refusal(StrEnum):
@@ -151,13 +168,16 @@ async def admit(
 ) -> tuple[Job | None, Decision]:
     """Check every limit and, if allowed, create the job with its credits reserved — atomically."""
     now = now or utcnow()
-    credits = settings.credits_for(request.resolution, request.duration)
+    table = settings.credit_table
+    if request.guild_id is not None and not request.operator:
+        table = credit_table(settings, await store.guild_settings(request.guild_id))
+    credits = table[(request.resolution, request.duration)]
     cost = settings.price_for(request.resolution, request.duration)
     holder: dict[str, Policy] = {}
 
     def windows(rows: PolicyRows) -> tuple[datetime, datetime]:
         policy = holder["policy"] = OPERATOR_POLICY if request.operator else resolve_policy(settings, rows)
-        return period_window(policy.period, now)[0], period_window(Period.MONTH, now)[0]
+        return effective_period_start(policy, now), period_window(Period.MONTH, now)[0]
 
     def judge(rows: PolicyRows, usage: UsageSnapshot) -> Decision:
         return decide(holder["policy"], usage, credits, cost, now)
@@ -204,6 +224,84 @@ async def member_usage(
 ) -> MemberUsage:
     now = now or utcnow()
     policy = resolve_policy(settings, await store.policy(guild_id, user_id, role_ids))
-    start, reset = period_window(policy.period, now)
+    start, reset = effective_period_start(policy, now), period_window(policy.period, now)[1]
     usage = await store.usage(guild_id, user_id, start, period_window(Period.MONTH, now)[0])
     return MemberUsage(policy, usage, start, reset)
+
+
+# Moderator input and the server's own tables ------------------------------------------------------------
+VIDEO_KINDS = tuple((res, dur) for res in RESOLUTIONS for dur in DURATIONS if (res, dur) != ("1080P", 10))
+_INHERIT_WORDS = frozenset({"default", "inherit", "none", "clear", "reset"})
+_UNLIMITED_WORDS = frozenset({"unlimited", "infinite", "no limit", "∞", "-1"})
+MAX_CREDITS = 100_000
+
+
+def parse_limit(text: str) -> int | None:
+    """A moderator's credit limit: a number (0 blocks), `unlimited` (-1), or `default` (None: inherit)."""
+    word = " ".join(text.strip().casefold().split())
+    if word in _INHERIT_WORDS:
+        return None
+    if word in _UNLIMITED_WORDS:
+        return UNLIMITED
+    if word.isdigit() and int(word) <= MAX_CREDITS:
+        return int(word)
+    raise ValueError(
+        f"“{text.strip()[:40]}” isn't a credit limit. Use a number (0 blocks), “unlimited”, or “default”."
+    )
+
+
+def describe_limit(value: int | None, period: Period | None = None) -> str:
+    """'5 credits a day', 'unlimited', 'blocked (0 credits)'; None reads 'default'."""
+    if value is None:
+        return "default"
+    if value == UNLIMITED:
+        return "unlimited"
+    if value == 0:
+        return "blocked (0 credits)"
+    unit = "credit" if value == 1 else "credits"
+    return f"{value} {unit} a {period.value}" if period else f"{value} {unit}"
+
+
+def video_kind(resolution: str, duration: int) -> str:
+    return f"{resolution}/{duration}"
+
+
+def credit_table(settings: Settings, guild_row: dict[str, Any] | None) -> dict[tuple[str, int], int]:
+    """Credits per kind of video: the settings' table with this server's overrides on top."""
+    table = dict(settings.credit_table)
+    raw = (guild_row or {}).get("credit_table")
+    overrides = json.loads(raw) if isinstance(raw, str) and raw else raw or {}
+    for key, value in overrides.items():
+        res, _, dur = str(key).partition("/")
+        if (res, int(dur or 0)) in table and isinstance(value, int) and value >= 0:
+            table[(res, int(dur))] = value
+    return table
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget_usd: float
+    spent_usd: float  # reserved + charged this calendar month (UTC)
+    renews_at: datetime
+
+    @property
+    def left_usd(self) -> float:
+        return max(0.0, self.budget_usd - self.spent_usd)
+
+    def summary(self) -> str:
+        return (
+            f"${self.left_usd:.2f} of ${self.budget_usd:.2f} left this month · "
+            f"renews {discord_time(self.renews_at)}"
+        )
+
+
+async def budget_status(
+    store: Store, guild_id: int, guild_row: dict[str, Any] | None = None, now: datetime | None = None
+) -> BudgetStatus | None:
+    """The server's monthly budget and what is spent of it, or None when it has no budget."""
+    now = now or utcnow()
+    row = guild_row if guild_row is not None else await store.guild_settings(guild_id)
+    if row.get("budget_usd") is None:
+        return None
+    start, renews = period_window(Period.MONTH, now)
+    return BudgetStatus(float(row["budget_usd"]), await store.guild_spent(guild_id, start), renews)

@@ -9,12 +9,13 @@ This is the only module that speaks SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,6 +127,17 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_moderation(db: Database) -> None:
+    """Moderator policy beyond m001: per-member concurrent cap, a per-member usage reset marker (see
+    `quota.effective_period_start`), a per-server credit cost table, and indexes for the reports."""
+    db.execute("ALTER TABLE member_policy ADD COLUMN max_concurrent INTEGER")
+    db.execute("ALTER TABLE member_policy ADD COLUMN usage_reset_at TEXT")
+    db.execute("ALTER TABLE guild_settings ADD COLUMN credit_table TEXT")  # JSON {"768P/6": 1, ...}
+    db.execute("CREATE INDEX jobs_guild_state ON jobs(guild_id, state)")
+    db.execute("CREATE INDEX policy_changes_guild_at ON policy_changes(guild_id, at)")
+
+
 @dataclass(frozen=True)
 class PolicyRows:
     """The moderator policy that applies to one member, as stored (unresolved)."""
@@ -214,6 +226,24 @@ class Store:
         return self._db
 
     # Helpers (worker thread only) ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction that takes the write lock up front (BEGIN IMMEDIATE), so a lock held by
+        another process is waited out under the busy timeout. A deferred BEGIN that has already read would
+        get SQLITE_BUSY at once when it tries to write, without waiting."""
+        conn = self.db.conn
+        if conn.in_transaction:  # nested: a savepoint inside the outer transaction
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.db.execute(sql, list(params))
         names = [d[0] for d in cursor.description]
@@ -314,7 +344,7 @@ class Store:
         `windows(policy)` gives (member period start, budget month start); `judge` is pure policy (quota.py).
         """
         guild_id, user_id = values.get("guild_id"), values["user_id"]
-        with self.db.atomic():
+        with self._write():
             policy = self._policy(guild_id, user_id, role_ids)
             period_start, month_start = windows(policy)
             decision = judge(policy, self._usage(guild_id, user_id, period_start, month_start))
@@ -363,7 +393,7 @@ class Store:
         (InvalidTransition otherwise).
         """
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             job = self._job(job_id)
             if job is None:
                 raise KeyError(job_id)
@@ -385,7 +415,7 @@ class Store:
     @_in_thread
     def update_job(self, job_id: int, **fields: Any) -> Job:
         """Change fields that are not the state (progress, eta, card ids, ...)."""
-        with self.db.atomic():
+        with self._write():
             self._update(job_id, {**fields, "updated_at": utcnow()})
             job = self._job(job_id)
         if job is None:
@@ -394,7 +424,7 @@ class Store:
 
     @_in_thread
     def add_event(self, job_id: int, label: str, detail: str | None = None) -> None:
-        with self.db.atomic():
+        with self._write():
             self._event(job_id, label, utcnow(), detail)
 
     # Queries -----------------------------------------------------------------------------------------
@@ -469,7 +499,7 @@ class Store:
             if key in fields:
                 fields[key] = json.dumps(fields[key])
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             self.db["guild_settings"].upsert(
                 {
                     "guild_id": guild_id,
@@ -484,7 +514,7 @@ class Store:
     @_in_thread
     def set_role_limit(self, guild_id: int, role_id: int, credits: int | None, actor_id: int | None) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             if credits is None:
                 self.db.execute(
                     "DELETE FROM role_limits WHERE guild_id = ? AND role_id = ?", [guild_id, role_id]
@@ -498,7 +528,7 @@ class Store:
     @_in_thread
     def set_member_policy(self, guild_id: int, user_id: int, actor_id: int | None, **fields: Any) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             self.db["member_policy"].upsert(
                 {"guild_id": guild_id, "user_id": user_id, **{k: _encode(v) for k, v in fields.items()}},
                 pk=("guild_id", "user_id"),
@@ -510,7 +540,7 @@ class Store:
         self, guild_id: int, user_id: int, credits: int, actor_id: int | None, note: str | None = None
     ) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             self.db.execute(
                 "INSERT INTO ledger (guild_id, user_id, job_id, kind, credits, usd, at, actor_id, note) "
                 "VALUES (?, ?, NULL, 'grant', ?, 0, ?, ?, ?)",
@@ -525,3 +555,100 @@ class Store:
             "INSERT INTO policy_changes (guild_id, actor_id, change, at) VALUES (?, ?, ?, ?)",
             [guild_id, actor_id, json.dumps(change, default=str), iso(at)],
         )
+
+    # Moderation and reports (issue 5) ----------------------------------------------------------------------
+    # Read-only queries behind /usage, /server-usage, /quota show and the CSV export. Report rows carry only
+    # REPORT_COLUMNS: never interaction tokens, Discord CDN links or local file paths.
+    REPORT_COLUMNS = (
+        "id", "state", "guild_id", "channel_id", "user_id", "user_name", "entry", "prompt", "camera",
+        "duration", "resolution", "prompt_expansion", "image_name", "parent_job_id", "credits", "cost_usd",
+        "charge_state", "task_id", "novita_status", "delivered_via", "result_channel_id", "result_message_id",
+        "card_channel_id", "card_message_id", "reencoded", "error", "error_detail", "created_at",
+        "submitted_at", "finished_at", "delivered_at", "simulated",
+    )  # fmt: skip
+
+    @_in_thread
+    def member_totals(self, guild_id: int | None, user_id: int) -> dict[str, Any]:
+        """Lifetime figures of one member in one server; a video counts once it was paid for (charged)."""
+        row = self._one(
+            "SELECT COUNT(*) AS jobs, "
+            "COALESCE(SUM(charge_state = 'charged'), 0) AS succeeded, "
+            "COALESCE(SUM(state = 'failed'), 0) AS failed, "
+            "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN credits END), 0) AS credits, "
+            "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN cost_usd END), 0) AS usd, "
+            "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN duration END), 0) AS seconds "
+            "FROM jobs WHERE guild_id IS ? AND user_id = ?",
+            [guild_id, user_id],
+        )
+        assert row is not None
+        return row
+
+    @_in_thread
+    def active_jobs(self, guild_id: int | None, user_id: int) -> list[Job]:
+        active = [s.value for s in ACTIVE_STATES]
+        rows = self._rows(
+            f"SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({','.join('?' * len(active))}) "  # noqa: S608, E501
+            "ORDER BY id",
+            [guild_id, user_id, *active],
+        )
+        return [Job.from_row(r) for r in rows]
+
+    @_in_thread
+    def guild_spent(self, guild_id: int, since: datetime) -> float:
+        """USD reserved or charged since `since`: what counts against the monthly budget."""
+        return float(
+            self._scalar(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
+                "AND charge_state IN ('reserved', 'charged')",
+                [guild_id, iso(since)],
+            )
+        )
+
+    @_in_thread
+    def report_rows(self, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+        """One row per job of the server created since `since` (all time when None), oldest first."""
+        columns = ", ".join(self.REPORT_COLUMNS)
+        return self._rows(
+            f"SELECT {columns} FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY id",  # noqa: S608
+            [guild_id, iso(since) if since else ""],
+        )
+
+    @_in_thread
+    def report_events(self, guild_id: int, since: datetime | None = None) -> dict[int, list[dict[str, Any]]]:
+        """The audit trail (state and time of every transition) of the same jobs, by job id."""
+        rows = self._rows(
+            "SELECT e.job_id, e.state, e.at, e.detail FROM job_events e JOIN jobs j ON j.id = e.job_id "
+            "WHERE j.guild_id = ? AND j.created_at >= ? ORDER BY e.job_id, e.id",
+            [guild_id, iso(since) if since else ""],
+        )
+        out: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            out.setdefault(row.pop("job_id"), []).append(row)
+        return out
+
+    @_in_thread
+    def undelivered_jobs(self, guild_id: int, limit: int = 25) -> list[dict[str, Any]]:
+        """Videos that were made and paid for but reached nobody (any age): moderators should see them."""
+        columns = ", ".join(self.REPORT_COLUMNS)
+        return self._rows(
+            f"SELECT {columns} FROM jobs WHERE guild_id = ? AND state = ? ORDER BY id DESC LIMIT ?",  # noqa: S608
+            [guild_id, JobState.UNDELIVERED.value, limit],
+        )
+
+    @_in_thread
+    def policy_overview(self, guild_id: int, changes: int = 5) -> dict[str, Any]:
+        """Everything /quota show and /settings show list: role tiers, member overrides, recent changes."""
+        roles = self._rows(
+            "SELECT role_id, credits FROM role_limits WHERE guild_id = ? ORDER BY credits DESC", [guild_id]
+        )
+        members = self._rows(
+            "SELECT user_id, credits, blocked, max_concurrent, usage_reset_at FROM member_policy "
+            "WHERE guild_id = ? AND (credits IS NOT NULL OR blocked = 1 OR max_concurrent IS NOT NULL) "
+            "ORDER BY user_id",
+            [guild_id],
+        )
+        recent = self._rows(
+            "SELECT actor_id, change, at FROM policy_changes WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
+            [guild_id, changes],
+        )
+        return {"roles": roles, "members": members, "changes": recent}

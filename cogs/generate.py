@@ -1,52 +1,77 @@
-"""Generation front end: /video, and the shared path every entry point ends in.
+"""Generation front end: /video, the "Animate image" context menu, and the shared path every entry ends in.
 
 Thin by design: parse what Discord sent, run the cheap checks, let the runner admit the job (atomic quota),
 answer with the public job card inside Discord's 3-second window, then hand the job to the runner.
+The mention entry (cogs/mention.py) and the result buttons (cogs/buttons.py) use the same path.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, media
+from bot import cards, quota
 from bot.app import reply
-from bot.models import CAMERA_MOVES, Job, JobRequest
+from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
 from bot.validation import blocklist_hit, check_options
+from cogs.forms import (
+    NO_IMAGE,
+    ImageSource,
+    VideoForm,
+    image_refusal,
+    pick_image,
+    read_form,
+    send_modal,
+    settings_modal,
+)
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
 
 log = logging.getLogger("cogs.generate")
 
+__all__ = ["Generate", "image_refusal", "member_roles"]
+
+ANIMATE_MODAL = re.compile(r"hailuo:m:animate:(?P<message>[0-9]{1,20})")
+TARGET_CACHE = 256  # recent context-menu targets, so a submission needs no second look at the message
+OOPS = "Something went wrong on our side and it has been logged. Please try again."
+
 
 def member_roles(user: discord.abc.User) -> tuple[int, ...]:
     return tuple(role.id for role in getattr(user, "roles", ()) if not role.is_default())
 
 
-def image_refusal(attachment: discord.Attachment) -> str | None:
-    """What Discord's attachment metadata already tells us, checked before answering."""
-    meta = media.ImageMeta(
-        filename=attachment.filename,
-        content_type=attachment.content_type,
-        size=attachment.size,
-        width=attachment.width,
-        height=attachment.height,
-    )
+async def guarded(interaction: discord.Interaction, work: Awaitable[object], what: str) -> None:
+    """Run a handler that is not an app command (listeners, buttons): a crash becomes one sentence."""
     try:
-        media.check_image_metadata(meta)
-    except media.ImageRejected as exc:
-        return exc.user_message
-    return None
+        await work
+    except Exception:
+        log.exception("%s failed (interaction %s)", what, interaction.id)
+        try:
+            await reply(interaction, OOPS)
+        except Exception as exc:  # e.g. the HTTP session closed because the bot is shutting down
+            log.warning("could not tell the member about it either: %r", exc)
 
 
 class Generate(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
+        self.animate_menu = app_commands.ContextMenu(name="Animate image", callback=self.animate_image)
+        self.animate_menu.guild_only = True
+        self._targets: collections.OrderedDict[tuple[int, int], ImageSource] = collections.OrderedDict()
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.animate_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.animate_menu.name, type=self.animate_menu.type)
 
     # The shared path --------------------------------------------------------------------------------
     async def server_rules(self, guild_id: int | None, channel_id: int | None, prompt: str) -> str | None:
@@ -72,6 +97,19 @@ class Generate(commands.Cog):
         job, decision = await self.bot.runner.submit(request)
         return job, decision.message
 
+    async def precheck(self, interaction: discord.Interaction) -> str | None:
+        """Before asking for a prompt in a modal: would the cheapest video be refused anyway?"""
+        refusal = await self.server_rules(interaction.guild_id, interaction.channel_id, "")
+        if refusal:
+            return refusal
+        settings, user = self.bot.settings, interaction.user
+        usage = await quota.member_usage(
+            self.bot.store, settings, interaction.guild_id, user.id, member_roles(user)
+        )
+        cheapest = min(settings.credit_table.values())
+        decision = quota.decide(usage.policy, usage.usage, cheapest, 0.0, utcnow())
+        return None if decision.ok else decision.message
+
     def interaction_request(self, interaction: discord.Interaction, **fields: object) -> JobRequest:
         user = interaction.user
         return JobRequest(
@@ -86,6 +124,10 @@ class Generate(commands.Cog):
             **fields,  # type: ignore[arg-type]
         )
 
+    def card_view(self, job: Job) -> discord.ui.View | None:
+        reporter = self.bot.reporter
+        return reporter.card_view(job) if reporter is not None and reporter.card_view else None
+
     async def start_from_interaction(
         self, interaction: discord.Interaction, request: JobRequest
     ) -> Job | None:
@@ -94,9 +136,10 @@ class Generate(commands.Cog):
         if job is None:
             await reply(interaction, refusal)
             return None
+        extra = {"view": view} if (view := self.card_view(job)) is not None else {}
         try:
             await interaction.response.send_message(
-                embed=cards.job_card(job), allowed_mentions=discord.AllowedMentions.none()
+                embed=cards.job_card(job), allowed_mentions=discord.AllowedMentions.none(), **extra
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
@@ -164,6 +207,70 @@ class Generate(commands.Cog):
             entry="slash",
         )
         await self.start_from_interaction(interaction, request)
+
+    # "Animate image" -------------------------------------------------------------------------------------
+    async def animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Message context menu: check the image and the member's allowance, then ask for the prompt."""
+        source, refusal = pick_image(message)
+        if source is None:
+            await reply(interaction, refusal or NO_IMAGE)
+            return
+        refusal = await self.precheck(interaction)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        self._targets[(interaction.user.id, message.id)] = source
+        while len(self._targets) > TARGET_CACHE:
+            self._targets.popitem(last=False)
+        await send_modal(interaction, settings_modal(f"hailuo:m:animate:{message.id}", "Animate image"))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type != discord.InteractionType.modal_submit:
+            return
+        match = ANIMATE_MODAL.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if match is not None:
+            work = self.animate_submitted(interaction, int(match["message"]))
+            await guarded(interaction, work, "Animate image")
+
+    async def animate_submitted(self, interaction: discord.Interaction, message_id: int) -> None:
+        form = read_form(interaction, VideoForm("", 6, "768P", True))
+        refusal = check_options(form.prompt, form.duration, form.resolution)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        source = self._targets.pop((interaction.user.id, message_id), None)
+        if source is None:  # the bot restarted while the modal was open: look at the message again
+            source, refusal = await self._fetch_image(interaction, message_id)
+            if source is None:
+                await reply(interaction, refusal or NO_IMAGE)
+                return
+        request = self.interaction_request(
+            interaction,
+            prompt=form.prompt,
+            duration=form.duration,
+            resolution=form.resolution,
+            prompt_expansion=form.prompt_expansion,
+            image_url=source.url,
+            image_name=source.filename,
+            entry="context",
+            source_message_id=message_id,
+        )
+        await self.start_from_interaction(interaction, request)
+
+    async def _fetch_image(
+        self, interaction: discord.Interaction, message_id: int
+    ) -> tuple[ImageSource | None, str | None]:
+        channel = interaction.channel
+        if channel is None or not hasattr(channel, "fetch_message"):
+            return None, NO_IMAGE
+        try:
+            message = await channel.fetch_message(message_id)  # type: ignore[union-attr]
+        except discord.NotFound:
+            return None, "That message was deleted, so its image can't be animated."
+        except discord.HTTPException:
+            return None, "I couldn't read that message again. Use “Animate image” on it once more."
+        return pick_image(message)
 
 
 async def setup(bot: HailuoBot) -> None:

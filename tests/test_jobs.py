@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -47,7 +48,8 @@ async def test_image_job_sends_the_normalised_image_under_both_names(env: Env) -
     sent = Image.open(io.BytesIO(base64.b64decode(body["image"].split(",", 1)[1])))
     assert sent.size == (1920, 1440)
     assert sent.format == "JPEG"
-    assert not (env.settings.images_dir / f"{job.id}.jpg").exists()  # inputs removed once the job rests
+    assert not (env.settings.images_dir / f"{job.id}.src").exists()  # the raw upload goes once the job rests
+    assert (env.settings.images_dir / f"{job.id}.jpg").exists()  # the normalised input stays (Regenerate)
 
 
 async def test_image_from_a_url_is_downloaded_before_submitting(env: Env) -> None:
@@ -217,3 +219,18 @@ async def test_an_accepted_job_not_yet_started_resumes_on_the_next_start(
             await runner.stop(grace=0)
         assert job.state == JobState.DELIVERED
         assert next(iter(fake.tasks.values())).image_size == (640, 480)
+
+
+def test_the_janitor_removes_only_files_past_retention(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from bot.jobs import _remove_older
+
+    old, new = tmp_path / "1.mp4", tmp_path / "2.mp4"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert _remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
+    assert not old.exists()
+    assert new.exists()

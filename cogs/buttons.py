@@ -1,0 +1,467 @@
+"""The buttons under a result (Regenerate, Edit & regenerate, Continue, Details, Delete), Cancel on a waiting
+job card, and Redeliver/Cancel in /jobs.
+
+Every button is one `DynamicItem` whose custom id carries the action and the job id (`hailuo:regen:42`), so
+buttons keep working after a restart: nothing lives in view objects, each press reads the job row. A custom
+id is member-controlled input: an unknown job, a job from another server, or a Delete/Cancel by someone who
+may not gets one plain sentence.
+
+Reusing an image job's first frame: the runner deletes input images when a job rests, so Regenerate and
+Edit use the original attachment link while it is valid; once its signed link expired, the source message
+(context menu and mention jobs) is read again for a fresh link; a Continue job's first frame is the parent
+video's last frame, read again from the retained video. When none of these is possible the member is told
+so plainly, instead of silently starting from a different picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import ui
+from discord.ext import commands
+
+from bot import cards, media
+from bot.app import reply
+from bot.models import InvalidTransition, Job, JobState, parse_iso
+from bot.permissions import is_moderator
+from bot.validation import MAX_PROMPT, check_options
+from cogs.forms import (
+    ImageSource,
+    VideoForm,
+    link_alive,
+    pick_image,
+    read_form,
+    send_modal,
+    settings_modal,
+)
+from cogs.generate import Generate, guarded
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+log = logging.getLogger("cogs.buttons")
+
+# action -> (label, style, emoji)
+ACTIONS: dict[str, tuple[str, discord.ButtonStyle, str]] = {
+    "regen": ("Regenerate", discord.ButtonStyle.primary, "🔁"),
+    "edit": ("Edit & regenerate", discord.ButtonStyle.secondary, "✏️"),
+    "cont": ("Continue", discord.ButtonStyle.secondary, "⏭️"),
+    "info": ("Details", discord.ButtonStyle.secondary, "ℹ️"),
+    "del": ("Delete", discord.ButtonStyle.danger, "🗑️"),
+    "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
+    "redeliver": ("Redeliver", discord.ButtonStyle.primary, "📤"),
+}
+MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
+WAITING = (JobState.ACCEPTED, JobState.QUEUED)
+FRAME_WAIT_S = 2.0  # of the 3-second answer window; the frame is usually read while the modal is open
+FRAME_CACHE = 16
+
+UNKNOWN_JOB = "That video isn't known in this server. It may be from another server, or the button is broken."
+NOT_YOURS = "Only the member who asked for video #{id}, or a moderator, can {verb} it."
+TOO_LATE = "Video #{id} has already been sent to the video service, so it can't be cancelled any more."
+IMAGE_EXPIRED = (
+    "The original image of video #{id} has expired, so it can't be reused. Use Continue, or /video with "
+    "the image again."
+)
+VIDEO_GONE = (
+    "Video #{id} is no longer kept (videos are kept for {hours:g} hours), so its last frame can't be used. "
+    "Use /video to start a new one."
+)
+BAD_FRAME = "The last frame of video #{id} can't be used as a first frame. Use Regenerate or /video instead."
+FRAME_SLOW = "I'm still reading the last frame of video #{id}. Try again in a few seconds."
+
+
+class JobAction(
+    ui.DynamicItem[ui.Button[ui.View]],
+    template=r"hailuo:(?P<action>regen|edit|cont|info|del|cancel|redeliver):(?P<job>[0-9]{1,18})",
+):
+    """One button acting on one job; the job id is in the custom id so it survives restarts."""
+
+    def __init__(self, action: str, job_id: int, label: str | None = None) -> None:
+        text, style, emoji = ACTIONS[action]
+        super().__init__(
+            ui.Button(label=label or text, style=style, emoji=emoji, custom_id=f"hailuo:{action}:{job_id}")
+        )
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    def template_match(cls, custom_id: str) -> re.Match[str] | None:
+        return cls.__discord_ui_compiled_template__.fullmatch(custom_id)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
+    ) -> JobAction:
+        return cls(match["action"], int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]
+        if not isinstance(cog, Buttons):
+            await reply(interaction, "This button isn't available right now. Try again in a minute.")
+            return
+        await guarded(interaction, cog.act(interaction, self.action, self.job_id), f"button {self.action}")
+
+
+def broken_action_id(custom_id: str) -> bool:
+    """One of our actions with a job id that can't be read (other cogs' `hailuo:` ids are theirs)."""
+    prefix, _, rest = custom_id.partition(":")
+    action = rest.partition(":")[0]
+    return prefix == "hailuo" and action in ACTIONS and JobAction.template_match(custom_id) is None
+
+
+def on_ephemeral(interaction: discord.Interaction) -> bool:
+    """Pressed in the /jobs list (an ephemeral message) rather than on a job card or result."""
+    return interaction.message is not None and interaction.message.flags.ephemeral
+
+
+async def file_exists(path: str | None) -> bool:
+    return bool(path) and await asyncio.to_thread(Path(path or "").exists)
+
+
+class Buttons(commands.Cog):
+    def __init__(self, bot: HailuoBot) -> None:
+        self.bot = bot
+        self._frames: collections.OrderedDict[int, asyncio.Task[bytes]] = collections.OrderedDict()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(JobAction)
+        if self.bot.reporter is not None:
+            self.bot.reporter.result_view = self.result_view
+            self.bot.reporter.card_view = self.card_view
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(JobAction)
+        if self.bot.reporter is not None:
+            self.bot.reporter.result_view = None
+            self.bot.reporter.card_view = None
+        for task in self._frames.values():
+            task.cancel()
+
+    @property
+    def generate(self) -> Generate:
+        cog = self.bot.get_cog("Generate")
+        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.buttons"
+        return cog
+
+    # Views the reporter attaches ---------------------------------------------------------------------
+    def result_view(self, job: Job) -> ui.View:
+        view = ui.View(timeout=None)
+        for action in ("regen", "edit", "cont", "info", "del"):
+            view.add_item(JobAction(action, job.id))
+        return view
+
+    def card_view(self, job: Job) -> ui.View | None:
+        if job.state not in WAITING:
+            return None
+        return ui.View(timeout=None).add_item(JobAction("cancel", job.id))
+
+    # Dispatch ----------------------------------------------------------------------------------------
+    async def act(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
+        job = await self.job_here(interaction, job_id)
+        if job is not None:
+            await getattr(self, f"on_{action}")(interaction, job)
+
+    async def job_here(self, interaction: discord.Interaction, job_id: int) -> Job | None:
+        """The job, if it exists and belongs to the server the button was pressed in."""
+        job = await self.bot.store.get_job(job_id)
+        if job is None or interaction.guild_id is None or job.guild_id != interaction.guild_id:
+            await reply(interaction, UNKNOWN_JOB)
+            return None
+        return job
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if interaction.type == discord.InteractionType.modal_submit:
+            match = MODAL.fullmatch(custom_id)
+            if match is not None:
+                work = self.modal_submitted(interaction, match["kind"], int(match["job"]))
+                await guarded(interaction, work, f"{match['kind']} modal")
+        elif interaction.type == discord.InteractionType.component and broken_action_id(custom_id):
+            await reply(interaction, "That button isn't valid any more.")
+
+    async def may_manage(self, interaction: discord.Interaction, job: Job) -> bool:
+        """The requester, or a moderator (bot.permissions), or anyone who may manage messages here."""
+        if interaction.user.id == job.user_id or interaction.permissions.manage_messages:
+            return True
+        return await is_moderator(interaction)
+
+    # New jobs from a result ----------------------------------------------------------------------------
+    async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
+        image, refusal = await self.rerun_image(job)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        request = self.generate.interaction_request(
+            interaction,
+            prompt=job.prompt,
+            camera=job.camera,
+            duration=job.duration,
+            resolution=job.resolution,
+            prompt_expansion=job.prompt_expansion,
+            entry="regenerate",
+            parent_job_id=job.id,
+            source_message_id=job.source_message_id,
+            **image,
+        )
+        await self.generate.start_from_interaction(interaction, request)
+
+    async def on_edit(self, interaction: discord.Interaction, job: Job) -> None:
+        refusal = await self.generate.precheck(interaction)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        prompt = job.full_prompt if len(job.full_prompt) <= MAX_PROMPT else job.prompt
+        modal = settings_modal(
+            f"hailuo:m:edit:{job.id}", f"Edit & regenerate #{job.id}", prompt=prompt,
+            duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
+        )  # fmt: skip
+        await send_modal(interaction, modal)
+
+    async def on_cont(self, interaction: discord.Interaction, job: Job) -> None:
+        if not await file_exists(job.video_path):
+            await reply(interaction, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours))
+            return
+        refusal = await self.generate.precheck(interaction)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        self.frame_task(job)  # read the last frame while the member types
+        modal = settings_modal(
+            f"hailuo:m:cont:{job.id}", f"Continue video #{job.id}", prompt_label="What happens next?",
+            placeholder="Describe how the video continues from its last frame",
+            duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
+        )  # fmt: skip
+        await send_modal(interaction, modal)
+
+    async def modal_submitted(self, interaction: discord.Interaction, kind: str, job_id: int) -> None:
+        job = await self.job_here(interaction, job_id)
+        if job is None:
+            return
+        form = read_form(
+            interaction, VideoForm(job.prompt, job.duration, job.resolution, job.prompt_expansion)
+        )
+        refusal = check_options(form.prompt, form.duration, form.resolution)
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        fields: dict[str, Any] = {
+            "prompt": form.prompt, "duration": form.duration, "resolution": form.resolution,
+            "prompt_expansion": form.prompt_expansion, "parent_job_id": job.id,
+        }  # fmt: skip
+        if kind == "edit":
+            image, refusal = await self.rerun_image(job)
+            # The modal showed the camera move inside the prompt, so the member's text is the whole prompt.
+            keeps_camera = job.camera is not None and len(job.full_prompt) > MAX_PROMPT
+            fields.update(entry="edit", camera=job.camera if keeps_camera else None, **image)
+            fields["source_message_id"] = job.source_message_id
+        else:
+            frame, refusal = await self.last_frame(job)
+            fields.update(entry="continue", image_bytes=frame, image_name=f"video-{job.id}-last-frame.jpg")
+        if refusal:
+            await reply(interaction, refusal)
+            return
+        request = self.generate.interaction_request(interaction, **fields)
+        await self.generate.start_from_interaction(interaction, request)
+
+    async def rerun_image(self, job: Job) -> tuple[dict[str, Any], str | None]:
+        """Request fields for the same first frame as `job`, or why it can't be had (see module doc)."""
+        if not (job.image_url or job.image_path):
+            return {}, None  # text to video
+        if job.image_path and await file_exists(job.image_path):  # the exact input, kept for the retention
+            data = await asyncio.to_thread(Path(job.image_path).read_bytes)
+            return {"image_bytes": data, "image_name": job.image_name}, None
+        if job.image_url is None:  # a Continue job: the parent video's last frame
+            parent = await self.bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
+            if parent is None:
+                return {}, IMAGE_EXPIRED.format(id=job.id)
+            frame, refusal = await self.last_frame(parent)
+            return {"image_bytes": frame, "image_name": job.image_name}, refusal
+        if link_alive(job.image_url):
+            return {"image_url": job.image_url, "image_name": job.image_name}, None
+        source = await self.refetch_image(job)
+        if source is None:
+            return {}, IMAGE_EXPIRED.format(id=job.id)
+        return {"image_url": source.url, "image_name": source.filename}, None
+
+    async def refetch_image(self, job: Job) -> ImageSource | None:
+        """A fresh signed link from the message the image came from (or the message it replied to)."""
+        if not job.source_message_id or not job.channel_id:
+            return None
+        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        with contextlib.suppress(discord.HTTPException):
+            message = await channel.fetch_message(job.source_message_id)
+            source, _ = pick_image(message)
+            reference = message.reference
+            if source is None and reference is not None and reference.message_id is not None:
+                source, _ = pick_image(await channel.fetch_message(reference.message_id))
+            return source
+        return None
+
+    # The last frame (Continue) ---------------------------------------------------------------------
+    def frame_task(self, job: Job) -> asyncio.Task[bytes]:
+        task = self._frames.get(job.id)
+        if task is None or (task.done() and not task.cancelled() and isinstance(task.exception(), OSError)):
+            task = asyncio.create_task(_read_frame(Path(job.video_path or "")), name=f"frame-{job.id}")
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
+            self._frames[job.id] = task
+        self._frames.move_to_end(job.id)
+        while len(self._frames) > FRAME_CACHE:
+            self._frames.popitem(last=False)  # a running read finishes on its own; someone may await it
+        return task
+
+    async def last_frame(self, job: Job) -> tuple[bytes | None, str | None]:
+        if not await file_exists(job.video_path):
+            return None, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.frame_task(job)), FRAME_WAIT_S), None
+        except TimeoutError:
+            return None, FRAME_SLOW.format(id=job.id)
+        except media.MediaError as exc:
+            log.warning("job=%s last frame unusable: %s", job.id, exc)
+            return None, BAD_FRAME.format(id=job.id)
+
+    # Details and Delete --------------------------------------------------------------------------------
+    async def on_info(self, interaction: discord.Interaction, job: Job) -> None:
+        events = await self.bot.store.events(job.id)
+        await interaction.response.send_message(embed=details_embed(job, events), ephemeral=True)
+
+    async def on_del(self, interaction: discord.Interaction, job: Job) -> None:
+        if not await self.may_manage(interaction, job):
+            await reply(interaction, NOT_YOURS.format(id=job.id, verb="delete"))
+            return
+        message = interaction.message
+        if message is None or message.id not in (job.result_message_id, job.card_message_id):
+            await reply(interaction, "That button doesn't belong to this message.")
+            return
+        await interaction.response.defer()
+        try:
+            await message.delete()
+        except discord.HTTPException as exc:
+            log.warning("job=%s result could not be deleted: %s %s", job.id, exc.status, exc.code)
+            await reply(interaction, "I couldn't delete that message. Ask a moderator to remove it.")
+            return
+        await self.bot.store.add_event(job.id, "result-deleted", f"by {interaction.user.id}")
+        log.info("job=%s result message deleted by %s", job.id, interaction.user.id)
+
+    # Cancel and Redeliver -----------------------------------------------------------------------------
+    async def on_cancel(self, interaction: discord.Interaction, job: Job) -> None:
+        if not await self.may_manage(interaction, job):
+            await reply(interaction, NOT_YOURS.format(id=job.id, verb="cancel"))
+            return
+        if job.state not in WAITING:
+            await reply(interaction, self._not_waiting(job))
+            return
+        await interaction.response.defer()
+        who = "the requester" if interaction.user.id == job.user_id else "a moderator"
+        cancelled = await self.bot.runner.cancel(job.id, f"Cancelled by {who}.")
+        if cancelled is None:
+            fresh = await self.bot.store.get_job(job.id)
+            await reply(interaction, self._not_waiting(fresh or job))
+            return
+        log.info("job=%s cancelled by %s", job.id, interaction.user.id)
+        if on_ephemeral(interaction):
+            await self.refresh_list(interaction, job.user_id)
+        else:  # the reporter edits the card too; this makes sure the presser sees it at once
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(embed=cards.job_card(cancelled), view=None)
+
+    @staticmethod
+    def _not_waiting(job: Job) -> str:
+        if job.state in (JobState.CANCELLED, JobState.FAILED):
+            return f"Video #{job.id} has already ended."
+        if job.state in (JobState.DELIVERED, JobState.UNDELIVERED):
+            return f"Video #{job.id} is already finished."
+        return TOO_LATE.format(id=job.id)
+
+    async def on_redeliver(self, interaction: discord.Interaction, job: Job) -> None:
+        if not await self.may_manage(interaction, job):
+            await reply(interaction, NOT_YOURS.format(id=job.id, verb="redeliver"))
+            return
+        if job.state != JobState.UNDELIVERED:
+            await reply(interaction, f"Video #{job.id} isn't waiting to be delivered.")
+            return
+        if not await file_exists(job.video_path):
+            hours = self.bot.settings.retention_hours
+            await reply(
+                interaction, f"Video #{job.id} is no longer kept (videos are kept for {hours:g} hours)."
+            )
+            return
+        await interaction.response.defer()
+        try:
+            await self.bot.runner.redeliver(job.id)
+        except InvalidTransition:
+            await reply(interaction, f"Video #{job.id} is already being delivered.")
+            return
+        log.info("job=%s redelivery asked by %s", job.id, interaction.user.id)
+        if on_ephemeral(interaction):
+            await self.refresh_list(interaction, job.user_id)
+        await reply(interaction, f"Posting video #{job.id} again. It will appear in this channel shortly.")
+
+    async def refresh_list(self, interaction: discord.Interaction, user_id: int) -> None:
+        jobs_cog = self.bot.get_cog("Jobs")
+        render = getattr(jobs_cog, "render", None)
+        if render is None or interaction.guild_id is None:
+            return
+        embed, view = await render(interaction.guild_id, user_id)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(embed=embed, view=view)
+
+
+async def _read_frame(video: Path) -> bytes:
+    """The video's last frame, checked to be usable as a first frame (the real check is the runner's)."""
+    frame = await media.extract_last_frame(video)
+    await media.normalise_image(frame)
+    return frame
+
+
+def details_embed(job: Job, events: list[dict[str, Any]]) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Video #{job.id} — details", description=job.full_prompt[:4000], colour=cards.COLOURS["muted"]
+    )
+    embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    made = {"slash": "/video", "context": "Animate image", "mention": "a mention"}.get(job.entry, job.entry)
+    if job.parent_job_id:
+        made += f" of #{job.parent_job_id}"
+    embed.add_field(name="Made with", value=made, inline=True)
+    embed.add_field(name="Status", value=cards.state_line(job), inline=False)
+    embed.add_field(name="Task id", value=f"`{job.task_id}`" if job.task_id else "not sent", inline=True)
+    plural = "" if job.credits == 1 else "s"
+    cost = f"{job.credits} credit{plural} · ${job.cost_usd:.2f} ({job.charge_state})"
+    embed.add_field(name="Cost", value=cost, inline=True)
+    timings = timing_lines(events)
+    if timings:
+        embed.add_field(name="Timings", value=timings, inline=False)
+    if job.video_bytes:
+        note = " (re-encoded to fit)" if job.reencoded else ""
+        embed.add_field(name="File", value=f"{job.video_bytes / 1_048_576:.1f} MB{note}", inline=True)
+    embed.set_footer(text=cards.footer(job))
+    return embed
+
+
+def timing_lines(events: list[dict[str, Any]]) -> str:
+    """Each state the job passed, with the time since it was accepted."""
+    states = {s.value for s in JobState}
+    marks = [(e["state"], parse_iso(e["at"])) for e in events if e["state"] in states]
+    if not marks or marks[0][1] is None:
+        return ""
+    start = marks[0][1]
+    lines = []
+    for state, at in marks:
+        offset = (at - start) if at else timedelta()
+        lines.append(f"{state} +{offset.total_seconds():.1f} s")
+    return " · ".join(lines)[:1024]
+
+
+async def setup(bot: HailuoBot) -> None:
+    await bot.add_cog(Buttons(bot))

@@ -1,0 +1,181 @@
+"""Reply-with-image by mention: "@Hailuo make it snow --duration 10" on (or in reply to) an image.
+
+No privileged intent is needed: Discord delivers the content of messages that mention the bot. There is no
+interaction here, so the job card is an ordinary bot message replying to the member (its ids are stored, no
+token), refusals are one-sentence replies that ping nobody, and the result replies to the member's message.
+
+One limit of running without the message-content intent: the message a member replies to arrives blank
+unless it mentions the bot, so its image can't be seen. The member is then told to use "Animate image" (whose
+target message Discord always shows) or to attach the image to the mention; the bot never guesses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot import cards
+from bot.mention_flags import addresses_bot, parse_mention
+from bot.models import JobRequest
+from bot.validation import visible_text
+from cogs.forms import ImageSource, pick_image
+from cogs.generate import OOPS, Generate, member_roles
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+log = logging.getLogger("cogs.mention")
+
+EMPTY_PROMPT = (
+    "Tell me what should happen after the mention, for example: “@{name} the waves crash on the rocks "
+    "--duration 10”. Attach an image to animate it."
+)
+UNREADABLE = "I couldn't read the message you replied to. Attach the image to your own message instead."
+HIDDEN = (
+    "I can't see what's in the message you replied to (Discord only shows me messages that mention me). "
+    "To animate its image, use Apps → Animate image on it, or attach the image to your mention."
+)
+_MENTION = re.compile(r"<(@!?|@&|#)([0-9]{1,20})>")
+_HANDLED = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def readable_mentions(text: str, message: discord.Message) -> str:
+    """Other members', roles' and channels' mentions as plain names, the way Discord shows them."""
+    users = {u.id: u.display_name for u in message.mentions}
+    roles = {r.id: r.name for r in message.role_mentions}
+    channels = {c.id: getattr(c, "name", "channel") for c in message.channel_mentions}
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match.group(1), int(match.group(2))
+        if kind == "#":
+            return f"#{channels.get(ident, 'channel')}"
+        if kind == "@&":
+            return f"@{roles.get(ident, 'role')}"
+        return f"@{users.get(ident, 'someone')}"
+
+    return _MENTION.sub(name, text)
+
+
+class Mention(commands.Cog):
+    def __init__(self, bot: HailuoBot) -> None:
+        self.bot = bot
+
+    @property
+    def generate(self) -> Generate:
+        cog = self.bot.get_cog("Generate")
+        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.mention"
+        return cog
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot or message.guild is None or message.type not in _HANDLED:
+            return
+        own_role = message.guild.self_role  # members often pick the bot's role from autocomplete
+        roles = [own_role.id] if own_role is not None else []
+        if not addresses_bot(message.content, me.id, roles):
+            return
+        try:
+            await self.handle(message, me.id, roles)
+        except Exception:
+            log.exception("mention %s failed", message.id)
+            await self.refuse(message, OOPS)
+
+    async def refuse(self, message: discord.Message, text: str) -> None:
+        try:
+            await message.reply(text, mention_author=False, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.info("could not answer mention %s: %s %s", message.id, exc.status, exc.code)
+
+    async def handle(self, message: discord.Message, bot_id: int, roles: list[int]) -> None:
+        parsed = parse_mention(message.content, bot_id, roles)
+        if parsed.error:
+            await self.refuse(message, parsed.error)
+            return
+        prompt = readable_mentions(parsed.prompt, message).strip()
+        if not visible_text(prompt):
+            name = self.bot.user.display_name if self.bot.user else "Hailuo"
+            await self.refuse(message, EMPTY_PROMPT.format(name=name))
+            return
+        source, refusal = await self.find_image(message)
+        if refusal:
+            await self.refuse(message, refusal)
+            return
+        author = message.author
+        request = JobRequest(
+            guild_id=message.guild.id if message.guild else None,
+            channel_id=message.channel.id,
+            user_id=author.id,
+            user_name=str(author),
+            role_ids=member_roles(author),
+            prompt=prompt,
+            duration=parsed.duration,
+            resolution=parsed.resolution,
+            prompt_expansion=parsed.prompt_expansion,
+            image_url=source.url if source else None,
+            image_name=source.filename if source else None,
+            entry="mention",
+            source_message_id=message.id,
+        )
+        generate = self.generate
+        job, refusal = await generate.admit(request)
+        if job is None:
+            await self.refuse(message, refusal)
+            return
+        extra = {"view": view} if (view := generate.card_view(job)) is not None else {}
+        try:
+            card = await message.reply(
+                embed=cards.job_card(job),
+                mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+                **extra,  # type: ignore[arg-type]
+            )
+        except discord.HTTPException as exc:
+            log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
+            await self.bot.runner.cancel(job.id, "I couldn't post in this channel.")
+            return
+        job = await self.bot.store.update_job(
+            job.id, card_channel_id=card.channel.id, card_message_id=card.id
+        )
+        self.bot.runner.start_job(job.id)
+
+    async def find_image(self, message: discord.Message) -> tuple[ImageSource | None, str | None]:
+        """The member's own image first, else the image of the message they replied to."""
+        source, refusal = pick_image(message)
+        if source is not None or refusal is not None:
+            return source, refusal
+        reference = message.reference
+        if (
+            reference is None
+            or reference.message_id is None
+            or reference.type != discord.MessageReferenceType.default
+        ):
+            return None, None
+        target = reference.resolved
+        if isinstance(target, discord.DeletedReferencedMessage):
+            return None, None
+        if target is None:
+            try:
+                target = await message.channel.fetch_message(reference.message_id)
+            except discord.NotFound:
+                return None, None
+            except discord.HTTPException:
+                return None, UNREADABLE
+        if self._hidden(target):
+            return None, HIDDEN
+        return pick_image(target)
+
+    def _hidden(self, message: discord.Message) -> bool:
+        """Without the message-content intent Discord blanks other members' messages that don't mention the
+        bot, including the one replied to: whether it held an image can't be known, so don't guess."""
+        blank = not (message.content or message.attachments or message.embeds or message.stickers)
+        me = self.bot.user
+        return blank and not self.bot.intents.message_content and (me is None or message.author.id != me.id)
+
+
+async def setup(bot: HailuoBot) -> None:
+    await bot.add_cog(Mention(bot))

@@ -1,0 +1,168 @@
+"""/usage (any member, about themselves; moderators about anyone) and /server-usage (moderators)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import quota, reports
+from bot.app import reply
+from bot.cards import COLOURS
+from bot.models import Job, utcnow
+from bot.permissions import is_moderator, moderator_only, role_ids
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+CSV_MAX_BYTES = 8 * 1024 * 1024  # under every server's upload limit
+OTHERS_REFUSED = (
+    "Only moderators can see another member's usage. Use /usage without a member to see your own."
+)
+
+
+def active_text(jobs: list[Job]) -> str:
+    if not jobs:
+        return "None"
+    shown = ", ".join(f"#{job.id} ({job.state.value})" for job in jobs[:10])
+    return f"{len(jobs)}: {shown}" + ("…" if len(jobs) > 10 else "")
+
+
+def credits_text(usage: quota.MemberUsage) -> str:
+    policy = usage.policy
+    if policy.blocked:
+        return "Blocked from making videos on this server."
+    if usage.allowance is None:
+        return "Unlimited credits."
+    if usage.allowance == 0:
+        return "Video generation isn't enabled here for this member (0 credits)."
+    words = quota.PERIOD_WORDS[policy.period]
+    bonus = f" (including {usage.usage.granted_credits} bonus)" if usage.usage.granted_credits else ""
+    return (
+        f"**{usage.left}** of {usage.allowance} left {words}{bonus} · "
+        f"{usage.usage.used_credits} used · resets {quota.discord_time(usage.reset_at)}"
+    )
+
+
+def lifetime_text(totals: dict[str, int | float]) -> str:
+    return (
+        f"{reports.plural(int(totals['jobs']), 'job')} · {totals['succeeded']} made · "
+        f"{totals['failed']} failed · {reports.plural(int(totals['credits']), 'credit')} · "
+        f"{totals['seconds']} s of video"
+    )
+
+
+class Usage(commands.Cog):
+    def __init__(self, bot: HailuoBot) -> None:
+        self.bot = bot
+
+    # /usage ------------------------------------------------------------------------------------------------
+    @app_commands.command(name="usage", description="Your video credits: used and left, when they reset")
+    @app_commands.describe(member="Moderators only: see this member's usage instead of yours")
+    @app_commands.guild_only()
+    async def usage(
+        self, interaction: discord.Interaction, member: discord.Member | discord.User | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        target = member or interaction.user
+        if target.id != interaction.user.id and not await is_moderator(interaction):
+            await reply(interaction, OTHERS_REFUSED)
+            return
+        embed = await self.usage_embed(interaction.guild_id, target, yours=target.id == interaction.user.id)
+        await reply(interaction, "", embed=embed)
+
+    async def usage_embed(
+        self, guild_id: int, user: discord.abc.User, *, yours: bool, now: datetime | None = None
+    ) -> discord.Embed:
+        now = now or utcnow()
+        store, settings = self.bot.store, self.bot.settings
+        usage, totals, active, row = await asyncio.gather(
+            quota.member_usage(store, settings, guild_id, user.id, role_ids(user), now=now),
+            store.member_totals(guild_id, user.id),
+            store.active_jobs(guild_id, user.id),
+            store.guild_settings(guild_id),
+        )
+        title = "🎟️ Your video credits" if yours else f"🎟️ Video credits of {user.display_name}"
+        embed = discord.Embed(title=title, colour=COLOURS["working"])
+        if not yours:
+            embed.description = f"<@{user.id}>"
+        embed.add_field(name="This period", value=credits_text(usage), inline=False)
+        embed.add_field(name="In progress", value=active_text(active), inline=False)
+        embed.add_field(name="All time here", value=lifetime_text(totals), inline=False)
+        budget = await quota.budget_status(store, guild_id, row, now)
+        if budget is not None:
+            embed.add_field(name="Server budget", value=budget.summary(), inline=False)
+        table = quota.credit_table(settings, row)
+        costs = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in quota.VIDEO_KINDS)
+        embed.set_footer(text=f"Credits per video — {costs}")
+        return embed
+
+    # /server-usage -----------------------------------------------------------------------------------------
+    @app_commands.command(
+        name="server-usage", description="Moderators: videos, cost and top members for this server"
+    )
+    @app_commands.describe(period="Which period to report (UTC)", csv="Attach every job as a CSV file")
+    @app_commands.choices(
+        period=[
+            app_commands.Choice(name="Today", value="day"),
+            app_commands.Choice(name="This week", value="week"),
+            app_commands.Choice(name="This month", value="month"),
+            app_commands.Choice(name="All time", value="all"),
+        ]
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @moderator_only
+    async def server_usage(
+        self, interaction: discord.Interaction, period: str = "month", csv: bool = False
+    ) -> None:
+        if period not in reports.PERIOD_LABELS:
+            await reply(interaction, "Period must be day, week, month or all.")
+            return
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        now = utcnow()
+        since = reports.period_since(period, now)
+        store = self.bot.store
+        rows, undelivered, row = await asyncio.gather(
+            store.report_rows(guild_id, since),
+            store.undelivered_jobs(guild_id),
+            store.guild_settings(guild_id),
+        )
+        report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
+        embed = reports.report_embed(report, await quota.budget_status(store, guild_id, row, now))
+        files: list[discord.File] = []
+        note = ""
+        if csv:
+            events = await store.report_events(guild_id, since)
+            names = channel_names(interaction.guild, rows)
+            data = await asyncio.to_thread(reports.csv_bytes, rows, events, names.get)
+            if len(data) > CSV_MAX_BYTES:
+                note = "The CSV is too large to attach for this period; choose a shorter one."
+            else:
+                stamp = now.strftime("%Y%m%d")
+                files.append(discord.File(io.BytesIO(data), filename=f"hailuo-usage-{period}-{stamp}.csv"))
+        await interaction.followup.send(
+            note, embed=embed, files=files, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
+def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    """Channel names from the cache, read on the event loop (the CSV is written in a worker thread)."""
+    names: dict[int, str] = {}
+    for channel_id in {row.get("channel_id") for row in rows} - {None}:
+        channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
+        if channel is not None:
+            names[channel_id] = channel.name
+    return names
+
+
+async def setup(bot: HailuoBot) -> None:
+    await bot.add_cog(Usage(bot))

@@ -1,0 +1,160 @@
+"""The "Animate image" context menu and the mention entry, end to end (real bot process, both fakes)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.fakes.fake_discord import Message
+from tests.fakes.novita import FakeTask
+from tests.support.harness import World, running_world
+
+pytestmark = pytest.mark.e2e
+
+QUADRANTS = ((220, 40, 40), (40, 200, 60), (40, 70, 220), (230, 210, 40))
+
+
+def quadrant_png(width: int = 800, height: int = 600) -> bytes:
+    """Four flat colours, so the first frame Novita received can be checked by its pixels."""
+    img = Image.new("RGB", (width, height))
+    for i, colour in enumerate(QUADRANTS):
+        x, y = (i % 2) * width // 2, (i // 2) * height // 2
+        img.paste(colour, (x, y, x + width // 2, y + height // 2))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def assert_is_quadrant_image(task: FakeTask, size: tuple[int, int] = (800, 600)) -> None:
+    assert task.image is not None, "the task was created without an image"
+    assert task.image_size == size
+    img = Image.open(io.BytesIO(task.image)).convert("RGB")
+    w, h = img.size
+    for i, colour in enumerate(QUADRANTS):
+        pixel = img.getpixel(((i % 2) * w // 2 + w // 4, (i // 2) * h // 2 + h // 4))
+        assert all(abs(a - b) <= 12 for a, b in zip(pixel, colour, strict=True)), (i, pixel, colour)
+
+
+def replies_to(message: Message) -> callable:  # type: ignore[valid-type]
+    return lambda m: (m.message_reference or {}).get("message_id") == str(message.id)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with running_world(tmp_path) as w:
+        w.discord.wait_for_commands("video", "Animate image")
+        yield w
+        log = w.bot.log()
+        assert "Traceback" not in log
+        assert " ERROR " not in log
+
+
+def test_animate_image_asks_for_a_prompt_and_replies_to_the_image(world: World) -> None:
+    d = world.discord
+    source = d.post_message(
+        None, d.member, "my garden", attachments=[("garden.png", quadrant_png(), "image/png")]
+    )
+    menu = d.context_menu("Animate image", source)
+    assert menu.wait_response().type == 9  # a modal
+    labels = [c.get("label") for c in menu.modal["components"]]
+    assert labels == ["Prompt", "Duration", "Resolution", "Prompt expansion"]
+
+    submit = d.submit_modal(menu, {"prompt": "leaves fall slowly", "duration": ["10"], "expansion": False})
+    card = submit.wait_original()
+    assert not submit.ephemeral
+    assert "leaves fall slowly" in card.text
+    result = d.wait_for_message(lambda m: m.attachments and replies_to(source)(m), timeout=30)
+    assert result.attachments[0].filename.endswith(".mp4")
+    assert [u.id for u in result.mentions] == [d.member.id]  # the requester, nobody else
+
+    body = world.novita.submits[0]["body"]
+    assert (body["prompt"], body["duration"], body["enable_prompt_expansion"]) == (
+        "leaves fall slowly",
+        10,
+        False,
+    )
+    assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
+    d.wait_for(lambda: "Done" in d.message(card.id).text, timeout=10, what="the card to say done")
+
+
+def test_animate_image_without_an_image_explains_and_spends_nothing(world: World) -> None:
+    d = world.discord
+    plain = d.post_message(None, d.member, "just words")
+    menu = d.context_menu("Animate image", plain)
+    response = menu.wait_response()
+    assert response.ephemeral
+    assert "no image" in response.content
+    gif = d.post_message(None, d.member, "", attachments=[("dance.gif", b"GIF89a" + b"\0" * 64, "image/gif")])
+    response = d.context_menu("Animate image", gif).wait_response()
+    assert response.ephemeral
+    assert "GIF" in response.content
+    assert world.novita.submits == []
+
+
+def test_mention_reply_to_an_image_with_flags(world: World) -> None:
+    d = world.discord
+    photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
+    ask = d.post_message(
+        None, d.member, "the sun sets --duration 10 --no-expansion", mentions=[d.bot_user], reference=photo
+    )
+    card = d.wait_for_message(lambda m: replies_to(ask)(m) and m.embeds, timeout=10)
+    assert "the sun sets" in card.text
+    assert card.mentions == []  # the card pings nobody
+    result = d.wait_for_message(lambda m: m.attachments and replies_to(ask)(m), timeout=30)
+    assert [u.id for u in result.mentions] == [d.member.id]
+
+    body = world.novita.submits[0]["body"]
+    assert (body["prompt"], body["duration"], body["resolution"], body["enable_prompt_expansion"]) == (
+        "the sun sets",
+        10,
+        "768P",
+        False,
+    )
+    assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
+
+
+def test_mention_without_image_is_text_to_video_and_replies_alone_do_nothing(world: World) -> None:
+    d = world.discord
+    bot_note = d.post_message(None, d.owner, "", mentions=[d.bot_user])  # no prompt: a hint
+    hint = d.wait_for_message(replies_to(bot_note), timeout=10)
+    assert "Tell me what should happen" in hint.content
+    silent = d.post_message(None, d.member, "thanks!", reference=hint)  # a reply to the bot, no mention
+    bad = d.post_message(None, d.member, "waves --duration 10 --resolution 1080P", mentions=[d.bot_user])
+    refusal = d.wait_for_message(replies_to(bad), timeout=10)
+    assert "1080P is only available for 6-second videos" in refusal.content
+    assert refusal.mentions == []
+
+    ask = d.post_message(None, d.member, "a paper plane over <@999> city", mentions=[d.bot_user])
+    d.wait_for_message(lambda m: m.attachments and replies_to(ask)(m), timeout=30)
+    assert len(world.novita.submits) == 1
+    body = world.novita.submits[0]["body"]
+    assert body["prompt"] == "a paper plane over @someone city"
+    assert "image" not in body
+    assert "image_url" not in body
+    time.sleep(0.3)
+    assert not [m for m in d.bot_messages() if replies_to(silent)(m)]
+
+
+def test_without_the_content_intent_a_hidden_reply_target_is_explained(tmp_path: Path) -> None:
+    """As on real Discord: the bot has no message-content intent, so the message a member replies to
+    arrives blank unless it mentions the bot; the member's own mention (with its image) is readable."""
+    with running_world(tmp_path, discord_options={"enforce_message_content_intent": True}) as world:
+        d = world.discord
+        photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
+        ask = d.post_message(None, d.member, "the sun sets", mentions=[d.bot_user], reference=photo)
+        answer = d.wait_for_message(replies_to(ask), timeout=10)
+        assert "can't see what's in the message you replied to" in answer.content
+        assert answer.mentions == []
+
+        own = d.post_message(
+            None, d.member, "the sun rises", mentions=[d.bot_user],
+            attachments=[("photo.png", quadrant_png(), "image/png")],
+        )  # fmt: skip
+        d.wait_for_message(lambda m: m.attachments and replies_to(own)(m), timeout=30)
+        assert [s["body"]["prompt"] for s in world.novita.submits] == ["the sun rises"]
+        assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
