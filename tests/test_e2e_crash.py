@@ -18,25 +18,6 @@ from tests.support.harness import World, running_world
 pytestmark = pytest.mark.e2e
 
 
-def state_of(world: World, job_id: int = 1) -> str | None:
-    if not world.db.exists():
-        return None
-    with sqlite3.connect(world.db, timeout=5) as conn:
-        row = conn.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
-    return row[0] if row else None
-
-
-def wait_state(world: World, state: str, job_id: int = 1, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if state_of(world, job_id) == state:
-            return
-        time.sleep(0.02)
-    raise AssertionError(
-        f"job {job_id} never reached {state}: {state_of(world, job_id)}\n{world.bot.log()[-3000:]}"
-    )
-
-
 def ledger(world: World) -> dict[str, int]:
     with sqlite3.connect(world.db) as conn:
         return dict(conn.execute("SELECT kind, SUM(credits) FROM ledger GROUP BY kind").fetchall())
@@ -44,16 +25,6 @@ def ledger(world: World) -> dict[str, int]:
 
 def uploads(world: World) -> list[object]:
     return [r for r in world.discord.requests if r.files and 200 <= r.status < 300]
-
-
-def settle(world: World, job_id: int = 1, within: float = 40) -> str:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        state = state_of(world, job_id)
-        if state in ("delivered", "failed", "cancelled", "undelivered"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not settle: {state_of(world, job_id)}\n{world.bot.log()[-3000:]}")
 
 
 @pytest.mark.parametrize("state", ["submitted", "processing", "downloading", "delivering"])
@@ -64,16 +35,16 @@ def test_killed_in_a_paid_state_completes_once(tmp_path: Path, state: str) -> No
             world.novita.inject("video", "hang", seconds=30)
         inter = world.discord.slash("video", {"prompt": f"killed while {state}"})
         if state == "delivering":
-            wait_state(world, "processing")
+            world.wait_job_state("processing")
             rule = world.discord.rate_limit("PATCH /webhooks/*", times=1000, retry_after=5)
-        wait_state(world, state)
+        world.wait_job_state(state)
         time.sleep(0.3)  # well inside the state: the request is on the wire
         world.bot.kill()
-        assert state_of(world) == state
+        assert world.job_state() == state
         if state == "delivering":
             rule.times = 0
         world.restart_bot()
-        assert settle(world) == "delivered"
+        assert world.settle() == "delivered"
         card = inter.wait_original(lambda m: m.attachments, timeout=20)
         assert len(card.attachments) == 1
         assert len(uploads(world)) == 1
@@ -86,13 +57,13 @@ def test_killed_while_queued_locally_both_jobs_complete(tmp_path: Path) -> None:
         tmp_path, timeline=Timeline(queued_s=0.2, processing_s=2.5), NOVITA_MAX_IN_FLIGHT="1"
     ) as world:
         first = world.discord.slash("video", {"prompt": "first"})
-        wait_state(world, "processing", 1)
+        world.wait_job_state("processing", 1)
         second = world.discord.slash("video", {"prompt": "second"}, user=world.discord.moderator)
-        wait_state(world, "queued", 2)
+        world.wait_job_state("queued", 2)
         world.bot.kill()
         world.restart_bot()
-        assert settle(world, 1) == "delivered"
-        assert settle(world, 2) == "delivered"
+        assert world.settle(1) == "delivered"
+        assert world.settle(2) == "delivered"
         for inter in (first, second):
             assert len(inter.wait_original(lambda m: m.attachments, timeout=20).attachments) == 1
         assert len(world.novita.submits) == 2
@@ -103,11 +74,11 @@ def test_killed_while_submitting_is_refunded_and_never_resubmitted(tmp_path: Pat
     with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.0)) as world:
         world.novita.inject("submit", "hang", seconds=30)
         inter = world.discord.slash("video", {"prompt": "on the wire"})
-        wait_state(world, "submitting")
+        world.wait_job_state("submitting")
         time.sleep(0.3)
         world.bot.kill()
         world.restart_bot()
-        assert settle(world) == "failed"
+        assert world.settle() == "failed"
         card = inter.wait_original(lambda m: "restarted" in str(m.embeds), timeout=20)
         assert "credits were returned" in str(card.embeds[0])
         assert len(world.novita.submits) == 1

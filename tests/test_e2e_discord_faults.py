@@ -41,8 +41,7 @@ def test_channel_deleted_mid_job_sends_the_video_by_dm(tmp_path: Path) -> None:
     with running_world(
         tmp_path,
         timeline=Timeline(queued_s=0.2, processing_s=3.0),
-        discord_options={"token_lifetime": 2.0},
-        INTERACTION_TOKEN_MINUTES="0.03",
+        token_lifetime_s=2.0,
     ) as world:
         member = world.discord.member
         extra = world.discord.add_channel(world.discord.guild, "art")
@@ -50,13 +49,9 @@ def test_channel_deleted_mid_job_sends_the_video_by_dm(tmp_path: Path) -> None:
         inter.wait_response()
         time.sleep(0.5)
         world.discord.delete_channel(extra)
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            dms = [m for m in world.discord.dm_messages(member) if m.attachments]
-            if dms:
-                break
-            time.sleep(0.1)
-        assert dms, world.bot.log()[-3000:]
+        dms = world.wait_for(
+            lambda: [m for m in world.discord.dm_messages(member) if m.attachments], what="the DM"
+        )
         assert "#1" in dms[0].content
 
 
@@ -64,23 +59,16 @@ def test_nowhere_to_deliver_leaves_the_job_undelivered_and_kept(tmp_path: Path) 
     with running_world(
         tmp_path,
         timeline=Timeline(queued_s=0.2, processing_s=2.5),
-        discord_options={"token_lifetime": 2.0},
-        INTERACTION_TOKEN_MINUTES="0.03",
+        token_lifetime_s=2.0,
     ) as world:
         member = world.discord.member
         world.discord.refuse_dms(member)
         inter = world.discord.slash("video", {"prompt": "lost and found"})
         inter.wait_response()
         world.discord.deny(world.discord.channel, "send_messages")
-        deadline = time.monotonic() + 40
-        state = None
-        while time.monotonic() < deadline:
-            with sqlite3.connect(world.db, timeout=5) as conn:
-                state, path = conn.execute("SELECT state, video_path FROM jobs WHERE id = 1").fetchone()
-            if state == "undelivered":
-                break
-            time.sleep(0.1)
-        assert state == "undelivered", world.bot.log()[-3000:]
+        assert world.settle() == "undelivered"
+        with sqlite3.connect(world.db) as conn:
+            (path,) = conn.execute("SELECT video_path FROM jobs WHERE id = 1").fetchone()
         assert Path(path).exists()
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -75,21 +77,29 @@ async def test_every_call_runs_on_the_one_store_thread(store: Store) -> None:
     assert threading.current_thread().name not in names
 
 
+@contextlib.asynccontextmanager
+async def loop_ticks() -> AsyncIterator[list[int]]:
+    """Count 10 ms ticks of the event loop while the block runs: a blocked loop stops counting."""
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    task = asyncio.create_task(tick())
+    try:
+        yield ticks
+    finally:
+        task.cancel()
+
+
 async def test_a_slow_store_does_not_block_the_event_loop(store: Store) -> None:
     import time
 
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await store._run(lambda: time.sleep(0.3))
-    task.cancel()
-    assert ticks >= 10
+    async with loop_ticks() as ticks:
+        await store._run(lambda: time.sleep(0.3))
+    assert ticks[0] >= 10
 
 
 async def test_policy_rows_round_trip(store: Store) -> None:
@@ -113,3 +123,29 @@ def test_database_path_folder_is_created(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert (tmp_path / "deep" / "er" / "db.sqlite").exists()
+
+
+async def test_a_database_locked_by_another_process_delays_but_does_not_fail(
+    store: Store, settings: Settings
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(1.5); c.execute('COMMIT')",
+         str(settings.database_path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    started = time.monotonic()
+    async with loop_ticks() as ticks:
+        job = await new_job(store, settings)  # waits for the lock (busy timeout), then succeeds
+    waited = time.monotonic() - started
+    holder.wait(10)
+    assert job.state == JobState.ACCEPTED
+    assert waited > 0.5
+    assert ticks[0] > 30  # the event loop kept running while the store waited

@@ -9,17 +9,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.novita import FakeNovita, Timeline
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+RESTING = ("delivered", "failed", "cancelled", "undelivered")
+T = TypeVar("T")
 
 FAST = {
     "POLL_MIN_S": "0.1",
@@ -108,6 +112,32 @@ class World:
     def db(self) -> Path:
         return self.tmp / "data" / "hailuo.db"
 
+    def wait_for(self, predicate: Callable[[], T | None], within: float = 40, what: str = "it") -> T:
+        """Poll `predicate` until it returns something truthy; fail with the bot's log tail otherwise."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"waited {within:g}s for {what}\n{self.bot.log()[-3000:]}")
+
+    def job_state(self, job_id: int = 1) -> str | None:
+        if not self.db.exists():
+            return None
+        with sqlite3.connect(self.db, timeout=5) as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+        return row[0] if row else None
+
+    def wait_job_state(self, state: str, job_id: int = 1, within: float = 30) -> None:
+        self.wait_for(lambda: self.job_state(job_id) == state, within, f"job {job_id} to be {state}")
+
+    def settle(self, job_id: int = 1, within: float = 40) -> str:
+        """Wait until the job rests; return its final state."""
+        return self.wait_for(
+            lambda: (s := self.job_state(job_id)) in RESTING and s, within, f"job {job_id} to settle"
+        )
+
 
 @contextlib.contextmanager
 def running_world(
@@ -116,9 +146,15 @@ def running_world(
     timeline: Timeline | None = None,
     start: bool = True,
     discord_options: dict[str, object] | None = None,
+    token_lifetime_s: float | None = None,
     **settings: str,
 ) -> Iterator[World]:
-    fake_discord = FakeDiscord(**(discord_options or {}))  # type: ignore[arg-type]
+    """`token_lifetime_s` shortens the interaction token's life on both sides (the fake and the bot)."""
+    discord_options = dict(discord_options or {})
+    if token_lifetime_s is not None:
+        discord_options["token_lifetime"] = token_lifetime_s
+        settings.setdefault("INTERACTION_TOKEN_MINUTES", f"{token_lifetime_s / 60:.4f}")
+    fake_discord = FakeDiscord(**discord_options)  # type: ignore[arg-type]
     fake_novita = FakeNovita(default_timeline=timeline or Timeline(queued_s=0.3, processing_s=1.5))
     with fake_discord.threaded(), fake_novita.threaded():
         env = fake_discord.env(
