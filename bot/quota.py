@@ -305,3 +305,13 @@ async def budget_status(
         return None
     start, renews = period_window(Period.MONTH, now)
     return BudgetStatus(float(row["budget_usd"]), await store.guild_spent(guild_id, start), renews)
+
+
+def parse_cost(text: str) -> int | None:
+    """Credits for one kind of video: a number from 0 to 1000, or `default` (None) for the bot's value."""
+    word = text.strip().casefold()
+    if word in ("default", "reset", "none", "clear"):
+        return None
+    if word.isdigit() and int(word) <= 1000:
+        return int(word)
+    raise ValueError(f"“{text.strip()[:40]}” isn't a credit cost. Use a number from 0 to 1000, or “default”.")

@@ -6,9 +6,7 @@ values are checked here even when Discord offered only valid choices: a crafted 
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from collections.abc import Iterable
 
 from .models import CAMERA_MOVES
 from .settings import DURATIONS, RESOLUTIONS
@@ -38,23 +36,3 @@ def check_options(prompt: str, duration: object, resolution: object, camera: obj
     if camera is not None and camera not in CAMERA_MOVES:
         return "That camera move isn't one Hailuo knows. Pick one from the list."
     return None
-
-
-def blocklist_hit(prompt: str, entries: Iterable[str]) -> str | None:
-    """The first blocklist entry the prompt matches: plain words (whole word, any case) or `re:` patterns."""
-    text = visible_text(prompt).casefold()
-    for entry in entries:
-        if entry.startswith("re:"):
-            try:
-                if _safe_search(entry[3:], text):
-                    return entry
-            except re.error:
-                continue
-        elif re.search(rf"(?<!\w){re.escape(entry.casefold())}(?!\w)", text):
-            return entry
-    return None
-
-
-def _safe_search(pattern: str, text: str) -> bool:
-    """Moderators' patterns run on prompts of at most 2000 characters, and are screened when saved."""
-    return re.search(pattern, text[:MAX_PROMPT], re.IGNORECASE) is not None

@@ -19,8 +19,9 @@ from discord.ext import commands
 
 from bot import cards, quota
 from bot.app import reply
+from bot.blocklist import blocklist_hit
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
-from bot.validation import blocklist_hit, check_options
+from bot.validation import check_options
 from cogs.forms import (
     NO_IMAGE,
     ImageSource,

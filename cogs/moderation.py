@@ -5,18 +5,14 @@ in Discord's UI, and the cog's `interaction_check` refuses anyone else at run ti
 moderator role set with /settings modrole). Every change goes through the store, which records who made it
 in `policy_changes`. The cog also wires the moderation log and the spoiler setting into the reporter.
 
-The pure rules for moderator input (credit words, blocklist entries and the pattern guard) are at the top,
-so they can be tested without Discord.
+The pure rules for moderator input live in `bot/blocklist.py` (entries and the pattern guard) and
+`bot/quota.py` (credit words and costs), so they can be tested without Discord.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import re._constants as sre_c  # the parsed form of a pattern, to judge its shape before saving it
-import re._parser as sre_parse
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,167 +21,18 @@ from discord.ext import commands
 
 from bot import quota
 from bot.app import reply
+from bot.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.cards import COLOURS
 from bot.models import Job, parse_iso, utcnow
 from bot.modlog import ModerationLog, safe_text
 from bot.permissions import require_moderator, role_ids
 from bot.reports import plural
 from bot.settings import Period
-from bot.validation import visible_text
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
 
 log = logging.getLogger("cogs.moderation")
-
-# Pure rules ---------------------------------------------------------------------------------------------
-MAX_BLOCKLIST = 100
-MAX_WORD = 100
-MAX_PATTERN = 200
-MAX_CHANNELS = 25
-OPEN_ENDED = 2000  # an open-ended repetition can run over the whole prompt (at most 2000 characters)
-# The work of a pattern is the product of the choices its repetitions offer (an open-ended one counts as the
-# whole prompt): it bounds the backtracking from each position. One open-ended repetition (or small bounds)
-# per pattern, and about ten such patterns per server, keep a crafted prompt's worst case near 0.3 s.
-MAX_WORK = OPEN_ENDED
-MAX_TOTAL_WORK = 10 * OPEN_ENDED
-_REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT)
-
-
-class EntryRejected(ValueError):
-    """A blocklist entry that won't be saved; the message is written for the moderator."""
-
-
-def normalise_entry(entry: str, existing: Iterable[str] = ()) -> str:
-    """A blocklist entry as stored: a plain word or phrase, or `re:` and a regular expression.
-
-    Patterns are screened here, once, because they run on every prompt: a pathological one (nested or
-    stacked open-ended repetitions, alternation under repetition, backreferences) could stall the bot."""
-    entry = entry.strip()
-    if entry[:3].casefold() == "re:":
-        pattern = entry[3:].strip()
-        work = pattern_work(pattern)
-        if work + sum(_saved_work(e) for e in existing if e.startswith("re:")) > MAX_TOTAL_WORK:
-            raise EntryRejected(
-                "Together with the patterns already saved this one would be too slow to run on every prompt. "
-                "Remove a pattern first, or add plain words instead."
-            )
-        return "re:" + pattern
-    word = " ".join(visible_text(entry).split())
-    if not word:
-        raise EntryRejected("The entry is empty. Give a word or phrase, or re: followed by a pattern.")
-    if len(word) > MAX_WORD:
-        raise EntryRejected(f"Words and phrases can be at most {MAX_WORD} characters.")
-    return word
-
-
-def pattern_problem(pattern: str) -> str | None:
-    """Why a moderator's regular expression can't be saved, in one sentence; None when it is safe."""
-    try:
-        pattern_work(pattern)
-    except EntryRejected as exc:
-        return str(exc)
-    return None
-
-
-def pattern_work(pattern: str) -> int:
-    """The work of a safe pattern (see MAX_WORK); EntryRejected saying why when it isn't safe."""
-    if not pattern:
-        raise EntryRejected("The pattern after re: is empty.")
-    if len(pattern) > MAX_PATTERN:
-        raise EntryRejected(
-            f"Patterns can be at most {MAX_PATTERN} characters; split it into several entries."
-        )
-    try:
-        compiled = re.compile(pattern, re.IGNORECASE)
-        parsed = sre_parse.parse(pattern, re.IGNORECASE)
-    except (re.error, RecursionError, OverflowError) as exc:
-        msg = getattr(exc, "msg", None) or type(exc).__name__
-        raise EntryRejected(f"That pattern isn't a valid regular expression ({msg}).") from None
-    if compiled.search("") is not None:
-        raise EntryRejected("That pattern matches an empty prompt, so it would block every video.")
-    work = _work(list(parsed))
-    if work > MAX_WORK:
-        raise EntryRejected(
-            "That pattern repeats too freely to run safely on every prompt: use one open-ended repetition "
-            "(+, *, {n,}) at most, or only small bounds such as {1,5}."
-        )
-    return work
-
-
-def _saved_work(entry: str) -> int:
-    try:
-        return pattern_work(entry[3:])
-    except EntryRejected:
-        return MAX_WORK  # saved before these rules (or by hand): count it as the worst allowed
-
-
-def _choices(lo: int, hi: int) -> int:
-    return OPEN_ENDED if hi == sre_c.MAXREPEAT else max(1, hi - lo + 1)
-
-
-def _inner_choice(items: list[Any]) -> str | None:
-    """Does this part of a pattern contain a repetition or an alternation? ('repeat' | 'branch' | None)"""
-    for op, av in items:
-        if op == sre_c.BRANCH:
-            return "branch"
-        if op in _REPEATS and _choices(av[0], av[1]) > 1:
-            return "repeat"
-        for sub in _children(op, av):
-            found = _inner_choice(list(sub))
-            if found:
-                return found
-    return None
-
-
-def _children(op: Any, av: Any) -> list[Any]:
-    if op in _REPEATS:
-        return [av[2]]
-    if op == sre_c.SUBPATTERN:
-        return [av[3]]
-    if op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
-        return [av[1]]
-    if op == sre_c.ATOMIC_GROUP:
-        return [av]
-    if op == sre_c.BRANCH:
-        return list(av[1])
-    return []
-
-
-def _work(items: list[Any]) -> int:
-    """How many ways the matcher may try this sequence from one position (the product of choices)."""
-    work = 1
-    for op, av in items:
-        if op in (sre_c.GROUPREF, sre_c.GROUPREF_EXISTS):
-            raise EntryRejected("Backreferences aren't allowed in blocklist patterns.")
-        if op in _REPEATS:
-            lo, hi, body = av
-            inner = _inner_choice(list(body)) if hi > 1 else None
-            if inner == "repeat":
-                raise EntryRejected("Nested repetition such as (a+)+ isn't allowed in blocklist patterns.")
-            if inner == "branch":
-                raise EntryRejected(
-                    "A repeated group may not contain alternatives such as (cat|dog)+; list the words as "
-                    "separate entries."
-                )
-            work *= _choices(lo, hi) * _work(list(body))
-        elif op == sre_c.BRANCH:
-            work *= sum(_work(list(alt)) for alt in av[1])
-        else:
-            for sub in _children(op, av):
-                work *= _work(list(sub))
-        work = min(work, MAX_WORK * OPEN_ENDED)  # enough to judge, without huge numbers
-    return work
-
-
-def parse_cost(text: str) -> int | None:
-    """Credits for one kind of video: a number from 0 to 1000, or `default` (None) for the bot's value."""
-    word = text.strip().casefold()
-    if word in ("default", "reset", "none", "clear"):
-        return None
-    if word.isdigit() and int(word) <= 1000:
-        return int(word)
-    raise ValueError(f"“{text.strip()[:40]}” isn't a credit cost. Use a number from 0 to 1000, or “default”.")
 
 
 def mention_list(ids: list[int], kind: str = "@", empty: str = "None") -> str:
@@ -196,6 +43,9 @@ def mention_list(ids: list[int], kind: str = "@", empty: str = "None") -> str:
 
 def cut(text: str, limit: int = 1024) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+MAX_CHANNELS = 25
 
 
 # The cog ------------------------------------------------------------------------------------------------
@@ -486,7 +336,7 @@ class Moderation(commands.Cog):
         try:
             if video not in kinds:
                 raise ValueError("Pick one of the listed kinds of video.")
-            cost = parse_cost(credits)
+            cost = quota.parse_cost(credits)
         except ValueError as exc:
             await reply(interaction, str(exc))
             return

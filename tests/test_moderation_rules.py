@@ -11,20 +11,20 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import quota
-from bot.models import ChargeState, Job, JobState
-from bot.modlog import modlog_line, safe_text
-from bot.reports import text_cell
-from bot.settings import Period
-from bot.validation import blocklist_hit
-from cogs.moderation import (
+from bot.blocklist import (
     MAX_TOTAL_WORK,
     MAX_WORK,
     EntryRejected,
+    blocklist_hit,
     normalise_entry,
-    parse_cost,
     pattern_problem,
     pattern_work,
 )
+from bot.models import ChargeState, Job, JobState
+from bot.modlog import modlog_line, safe_text
+from bot.quota import parse_cost
+from bot.reports import text_cell
+from bot.settings import Period
 
 ADVERSARIAL = ("a" * 2000, "ab" * 1000, "a " * 1000, " " * 2000, "aaaaaaaaab" * 200, "\u00e9" * 2000)
 
