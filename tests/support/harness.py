@@ -173,6 +173,7 @@ def running_world(
                 world.start_bot()
             yield world
             assert_answered_in_time(world)
+            assert_pings_only_requesters(world)
             bot.stop()
             assert_no_secrets_written(world)
         finally:
@@ -187,6 +188,21 @@ def assert_no_secrets_written(world: World) -> None:
             data = path.read_bytes()
             for secret in secrets:
                 assert secret not in data, f"a secret was written to {path}"
+
+
+def assert_pings_only_requesters(world: World) -> None:
+    """No message the bot sent anywhere (channels, DMs, deleted ones too) pings anyone but a requester."""
+    fake = world.discord
+    requesters = {i.user.id for i in fake.interactions}
+    requesters |= {m.author.id for m in fake.world.messages_by_id.values() if not m.author.bot}
+    for msg in list(fake.world.messages_by_id.values()):
+        if msg.author.id != fake.bot_user.id:
+            continue
+        assert not msg.mention_everyone, f"@everyone pinged by {msg.content!r}"
+        assert msg.mention_roles == [], f"roles pinged by {msg.content!r}"
+        pinged = {u.id for u in msg.mentions}
+        assert pinged <= requesters, f"{pinged - requesters} pinged by {msg.content!r}"
+        assert len(pinged) <= 1, f"several members pinged by {msg.content!r}"
 
 
 def assert_answered_in_time(world: World, window: float = 3.0) -> None:
