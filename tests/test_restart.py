@@ -115,3 +115,26 @@ def test_generate_refuses_10s_1080p_before_any_request(fake: FakeNovita, tmp_pat
     assert result.returncode == 2
     assert "1080P" in result.stderr
     assert fake.submits == []
+
+
+def test_a_full_disk_during_download_fails_the_job_with_a_refund(tmp_path: Path) -> None:
+    """The OS refuses to write past 4 MB (RLIMIT_FSIZE, as a full disk would): the 12 MB download fails,
+    the job is refunded, the partial file is gone, and the runner carries on."""
+    big = Timeline(queued_s=0.1, processing_s=0.3, video_bytes_target=12 * 1024 * 1024)
+    with FakeNovita(default_timeline=big).threaded() as fake:
+        env = env_for(fake, tmp_path)
+        log = tmp_path / "deliveries.log"
+        cmd = [sys.executable, "-m", "tests.support.runner_process", "--log", str(log)]
+        result = subprocess.run(
+            [*cmd, "--submit", "too big for the disk", "--max-file-bytes", str(4 * 1024 * 1024)],
+            cwd=ROOT, env=env, timeout=90, capture_output=True, text=True,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    db = tmp_path / "hailuo.db"
+    assert job_state(db) == "failed"
+    with sqlite3.connect(db) as conn:
+        error, charge = conn.execute("SELECT error, charge_state FROM jobs").fetchone()
+    assert "couldn't download" in error
+    assert charge == "refunded"
+    assert not log.exists()
+    assert list((tmp_path / "media" / "videos").glob("*")) == []

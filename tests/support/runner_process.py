@@ -46,5 +46,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--submit")
+    parser.add_argument("--max-file-bytes", type=int, help="the OS refuses writes past this (a full disk)")
     args = parser.parse_args()
+    if args.max_file_bytes:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (args.max_file_bytes, args.max_file_bytes))
     asyncio.run(main(args.log, args.submit))
