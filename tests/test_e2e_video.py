@@ -139,8 +139,8 @@ def test_a_job_that_outlives_the_token_arrives_in_the_channel(tmp_path: Path) ->
         assert [u.id for u in result.mentions] == [member.id]
         expired = [r for r in world.discord.requests if r.error_code == 50027]
         assert expired == []  # never edited with a dead token
-        card = inter.original_message()
-        assert "Done" in str(card.embeds[0])
+        card = inter.wait_original(lambda m: "Done" in str(m.embeds), timeout=10)  # edited just after
+        assert str(result.id) in str(card.embeds[0])  # the card links to the result
         assert_pings_only(world, {member.id})
 
 
