@@ -13,6 +13,7 @@ found. The card is never edited with a token past its lifetime.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -36,6 +37,7 @@ log = logging.getLogger("bot.delivery")
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 ATTEMPT = "delivery-attempt"
+CLOSED_MEMORY = 10_000
 EXPIRED_TOKEN = 50027
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
@@ -73,7 +75,8 @@ class DiscordReporter:
         self._updaters: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        self._closed: set[int] = set()  # jobs whose card is final: no more progress edits
+        # Jobs whose card is final (no more progress edits); bounded, oldest forgotten first.
+        self._closed: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._spoilers: set[int] = set()  # jobs whose video is posted as a spoiler
 
     # Progress -----------------------------------------------------------------------------------------
@@ -117,7 +120,9 @@ class DiscordReporter:
         return self._locks.setdefault(job_id, asyncio.Lock())
 
     def _close_card(self, job_id: int) -> None:
-        self._closed.add(job_id)
+        self._closed[job_id] = None
+        while len(self._closed) > CLOSED_MEMORY:
+            self._closed.popitem(last=False)
         self._pending.pop(job_id, None)
         task = self._updaters.pop(job_id, None)
         if task is not None and task is not asyncio.current_task():

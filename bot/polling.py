@@ -44,5 +44,7 @@ class PollPlan:
     ) -> float:
         left = self.remaining(now, eta_s, progress)
         base = self.first if left is None else left * self.aim
+        if not progress:  # still queued, or no progress seen: an eta then is a guess, so look again soon
+            base = min(base, self.first)
         factor = 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return min(self.hi, max(self.lo, base * factor))

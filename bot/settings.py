@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
     novita_max_in_flight: int = Field(20, ge=1, le=100_000)
     novita_request_timeout_s: float = Field(30.0, gt=0)
-    poll_min_s: float = Field(1.5, gt=0)
+    poll_min_s: float = Field(1.0, gt=0)
     poll_max_s: float = Field(30.0, gt=0)
     poll_first_s: float = Field(5.0, gt=0)
     job_deadline_minutes: float = Field(30.0, gt=0)

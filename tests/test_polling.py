@@ -25,7 +25,7 @@ def noisy_view(total: float, t: float, rng: random.Random) -> tuple[float, float
 
 
 def run_plan(total: float, rng: random.Random) -> tuple[int, float]:
-    plan = PollPlan(lo=1.5, hi=30, first=5)
+    plan = PollPlan(lo=1.0, hi=30, first=5)
     state = {"eta": None, "progress": None}
 
     def delay(t: float) -> float:
@@ -53,6 +53,7 @@ def test_delay_stays_within_bounds() -> None:
     assert plan.next_delay(0, None, None, rng) == pytest_approx_range(5, 0.1)
     assert plan.next_delay(1, 10_000, 1, rng) == 30
     assert plan.next_delay(2, 0.1, 99, rng) == 1.5
+    assert plan.next_delay(3, 10_000, 0, rng) == pytest_approx_range(5, 0.1)  # queued: eta is a guess
 
 
 def pytest_approx_range(value: float, rel: float):

@@ -5,8 +5,10 @@ Videos are cached per process in one temporary folder, so a test suite encodes e
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 _CACHE = Path(tempfile.mkdtemp(prefix="hailuo-fake-videos-"))
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)  # one folder per process, removed at its exit
 
 
 def ffmpeg() -> str:

@@ -1,0 +1,9 @@
+"""The benchmark behind PRODUCT.md's Performance figures, run against the in-repo fakes on loopback.
+
+    .venv/bin/python -m bench            # the full run (about 4 minutes on 2 cores)
+    .venv/bin/python -m bench --quick    # a small sanity run (about 1.5 minutes)
+
+Modules: `quota` (credit reservations, overspend), `polling` (the bot's poll schedule against fixed 2 s and
+5 s pollers), `latency` (the real bot process under 0–1,000 jobs in flight: first response, success → upload,
+loop lag, CPU, memory), `memory` (a 100 MB delivery), `report` (the table). See docs/performance.md.
+"""
