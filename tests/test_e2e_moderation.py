@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +19,6 @@ pytestmark = pytest.mark.e2e
 
 NOT_MODERATOR = "Only moderators can use this command"
 MANAGE_GUILD = 1 << 5
-
-
-def rows(world: World, sql: str, *params: Any) -> list[dict[str, Any]]:
-    with sqlite3.connect(world.db) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(sql, params).fetchall()]
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def answer(inter: Interaction, timeout: float = 5) -> Message:
@@ -97,9 +78,9 @@ def test_only_moderators_can_use_moderator_commands(tmp_path: Path) -> None:
             assert inter.response.content.startswith(NOT_MODERATOR), (name, sub, inter.response.content)
         other_usage = d.slash("usage", {"member": other}, user=alice)
         assert "Only moderators can see another member's usage" in answer(other_usage).text
-        assert rows(world, "SELECT * FROM policy_changes") == []
-        assert rows(world, "SELECT * FROM ledger") == []
-        assert rows(world, "SELECT * FROM guild_settings") == []
+        assert world.rows("SELECT * FROM policy_changes") == []
+        assert world.rows("SELECT * FROM ledger") == []
+        assert world.rows("SELECT * FROM guild_settings") == []
 
         # A configured moderator role is enough, without Manage Server.
         helper = d.add_member(None, "helper", roles=[role]).user
@@ -155,9 +136,9 @@ def test_blocked_members_blocklist_and_allowed_channels(tmp_path: Path) -> None:
         assert f"<#{art.id}>" in shown
         assert "Prompt blocklist (2)" in shown
 
-        wait_until(lambda: all(j["state"] == "delivered" for j in rows(world, "SELECT state FROM jobs")))
-        assert len(world.novita.created_submits) == len(rows(world, "SELECT id FROM jobs")) == 3
-        moderators = {r["actor_id"] for r in rows(world, "SELECT actor_id FROM policy_changes")}
+        world.wait_for(lambda: all(j["state"] == "delivered" for j in world.rows("SELECT state FROM jobs")))
+        assert len(world.novita.created_submits) == len(world.rows("SELECT id FROM jobs")) == 3
+        moderators = {r["actor_id"] for r in world.rows("SELECT actor_id FROM policy_changes")}
         assert moderators == {d.moderator.id}
 
 
@@ -182,7 +163,9 @@ def test_modlog_spoilers_undelivered_and_csv(tmp_path: Path) -> None:
 
         result = d.wait_for_message(lambda m: m.attachments and m.channel_id == d.channel.id, timeout=20)
         assert result.attachments[0].filename.startswith("SPOILER_")
-        lines = wait_until(lambda: len(d.bot_messages(modlog)) >= 3 and d.bot_messages(modlog), what="modlog")
+        lines = world.wait_for(
+            lambda: len(d.bot_messages(modlog)) >= 3 and d.bot_messages(modlog), what="modlog"
+        )
         done = next(m for m in lines if "#1" in m.content)
         lost = next(m for m in lines if "#2" in m.content)
         assert "✅" in done.content

@@ -4,10 +4,7 @@ hitting them through /video and reading them through /usage. Novita is the loopb
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +12,16 @@ import pytest
 
 from tests.fakes.fake_discord import Interaction, User
 from tests.fakes.novita import Timeline
-from tests.support.harness import World, running_world
+from tests.support.harness import RESTING, World, running_world
 
 pytestmark = pytest.mark.e2e
 
-RESTING = ("delivered", "failed", "cancelled", "undelivered")
-
-
-def rows(world: World, sql: str, *params: Any) -> list[dict[str, Any]]:
-    with sqlite3.connect(world.db) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(sql, params).fetchall()]
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def all_rested(world: World, timeout: float = 30) -> list[dict[str, Any]]:
     def check() -> list[dict[str, Any]] | None:
-        jobs = rows(world, "SELECT * FROM jobs ORDER BY id")
+        jobs = world.rows("SELECT * FROM jobs ORDER BY id")
         return jobs if all(j["state"] in RESTING for j in jobs) else None
 
-    return wait_until(check, timeout, "every job to rest")
+    return world.wait_for(check, timeout, "every job to rest")
 
 
 def answer(inter: Interaction, timeout: float = 5) -> str:
@@ -100,7 +78,7 @@ def test_limit_role_tier_grant_and_reset(tmp_path: Path) -> None:
         assert len(jobs) == 5
         assert len(world.novita.created_submits) == 5  # refused requests never reached Novita
         assert {j["charge_state"] for j in jobs} == {"charged"}
-        changes = rows(world, "SELECT actor_id, change FROM policy_changes ORDER BY id")
+        changes = world.rows("SELECT actor_id, change FROM policy_changes ORDER BY id")
         assert {c["actor_id"] for c in changes} == {d.moderator.id}
         assert [next(iter(json.loads(c["change"]))) for c in changes] == [
             "quota_credits", "role", "grant", "member",
@@ -129,11 +107,13 @@ def test_budget_stops_the_job_that_would_pass_it_and_a_failure_refunds(tmp_path:
         moderator(world, "quota", "set-default", {"credits": "2"})
         world.novita.script(Timeline(queued_s=0.1, processing_s=0.3, outcome="fail", reason="moderation"))
         assert not video(world, bob, "this one fails").ephemeral
-        wait_until(lambda: rows(world, "SELECT 1 FROM jobs WHERE user_id = ? AND state = 'failed'", bob.id))
+        world.wait_for(
+            lambda: world.rows("SELECT 1 FROM jobs WHERE user_id = ? AND state = 'failed'", bob.id)
+        )
         usage = answer(d.slash("usage", user=bob))
         assert "**2** of 2 left today" in usage
         assert "1 failed" in usage
-        refunds = rows(world, "SELECT credits FROM ledger WHERE user_id = ? AND kind = 'refund'", bob.id)
+        refunds = world.rows("SELECT credits FROM ledger WHERE user_id = ? AND kind = 'refund'", bob.id)
         assert refunds == [{"credits": 1}]
 
 
@@ -180,7 +160,7 @@ def test_fifty_concurrent_requests_from_ten_members_never_pass_a_limit(tmp_path:
 
 def active_intervals(world: World) -> dict[int, tuple[str, str]]:
     """Each job's time holding a concurrency slot: from acceptance to its first resting state."""
-    events = rows(world, "SELECT job_id, state, at FROM job_events ORDER BY id")
+    events = world.rows("SELECT job_id, state, at FROM job_events ORDER BY id")
     start: dict[int, str] = {}
     end: dict[int, str] = {}
     for e in events:

@@ -122,6 +122,12 @@ class World:
             time.sleep(0.05)
         raise AssertionError(f"waited {within:g}s for {what}\n{self.bot.log()[-3000:]}")
 
+    def rows(self, sql: str, *params: object) -> list[dict[str, object]]:
+        """Read the bot's database (read-only use; WAL lets the test read while the bot writes)."""
+        with sqlite3.connect(self.db, timeout=5) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, params).fetchall()]
+
     def job_state(self, job_id: int = 1) -> str | None:
         if not self.db.exists():
             return None
