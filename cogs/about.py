@@ -25,7 +25,7 @@ def how_to_use(bot_mention: str) -> str:
         [
             "**/video** `prompt` — a video from text; add `image` to animate a picture.",
             "**Right-click a message with an image → Apps → Animate image** — then write the prompt.",
-            f"**Reply to an image and mention {bot_mention}** with a prompt "
+            f"**Mention {bot_mention}** with a prompt, attaching an image or replying to one "
             "(`--duration 10`, `--resolution 1080P`, `--no-expansion`).",
             "**/usage** shows your credits, **/jobs** your videos.",
         ]

@@ -123,6 +123,10 @@ def on_ephemeral(interaction: discord.Interaction) -> bool:
     return interaction.message is not None and interaction.message.flags.ephemeral
 
 
+def file_size(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB" if size >= 1_048_576 else f"{max(1, round(size / 1024))} kB"
+
+
 async def file_exists(path: str | None) -> bool:
     return bool(path) and await asyncio.to_thread(Path(path or "").exists)
 
@@ -444,7 +448,7 @@ def details_embed(job: Job, events: list[dict[str, Any]]) -> discord.Embed:
         embed.add_field(name="Timings", value=timings, inline=False)
     if job.video_bytes:
         note = " (re-encoded to fit)" if job.reencoded else ""
-        embed.add_field(name="File", value=f"{job.video_bytes / 1_048_576:.1f} MB{note}", inline=True)
+        embed.add_field(name="File", value=f"{file_size(job.video_bytes)}{note}", inline=True)
     embed.set_footer(text=cards.footer(job))
     return embed
 
