@@ -67,7 +67,12 @@ def modlog_line(job: Job) -> str:
     )
     if link:
         head += f" · <{link}>"
-    return f"{head}\n> {safe_text(job.full_prompt)}"[:2000]
+    detail = ""
+    if job.error_detail and job.state in (JobState.FAILED, JobState.UNDELIVERED):
+        # What went wrong underneath (e.g. Novita's status and message), for the moderators only.
+        detail = f"\n-# detail: {safe_text(job.error_detail, 300)}"
+    prompt = f"\n> {safe_text(job.full_prompt)}"
+    return (head + detail + prompt)[:2000]
 
 
 class ModerationLog:

@@ -171,6 +171,11 @@ def test_modlog_line_escapes_the_prompt_and_links_the_result() -> None:
     assert "refunded" in failed
     assert "Nope." in failed
     assert "/2/50>" in failed
+    assert "detail" not in failed
+    novita = modlog_line(job(state=JobState.FAILED, charge_state=ChargeState.REFUNDED, error="It failed.",
+                             error_detail="NovitaNoBalance status=403 NOT_ENOUGH_BALANCE <@&9>"))  # fmt: skip
+    assert "-# detail: NovitaNoBalance status=403 NOT\\_ENOUGH\\_BALANCE" in novita
+    assert "<@&" not in novita
     assert len(modlog_line(job(prompt="x" * 2000))) <= 2000
     assert safe_text("a\nb\n\nc") == "a b c"
 
