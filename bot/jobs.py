@@ -540,7 +540,9 @@ class JobRunner:
                 jlog.warning("poll failed (%s: %s); will retry", type(exc).__name__, exc.detail)
                 delay = min(s.poll_max_s, max(delay * 2, s.poll_first_s))
                 continue
-            job = await self._record_poll(job, result)
+            now = time.monotonic()
+            delay = plan.next_delay(now, result.eta_seconds, result.progress_percent)
+            job = await self._record_poll(job, result, plan.expected_left(now))
             if result.status == TaskStatus.SUCCEED:
                 self._release_slot(job.id)
                 if not result.videos:
@@ -558,9 +560,9 @@ class JobRunner:
                     f"{result.raw_status}: {reason}",
                 )  # fmt: skip
                 return
-            delay = plan.next_delay(time.monotonic(), result.eta_seconds, result.progress_percent)
 
-    async def _record_poll(self, job: Job, result: TaskResult) -> Job:
+    async def _record_poll(self, job: Job, result: TaskResult, eta_s: float | None) -> Job:
+        """Store what the poll saw; `eta_s` is the smoothed estimate shown on the card."""
         fields: dict[str, Any] = {"polls": job.polls + 1}
         visible = False
         if result.raw_status != job.novita_status:
@@ -569,8 +571,8 @@ class JobRunner:
         if result.progress_percent is not None and result.progress_percent != job.progress:
             fields["progress"] = result.progress_percent
             visible = True
-        if result.eta_seconds is not None:
-            fields["eta_s"] = result.eta_seconds
+        if eta_s is not None:
+            fields["eta_s"] = round(eta_s, 1)
         if result.status == TaskStatus.PROCESSING and job.state == JobState.SUBMITTED:
             job = await self.store.transition(job.id, JobState.PROCESSING, **fields)
             visible = True

@@ -23,6 +23,7 @@ class PollPlan:
     jitter: float = 0.1
     _last: tuple[float, float] | None = field(default=None, repr=False)  # (time, progress)
     _rate: float | None = field(default=None, repr=False)  # progress percent per second
+    _finish: float | None = field(default=None, repr=False)  # smoothed expected finish time (for display)
 
     def remaining(self, now: float, eta_s: float | None, progress: float | None) -> float | None:
         """Best estimate of the seconds left, or None when nothing is known yet."""
@@ -43,8 +44,15 @@ class PollPlan:
         self, now: float, eta_s: float | None, progress: float | None, rng: random.Random | None = None
     ) -> float:
         left = self.remaining(now, eta_s, progress)
+        if left is not None:
+            finish = now + left
+            self._finish = finish if self._finish is None else self._finish + 0.3 * (finish - self._finish)
         base = self.first if left is None else left * self.aim
         if not progress:  # still queued, or no progress seen: an eta then is a guess, so look again soon
             base = min(base, self.first)
         factor = 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return min(self.hi, max(self.lo, base * factor))
+
+    def expected_left(self, now: float) -> float | None:
+        """Seconds until the smoothed expected finish: steadier than one eta, for what members see."""
+        return None if self._finish is None else max(0.0, self._finish - now)

@@ -69,3 +69,18 @@ def test_progress_rate_tightens_an_overestimated_eta() -> None:
     plan.next_delay(0, 500, 10)
     # Progress moves 10 % in 10 s: 80 % left is ~80 s, far below the claimed eta of 500 s.
     assert plan.next_delay(10, 500, 20) < 60
+
+
+def test_the_displayed_eta_is_steadier_than_the_raw_one() -> None:
+    rng = random.Random(3)
+    plan = PollPlan(lo=1, hi=30, first=5, jitter=0)
+    total, t = 300.0, 0.0
+    raw_finishes, shown_finishes = [], []
+    while t < total - 5:
+        eta, progress = noisy_view(total, t, rng)
+        delay = plan.next_delay(t, eta, progress)
+        raw_finishes.append(t + eta)
+        shown_finishes.append(t + (plan.expected_left(t) or 0))
+        t += delay
+    assert statistics.pstdev(shown_finishes[3:]) < statistics.pstdev(raw_finishes[3:])
+    assert abs(shown_finishes[-1] - total) < 30
