@@ -26,9 +26,14 @@ from .store import Store
 log = logging.getLogger("bot.app")
 
 EXTENSIONS = (
-    "cogs.generate", "cogs.about", "cogs.mention", "cogs.buttons", "cogs.jobs",
-    "cogs.usage", "cogs.moderation",
-)  # fmt: skip
+    "cogs.generate",
+    "cogs.about",
+    "cogs.mention",
+    "cogs.buttons",
+    "cogs.jobs",
+    "cogs.usage",
+    "cogs.moderation",
+)
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."

@@ -105,8 +105,9 @@ def elapsed(job: Job) -> str:
 
 
 def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> discord.Embed:
-    embed = discord.Embed(title="🎞️ Your video is ready", description=short_prompt(job.prompt),
-                          colour=COLOURS["done"])  # fmt: skip
+    embed = discord.Embed(
+        title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"]
+    )
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Took", value=elapsed(job), inline=True)

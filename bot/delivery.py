@@ -45,8 +45,9 @@ UNKNOWN_WEBHOOK = 10015
 
 def requester_only(job: Job) -> discord.AllowedMentions:
     """Pings nobody but the requester, whatever the text contains."""
-    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)],
-                                   replied_user=False)  # fmt: skip
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
+    )
 
 
 def token_alive(job: Job, margin_s: float = 5.0) -> bool:
@@ -176,9 +177,13 @@ class DiscordReporter:
     async def _notify_final(self, job: Job, delivered: Delivered | None = None) -> None:
         """Tell listeners (the moderation log) about a job that reached its end."""
         if delivered is not None:
-            job = dataclasses.replace(job, state=JobState.DELIVERED, delivered_via=delivered.via,
-                                      result_channel_id=delivered.channel_id,
-                                      result_message_id=delivered.message_id)  # fmt: skip
+            job = dataclasses.replace(
+                job,
+                state=JobState.DELIVERED,
+                delivered_via=delivered.via,
+                result_channel_id=delivered.channel_id,
+                result_message_id=delivered.message_id,
+            )
         for listener in self.final_listeners:
             try:
                 await listener(job)
@@ -205,10 +210,18 @@ class DiscordReporter:
             await self.store.add_event(job.id, ATTEMPT, "interaction")
             try:
                 msg = await self._with_413_retry(
-                    job, upload, limit,
-                    lambda f: self.edit_card(job, content=None, embed=embed, attachments=[f], view=view,
-                                             allowed_mentions=requester_only(job)),
-                )  # fmt: skip
+                    job,
+                    upload,
+                    limit,
+                    lambda f: self.edit_card(
+                        job,
+                        content=None,
+                        embed=embed,
+                        attachments=[f],
+                        view=view,
+                        allowed_mentions=requester_only(job),
+                    ),
+                )
                 if msg is not None:
                     return Delivered("interaction", job.card_channel_id, job.card_message_id, reencoded)
             except discord.HTTPException as exc:
@@ -223,10 +236,18 @@ class DiscordReporter:
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             try:
                 msg = await self._with_413_retry(
-                    job, upload, limit,
-                    lambda f: channel.send(cards.ready_text(job), embed=embed, file=f, view=view,
-                                           reference=reply_to, allowed_mentions=requester_only(job)),
-                )  # fmt: skip
+                    job,
+                    upload,
+                    limit,
+                    lambda f: channel.send(
+                        cards.ready_text(job),
+                        embed=embed,
+                        file=f,
+                        view=view,
+                        reference=reply_to,
+                        allowed_mentions=requester_only(job),
+                    ),
+                )
                 assert msg is not None
                 await self._mark_card_done(job, msg)
                 return Delivered("channel", msg.channel.id, msg.id, reencoded)
@@ -240,8 +261,9 @@ class DiscordReporter:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             dm_upload, dm_reencoded = await self._fit(job, upload, DEFAULT_UPLOAD_LIMIT)
             where = f" (I couldn't post it in <#{channel_id}>)" if channel_id else ""
-            msg = await user.send(f"Your video #{job.id} is ready{where}.", embed=embed,
-                                  file=self._file(job, dm_upload))  # fmt: skip
+            msg = await user.send(
+                f"Your video #{job.id} is ready{where}.", embed=embed, file=self._file(job, dm_upload)
+            )
             await self._mark_card_done(job, None, dm=True)
             return Delivered("dm", msg.channel.id, msg.id, reencoded or dm_reencoded)
         except (discord.HTTPException, media.MediaError) as exc:

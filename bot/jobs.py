@@ -242,8 +242,13 @@ class JobRunner:
         if job is not None:
             job_log(job.id).info(
                 "accepted user=%s guild=%s %s %ss credits=%s entry=%s",
-                job.user_id, job.guild_id, job.resolution, job.duration, job.credits, job.entry,
-            )  # fmt: skip
+                job.user_id,
+                job.guild_id,
+                job.resolution,
+                job.duration,
+                job.credits,
+                job.entry,
+            )
         return job, decision
 
     def start_job(self, job_id: int) -> None:
@@ -268,9 +273,14 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         job = await self.store.transition(
-            job_id, JobState.CANCELLED, charge=ChargeState.REFUNDED, detail=reason,
-            expect=(JobState.ACCEPTED, JobState.QUEUED), error=f"{reason} {REFUNDED}", finished_at=utcnow(),
-        )  # fmt: skip
+            job_id,
+            JobState.CANCELLED,
+            charge=ChargeState.REFUNDED,
+            detail=reason,
+            expect=(JobState.ACCEPTED, JobState.QUEUED),
+            error=f"{reason} {REFUNDED}",
+            finished_at=utcnow(),
+        )
         self._queue_changed.set()
         await self._ended(job)
         return job
@@ -343,15 +353,21 @@ class JobRunner:
         self._release_slot(job_id)
         if job.state == JobState.DELIVERING:
             job = await self.store.transition(
-                job_id, JobState.UNDELIVERED, detail=repr(exc),
+                job_id,
+                JobState.UNDELIVERED,
+                detail=repr(exc),
                 error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
-            )  # fmt: skip
+            )
         else:
             job = await self.store.transition(
-                job_id, JobState.FAILED, charge=ChargeState.REFUNDED, detail=repr(exc),
+                job_id,
+                JobState.FAILED,
+                charge=ChargeState.REFUNDED,
+                detail=repr(exc),
                 error=f"Something went wrong on our side. {REFUNDED} Please try again.",
-                error_detail=repr(exc)[:500], finished_at=utcnow(),
-            )  # fmt: skip
+                error_detail=repr(exc)[:500],
+                finished_at=utcnow(),
+            )
         await self._ended(job)
 
     async def _changed(self, job: Job) -> None:
@@ -373,9 +389,15 @@ class JobRunner:
         job_log(job.id).warning("failed: %s | %s", error, detail or "")
         self._release_slot(job.id)
         job = await self.store.transition(
-            job.id, JobState.FAILED, charge=ChargeState.REFUNDED, detail=(detail or error)[:1000],
-            error=error, error_detail=(detail or "")[:2000] or None, finished_at=utcnow(), **fields,
-        )  # fmt: skip
+            job.id,
+            JobState.FAILED,
+            charge=ChargeState.REFUNDED,
+            detail=(detail or error)[:1000],
+            error=error,
+            error_detail=(detail or "")[:2000] or None,
+            finished_at=utcnow(),
+            **fields,
+        )
         await self._ended(job)
         return job
 
@@ -529,9 +551,10 @@ class JobRunner:
             if left <= 0:
                 minutes = s.job_deadline_minutes
                 await self._fail(
-                    job, f"The video took longer than {minutes:g} minutes, so we stopped waiting. {REFUNDED}",
+                    job,
+                    f"The video took longer than {minutes:g} minutes, so we stopped waiting. {REFUNDED}",
                     f"deadline passed in state {job.state} (task {job.task_id})",
-                )  # fmt: skip
+                )
                 return
             await asyncio.sleep(min(delay, left))
             try:
@@ -546,8 +569,11 @@ class JobRunner:
             if result.status == TaskStatus.SUCCEED:
                 self._release_slot(job.id)
                 if not result.videos:
-                    await self._fail(job, f"The video service finished but sent no video. {REFUNDED}",
-                                     "TASK_STATUS_SUCCEED with an empty videos list")  # fmt: skip
+                    await self._fail(
+                        job,
+                        f"The video service finished but sent no video. {REFUNDED}",
+                        "TASK_STATUS_SUCCEED with an empty videos list",
+                    )
                     return
                 job = await self.store.transition(job.id, JobState.DOWNLOADING, finished_at=utcnow())
                 await self._changed(job)
@@ -556,9 +582,10 @@ class JobRunner:
             if result.status == TaskStatus.FAILED:
                 reason = result.reason.strip() or "no reason given"
                 await self._fail(
-                    job, f"The video service couldn't make this video: “{reason}”. {REFUNDED}",
+                    job,
+                    f"The video service couldn't make this video: “{reason}”. {REFUNDED}",
                     f"{result.raw_status}: {reason}",
-                )  # fmt: skip
+                )
                 return
 
     async def _record_poll(self, job: Job, result: TaskResult, eta_s: float | None) -> Job:
@@ -633,9 +660,11 @@ class JobRunner:
         video = Path(job.video_path or "")
         if not job.video_path or not await asyncio.to_thread(video.exists):
             job = await self.store.transition(
-                job.id, JobState.UNDELIVERED, detail="video file missing",
+                job.id,
+                JobState.UNDELIVERED,
+                detail="video file missing",
                 error="The video file was lost before it could be posted.",
-            )  # fmt: skip
+            )
             await self._ended(job)
             return
         self._delivering.add(job.id)
@@ -644,18 +673,26 @@ class JobRunner:
         except DeliveryFailed as exc:
             jlog.warning("undelivered: %s", exc.detail or exc.user_message)
             job = await self.store.transition(
-                job.id, JobState.UNDELIVERED, detail=exc.detail[:1000] or None, error=exc.user_message,
+                job.id,
+                JobState.UNDELIVERED,
+                detail=exc.detail[:1000] or None,
+                error=exc.user_message,
                 error_detail=exc.detail[:2000] or None,
-            )  # fmt: skip
+            )
             await self._ended(job)
             return
         finally:
             self._delivering.discard(job.id)
         job = await self.store.transition(
-            job.id, JobState.DELIVERED, delivered_at=utcnow(), delivered_via=delivered.via,
-            result_channel_id=delivered.channel_id, result_message_id=delivered.message_id,
-            reencoded=delivered.reencoded, detail=delivered.via,
-        )  # fmt: skip
+            job.id,
+            JobState.DELIVERED,
+            delivered_at=utcnow(),
+            delivered_via=delivered.via,
+            result_channel_id=delivered.channel_id,
+            result_message_id=delivered.message_id,
+            reencoded=delivered.reencoded,
+            detail=delivered.via,
+        )
         jlog.info("delivered via %s", delivered.via)
         self._cleanup_inputs(job)
         if job.id in self._settled:

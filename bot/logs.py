@@ -44,8 +44,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", file: Path | None = None,
-                  secrets: Iterable[str] = ()) -> None:  # fmt: skip
+def setup_logging(
+    level: str = "INFO", fmt: str = "text", file: Path | None = None, secrets: Iterable[str] = ()
+) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -78,9 +78,22 @@ def parse_iso(text: str | None) -> datetime | None:
 
 
 CAMERA_MOVES = (
-    "Truck left", "Truck right", "Pan left", "Pan right", "Push in", "Pull out", "Pedestal up",
-    "Pedestal down", "Tilt up", "Tilt down", "Zoom in", "Zoom out", "Shake", "Tracking shot", "Static shot",
-)  # fmt: skip
+    "Truck left",
+    "Truck right",
+    "Pan left",
+    "Pan right",
+    "Push in",
+    "Pull out",
+    "Pedestal up",
+    "Pedestal down",
+    "Tilt up",
+    "Tilt down",
+    "Zoom in",
+    "Zoom out",
+    "Shake",
+    "Tracking shot",
+    "Static shot",
+)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set up `.venv` with the test extra (first run only), lint with ruff, then run the whole test suite.
+"""Set up `.venv` with the test extra (first run only), lint and format-check with ruff, then run the tests.
 
 Extra arguments go to pytest: `python3 scripts/test.py -k quota -x`.
 """
@@ -14,4 +14,7 @@ if __name__ == "__main__":
     lint = subprocess.run([str(python), "-m", "ruff", "check", "--quiet", "."], cwd=ROOT)
     if lint.returncode != 0:
         sys.exit("ruff found problems (above); fix them or run `.venv/bin/ruff check --fix .`")
+    style = subprocess.run([str(python), "-m", "ruff", "format", "--check", "--quiet", "."], cwd=ROOT)
+    if style.returncode != 0:
+        sys.exit("Some files are not formatted (above); run `.venv/bin/ruff format .`")
     sys.exit(run(python, ["-m", "pytest", *sys.argv[1:]]))

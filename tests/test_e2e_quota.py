@@ -16,6 +16,7 @@ from tests.support.harness import RESTING, World, running_world
 
 pytestmark = pytest.mark.e2e
 
+
 def all_rested(world: World, timeout: float = 30) -> list[dict[str, Any]]:
     def check() -> list[dict[str, Any]] | None:
         jobs = world.rows("SELECT * FROM jobs ORDER BY id")

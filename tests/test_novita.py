@@ -76,8 +76,12 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 def make_client(fake: FakeNovita, session: aiohttp.ClientSession) -> MakeClient:
     def make(**overrides: Any) -> NovitaClient:
         options: dict[str, Any] = {
-            "base_url": fake.base_url, "api_key": fake.api_key, "request_timeout": 2.0,
-            "backoff_base": 0.01, "backoff_cap": 0.05, "retry_after_cap": 0.2,
+            "base_url": fake.base_url,
+            "api_key": fake.api_key,
+            "request_timeout": 2.0,
+            "backoff_base": 0.01,
+            "backoff_cap": 0.05,
+            "retry_after_cap": 0.2,
         }
         options.update(overrides)
         return NovitaClient(session, **options)
@@ -100,8 +104,12 @@ def assert_secret_absent(exc: BaseException, secret: str = SECRET) -> None:
 async def test_text_submit_body_and_task(fake: FakeNovita, make_client: MakeClient) -> None:
     client = make_client()
     request = GenerationRequest("A cat surfing [Pan left]", duration=10, prompt_expansion=False)
-    expected = {"prompt": "A cat surfing [Pan left]", "duration": 10, "resolution": "768P",
-                "enable_prompt_expansion": False}
+    expected = {
+        "prompt": "A cat surfing [Pan left]",
+        "duration": 10,
+        "resolution": "768P",
+        "enable_prompt_expansion": False,
+    }
     assert client.build_submit_body(request) == expected
 
     task_id = await client.submit(request)
@@ -166,8 +174,20 @@ _WIDE = data_uri(image_bytes((1000, 390)))
         (GenerationRequest("x", image_data_uri=data_uri(image_bytes(fmt="GIF"), "image/gif")), "data URI"),
         (GenerationRequest("x", image_data_uri="ftp://example.invalid/a.jpg"), "URL"),
     ],
-    ids=["empty", "long", "duration", "resolution", "1080p-10s", "small", "wide", "b64", "garbage",
-         "mismatch", "gif", "ftp"],
+    ids=[
+        "empty",
+        "long",
+        "duration",
+        "resolution",
+        "1080p-10s",
+        "small",
+        "wide",
+        "b64",
+        "garbage",
+        "mismatch",
+        "gif",
+        "ftp",
+    ],
 )
 async def test_refused_submit_raises_bad_request(
     fake: FakeNovita, make_client: MakeClient, request_: GenerationRequest, needle: str
@@ -303,8 +323,13 @@ async def test_submit_5xx_is_not_retried(fake: FakeNovita, make_client: MakeClie
 
 
 async def test_submit_html_error_body(fake: FakeNovita, make_client: MakeClient) -> None:
-    fake.inject("submit", "status", status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>",
-                content_type="text/html")
+    fake.inject(
+        "submit",
+        "status",
+        status=502,
+        body="<html><body><h1>502 Bad Gateway</h1></body></html>",
+        content_type="text/html",
+    )
     with pytest.raises(NovitaServerError) as info:
         await make_client().submit(GenerationRequest("x"))
     assert "502 Bad Gateway" in info.value.detail
@@ -345,8 +370,9 @@ async def test_submit_connection_refused_is_retried(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = NovitaClient(session, base_url=f"http://127.0.0.1:{port}", api_key=SECRET, backoff_base=0.01,
-                          submit_retries=3)
+    client = NovitaClient(
+        session, base_url=f"http://127.0.0.1:{port}", api_key=SECRET, backoff_base=0.01, submit_retries=3
+    )
     caplog.set_level(logging.INFO, logger="bot.novita")
     with pytest.raises(NovitaConnectionError) as info:
         await client.submit(GenerationRequest("x"))
@@ -404,32 +430,68 @@ async def test_poll_fault_can_target_one_task(fake: FakeNovita, make_client: Mak
 @pytest.mark.parametrize(
     ("task", "videos", "check"),
     [
-        ({"status": "TASK_STATUS_PROCESSING", "eta": "12.5", "progress_percent": "40"}, None,
-         lambda r: (r.status, r.eta_seconds, r.progress_percent) == (TaskStatus.PROCESSING, 12.5, 40.0)),
-        ({"status": "TASK_STATUS_QUEUED", "eta": None}, None,
-         lambda r: r.eta_seconds is None and r.progress_percent is None and r.reason == ""),
-        ({"status": "TASK_STATUS_PROCESSING", "eta": "soon", "progress_percent": True}, None,
-         lambda r: r.eta_seconds is None and r.progress_percent is None),
-        ({"status": "TASK_STATUS_WAITING_GPU"}, None,
-         lambda r: r.status is TaskStatus.UNKNOWN and r.raw_status == "TASK_STATUS_WAITING_GPU"
-         and not r.finished),
-        ({"status": "TASK_STATUS_CANCELED", "reason": "cancelled by admin"}, None,
-         lambda r: r.failed and r.finished and r.reason == "cancelled by admin"),
-        ({"status": "TASK_STATUS_SUCCEED", "eta": 0, "progress_percent": 100},
-         [{"video_url": "https://cdn.example/v.mp4", "video_url_ttl": "3600", "video_type": "mp4"},
-          {"video_type": "mp4"}, "junk"],
-         lambda r: r.succeeded and len(r.videos) == 1 and r.videos[0].ttl_seconds == 3600
-         and r.video is not None and r.video.url == "https://cdn.example/v.mp4"),
-        ({"status": "TASK_STATUS_SUCCEED"},
-         [{"video_url": "https://cdn.example/v.gif", "video_url_ttl": None}],
-         lambda r: r.videos[0].ttl_seconds is None and r.videos[0].video_type == ""),
-        ({"status": "TASK_STATUS_SUCCEED"}, None,
-         lambda r: r.succeeded and r.videos == () and r.video is None),
+        (
+            {"status": "TASK_STATUS_PROCESSING", "eta": "12.5", "progress_percent": "40"},
+            None,
+            lambda r: (r.status, r.eta_seconds, r.progress_percent) == (TaskStatus.PROCESSING, 12.5, 40.0),
+        ),
+        (
+            {"status": "TASK_STATUS_QUEUED", "eta": None},
+            None,
+            lambda r: r.eta_seconds is None and r.progress_percent is None and r.reason == "",
+        ),
+        (
+            {"status": "TASK_STATUS_PROCESSING", "eta": "soon", "progress_percent": True},
+            None,
+            lambda r: r.eta_seconds is None and r.progress_percent is None,
+        ),
+        (
+            {"status": "TASK_STATUS_WAITING_GPU"},
+            None,
+            lambda r: (
+                r.status is TaskStatus.UNKNOWN
+                and r.raw_status == "TASK_STATUS_WAITING_GPU"
+                and not r.finished
+            ),
+        ),
+        (
+            {"status": "TASK_STATUS_CANCELED", "reason": "cancelled by admin"},
+            None,
+            lambda r: r.failed and r.finished and r.reason == "cancelled by admin",
+        ),
+        (
+            {"status": "TASK_STATUS_SUCCEED", "eta": 0, "progress_percent": 100},
+            [
+                {"video_url": "https://cdn.example/v.mp4", "video_url_ttl": "3600", "video_type": "mp4"},
+                {"video_type": "mp4"},
+                "junk",
+            ],
+            lambda r: (
+                r.succeeded
+                and len(r.videos) == 1
+                and r.videos[0].ttl_seconds == 3600
+                and r.video is not None
+                and r.video.url == "https://cdn.example/v.mp4"
+            ),
+        ),
+        (
+            {"status": "TASK_STATUS_SUCCEED"},
+            [{"video_url": "https://cdn.example/v.gif", "video_url_ttl": None}],
+            lambda r: r.videos[0].ttl_seconds is None and r.videos[0].video_type == "",
+        ),
+        (
+            {"status": "TASK_STATUS_SUCCEED"},
+            None,
+            lambda r: r.succeeded and r.videos == () and r.video is None,
+        ),
     ],
     ids=["string-numbers", "nulls", "junk-numbers", "unknown", "cancel", "videos", "ttl-null", "no-videos"],
 )
 async def test_poll_parses_defensively(
-    fake: FakeNovita, make_client: MakeClient, task: dict[str, Any], videos: list[Any] | None,
+    fake: FakeNovita,
+    make_client: MakeClient,
+    task: dict[str, Any],
+    videos: list[Any] | None,
     check: Callable[[TaskResult], bool],
 ) -> None:
     payload: dict[str, Any] = {"task": {"task_id": "t-1", **task}}
@@ -505,8 +567,9 @@ async def test_full_timeline_and_real_mp4(
 
 
 async def test_failed_task_is_a_result_not_an_error(fake: FakeNovita, make_client: MakeClient) -> None:
-    fake.script(Timeline(queued_s=0, processing_s=0.05, outcome="fail",
-                         reason="The content may violate our policies"))
+    fake.script(
+        Timeline(queued_s=0, processing_s=0.05, outcome="fail", reason="The content may violate our policies")
+    )
     client = make_client()
     task_id = await client.submit(GenerationRequest("x"))
     await asyncio.sleep(0.1)
@@ -530,10 +593,12 @@ async def test_never_ending_task_stays_processing(fake: FakeNovita, make_client:
 async def test_video_link_expires_and_faults(session: aiohttp.ClientSession) -> None:
     async with FakeNovita(video_ttl_s=0.4, default_timeline=Timeline(queued_s=0, processing_s=0)) as fake:
         client = NovitaClient(session, base_url=fake.base_url, api_key=fake.api_key)
-        fake.script(Timeline(queued_s=0, processing_s=0),
-                    Timeline(queued_s=0, processing_s=0, video_status=404),
-                    Timeline(queued_s=0, processing_s=0, video_not_mp4=True),
-                    Timeline(queued_s=0, processing_s=0, no_videos=True))
+        fake.script(
+            Timeline(queued_s=0, processing_s=0),
+            Timeline(queued_s=0, processing_s=0, video_status=404),
+            Timeline(queued_s=0, processing_s=0, video_not_mp4=True),
+            Timeline(queued_s=0, processing_s=0, no_videos=True),
+        )
         ok, missing, html, none = [await client.submit(GenerationRequest(p)) for p in "abcd"]
         assert (await client.get_result(none)).videos == ()
         url = (await client.get_result(ok)).videos[0].url
@@ -597,7 +662,9 @@ async def test_many_tasks_in_flight_are_cheap(fake: FakeNovita, make_client: Mak
 def test_standalone_fake_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.novita", "--port", "0", "--api-key", "k-123"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -607,10 +674,14 @@ def test_standalone_fake_serves_until_interrupted() -> None:
         assert "k-123" not in line
 
         async def poll() -> int:
-            async with aiohttp.ClientSession() as http, http.get(
-                url + "/v3/async/task-result", params={"task_id": "nope"},
-                headers={"Authorization": "Bearer k-123"},
-            ) as resp:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
+                    url + "/v3/async/task-result",
+                    params={"task_id": "nope"},
+                    headers={"Authorization": "Bearer k-123"},
+                ) as resp,
+            ):
                 body = json.loads(await resp.text())
                 assert body["reason"] == "TASK_NOT_FOUND"
                 return resp.status

@@ -63,9 +63,15 @@ _FAULT_KINDS = ("status", "respond", "hang", "malformed", "reset")
 _CREATES_BY_DEFAULT = {"status": False, "respond": False, "hang": True, "malformed": True, "reset": False}
 
 _DEFAULT_REASONS = {
-    400: "INVALID_REQUEST_BODY", 401: "INVALID_API_KEY", 403: "FORBIDDEN", 404: "NOT_FOUND",
-    429: "RATE_LIMIT_EXCEEDED", 500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY",
-    503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT",
+    400: "INVALID_REQUEST_BODY",
+    401: "INVALID_API_KEY",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
 }
 _DEFAULT_MESSAGES = {
     "NOT_ENOUGH_BALANCE": "Not enough balance. Please top up your account to continue.",
@@ -341,9 +347,14 @@ class FakeNovita:
         if endpoint is None:
             endpoint = "video" if request.path.startswith("/videos/") else "other"
         entry: dict[str, Any] = {
-            "time": time.time(), "method": request.method, "path": request.path,
-            "query": dict(request.query), "endpoint": endpoint, "request_id": request_id,
-            "status": None, "fault": None,
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "endpoint": endpoint,
+            "request_id": request_id,
+            "status": None,
+            "fault": None,
         }
         self.requests.append(entry)
         request[_LOG_ENTRY] = entry
@@ -415,15 +426,19 @@ class FakeNovita:
             body = params.get("body", "")
             text = body if isinstance(body, str) else json.dumps(body)
             return web.Response(
-                status=params.get("status", 200), text=text,
-                content_type=params.get("content_type", "application/json"), headers=params.get("headers"),
+                status=params.get("status", 200),
+                text=text,
+                content_type=params.get("content_type", "application/json"),
+                headers=params.get("headers"),
             )
         status = int(params["status"])
         headers = dict(params.get("headers") or {})
         if "body" in params:
             return web.Response(
-                status=status, text=str(params["body"]),
-                content_type=params.get("content_type", "text/plain"), headers=headers,
+                status=status,
+                text=str(params["body"]),
+                content_type=params.get("content_type", "text/plain"),
+                headers=headers,
             )
         reason = params.get("reason") or _DEFAULT_REASONS.get(status, "ERROR")
         message = params.get("message") or _DEFAULT_MESSAGES.get(reason, f"Injected HTTP {status}.")
@@ -461,8 +476,14 @@ class FakeNovita:
     async def _handle_submit(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         record: dict[str, Any] = {
-            "time": time.time(), "request_id": request[_REQUEST_ID], "body": None, "created": False,
-            "task_id": None, "status": None, "error": None, "fault": None,
+            "time": time.time(),
+            "request_id": request[_REQUEST_ID],
+            "body": None,
+            "created": False,
+            "task_id": None,
+            "status": None,
+            "error": None,
+            "fault": None,
         }
         self.submits.append(record)
         fault = self._take_fault("submit")
@@ -518,7 +539,10 @@ class FakeNovita:
         image = await self._validate(body)
         timeline = self._timelines.popleft() if self._timelines else self.default_timeline
         task = FakeTask(
-            task_id=str(uuid.uuid4()), body=body, timeline=timeline, created_at=time.monotonic(),
+            task_id=str(uuid.uuid4()),
+            body=body,
+            timeline=timeline,
+            created_at=time.monotonic(),
             scale=self.time_scale,
         )
         if isinstance(image, tuple):
@@ -586,7 +610,8 @@ class FakeNovita:
         match = _DATA_URI_RE.fullmatch(value)
         if match is None:
             return _Refusal(
-                400, "INVALID_IMAGE",
+                400,
+                "INVALID_IMAGE",
                 f"{name} must be an http(s) URL or a data:image/(jpeg|png|webp);base64 data URI.",
             )
         try:
@@ -646,15 +671,23 @@ class FakeNovita:
             progress, eta = 100, 0
             if not timeline.no_videos:
                 ttl = math.ceil(self.video_ttl_s * task.scale)
-                videos.append({
-                    "video_url": self.video_url(task.task_id), "video_url_ttl": str(ttl), "video_type": "mp4",
-                })
+                videos.append(
+                    {
+                        "video_url": self.video_url(task.task_id),
+                        "video_url_ttl": str(ttl),
+                        "video_type": "mp4",
+                    }
+                )
         else:
             progress, eta, reason = 0, 0, timeline.reason
         return {
             "task": {
-                "task_id": task.task_id, "task_type": TASK_TYPE, "status": status, "reason": reason,
-                "eta": eta, "progress_percent": progress,
+                "task_id": task.task_id,
+                "task_type": TASK_TYPE,
+                "status": status,
+                "reason": reason,
+                "eta": eta,
+                "progress_percent": progress,
             },
             "images": [],
             "videos": videos,

@@ -43,8 +43,18 @@ def make_video(
     - `noise_bitrate_kbps`: random noise encoded at about that bitrate, to make files of a chosen size.
     """
     w, h = size
-    common = ["-t", f"{seconds}", "-r", str(fps), "-pix_fmt", "yuv420p", "-c:v", "libx264",
-              "-movflags", "+faststart"]
+    common = [
+        "-t",
+        f"{seconds}",
+        "-r",
+        str(fps),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-movflags",
+        "+faststart",
+    ]
     if first_frame is not None:
         frames = max(1, int(seconds * fps))
         zoom = f"zoompan=z='min(1+0.002*on,1.2)':d={frames}:s={w}x{h}:fps={fps}"
@@ -52,8 +62,24 @@ def make_video(
     elif noise_bitrate_kbps is not None:
         rate = f"{noise_bitrate_kbps}k"
         source = f"nullsrc=s={w}x{h}:r={fps},geq=random(1)*255:128:128"
-        _run(["-f", "lavfi", "-i", source, *common, "-preset", "ultrafast",
-              "-b:v", rate, "-maxrate", rate, "-bufsize", rate, str(dest)])
+        _run(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+                *common,
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                rate,
+                "-maxrate",
+                rate,
+                "-bufsize",
+                rate,
+                str(dest),
+            ]
+        )
     else:
         _run(["-f", "lavfi", "-i", f"testsrc=size={w}x{h}:rate={fps}", *common, str(dest)])
     return dest
@@ -69,8 +95,9 @@ def sample_video(seconds: float = 2.0, size: tuple[int, int] = (320, 240)) -> Pa
 def sized_video(target_bytes: int, seconds: float = 6.0, size: tuple[int, int] = (640, 360)) -> Path:
     """A cached noise MP4 of roughly `target_bytes` (within about 10 %), for upload-limit tests."""
     kbps = max(50, int(target_bytes * 8 / seconds / 1000))
-    return make_video(_CACHE / f"noise-{target_bytes}-{seconds}.mp4", seconds=seconds, size=size,
-                      noise_bitrate_kbps=kbps)
+    return make_video(
+        _CACHE / f"noise-{target_bytes}-{seconds}.mp4", seconds=seconds, size=size, noise_bitrate_kbps=kbps
+    )
 
 
 def video_from_image(image: bytes, seconds: float = 2.0, size: tuple[int, int] = (320, 240)) -> Path:
