@@ -149,3 +149,26 @@ async def test_a_database_locked_by_another_process_delays_but_does_not_fail(
     assert job.state == JobState.ACCEPTED
     assert waited > 0.5
     assert ticks[0] > 30  # the event loop kept running while the store waited
+
+
+async def test_a_members_request_goes_ahead_of_queued_background_writes(
+    store: Store, settings: Settings
+) -> None:
+    import time
+
+    job = await new_job(store, settings)
+    order: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.2)  # the worker is busy while the rest queue up
+
+    busy = asyncio.ensure_future(store._run(slow))
+    await asyncio.sleep(0.05)
+    background = [asyncio.ensure_future(store.update_job(job.id, polls=i)) for i in range(50)]
+    for task in background:
+        task.add_done_callback(lambda _t: order.append("background"))
+    interactive = asyncio.ensure_future(store.get_job(job.id))
+    interactive.add_done_callback(lambda _t: order.append("interactive"))
+    await asyncio.gather(busy, interactive, *background)
+    assert order.index("interactive") == 0
+    assert (await store.get_job(job.id)).polls == 49  # background writes still ran, in order
