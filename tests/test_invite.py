@@ -114,6 +114,6 @@ def test_cli_without_an_id_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_a_placeholder_token_stops_the_bot_at_once_without_network(tmp_path: Path) -> None:
-    result = run_bot([], tmp_path, DISCORD_TOKEN="paste token here", NOVITA_MODE="simulate")
+    result = run_bot([], tmp_path, DISCORD_TOKEN="paste-token-here", NOVITA_MODE="simulate")
     assert result.returncode == 2
     assert "DISCORD_TOKEN does not look like a bot token" in result.stderr
