@@ -19,6 +19,7 @@ import contextlib
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -234,11 +235,15 @@ class JobRunner:
         calls `start_job`; a crash in between leaves an `accepted` job that the next start resumes."""
         if self.settings.novita_mode == "simulate":  # trial mode: every card and result says so
             request = replace(request, simulated=True)
-        job, decision = await quota.admit(self.store, self.settings, request)
-        if job is not None and request.image_bytes is not None:
-            raw = self._raw_image_path(job.id)
+        raw: Path | None = None
+        if request.image_bytes is not None:
+            # Saved before admission so the job row is born with its path: one write while the member waits.
+            raw = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
             await asyncio.to_thread(raw.write_bytes, request.image_bytes)
-            job = await self.store.update_job(job.id, image_path=str(raw))
+            request = replace(request, image_path=str(raw))
+        job, decision = await quota.admit(self.store, self.settings, request)
+        if job is None and raw is not None:
+            await asyncio.to_thread(raw.unlink, missing_ok=True)
         if job is not None:
             job_log(job.id).info(
                 "accepted user=%s guild=%s %s %ss credits=%s entry=%s",
@@ -416,6 +421,8 @@ class JobRunner:
                     raise media.ImageRejected("The image for this job was lost before it could be used.")
                 image = await media.normalise_image(data)
                 await asyncio.to_thread(normalised.write_bytes, image.jpeg)
+                if raw is not None:
+                    await asyncio.to_thread(raw.unlink, missing_ok=True)  # the normalised copy replaces it
             except media.MediaError as exc:
                 await self._fail(job, f"{exc.user_message} {REFUNDED}", str(exc))
                 return
@@ -474,9 +481,6 @@ class JobRunner:
     async def _notify_slots(self) -> None:
         async with self._slots:
             self._slots.notify_all()
-
-    def _raw_image_path(self, job_id: int) -> Path:
-        return self.settings.images_dir / f"{job_id}.src"
 
     def _generation_request(self, job: Job, image_uri: str | None) -> GenerationRequest:
         return GenerationRequest(
@@ -720,11 +724,11 @@ class JobRunner:
 
     # Housekeeping --------------------------------------------------------------------------------------
     def _cleanup_inputs(self, job: Job) -> None:
-        """The raw upload is only needed until the job rests; the normalised input stays for the retention
-        period so Regenerate can reuse the exact first frame after Discord's link has expired."""
-        if job.state in RESTING_STATES:
+        """A raw upload left by a job that ended before it was normalised goes. The normalised input stays
+        for the retention period, so Regenerate can reuse the exact first frame after Discord's link died."""
+        if job.state in RESTING_STATES and job.image_path and job.image_path.endswith(".src"):
             with contextlib.suppress(OSError):
-                self._raw_image_path(job.id).unlink(missing_ok=True)
+                Path(job.image_path).unlink(missing_ok=True)
 
     async def _janitor(self) -> None:
         """Remove retained videos and input images past the retention period (undelivered ones included:

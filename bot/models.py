@@ -110,6 +110,7 @@ class JobRequest:
     camera: str | None = None
     image_url: str | None = None  # a URL to fetch (Discord attachment); or
     image_bytes: bytes | None = field(default=None, repr=False)  # image already in hand (Continue, CLI)
+    image_path: str | None = None  # where the runner saved `image_bytes` (set by the runner, not callers)
     image_name: str | None = None
     entry: str = "slash"  # slash | context | mention | regenerate | edit | continue | cli
     user_name: str | None = None

@@ -48,7 +48,7 @@ async def test_image_job_sends_the_normalised_image_under_both_names(env: Env) -
     sent = Image.open(io.BytesIO(base64.b64decode(body["image"].split(",", 1)[1])))
     assert sent.size == (1920, 1440)
     assert sent.format == "JPEG"
-    assert not (env.settings.images_dir / f"{job.id}.src").exists()  # the raw upload goes once the job rests
+    assert list(env.settings.images_dir.glob("*.src")) == []  # the raw upload goes once normalised
     assert (env.settings.images_dir / f"{job.id}.jpg").exists()  # the normalised input stays (Regenerate)
 
 
@@ -234,3 +234,11 @@ def test_the_janitor_removes_only_files_past_retention(tmp_path: Path) -> None:
     assert _remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
     assert not old.exists()
     assert new.exists()
+
+
+async def test_a_refused_request_leaves_no_image_behind(env: Env) -> None:
+    env.settings.default_quota_credits = 0
+    job, decision = await env.runner.submit(request(image_bytes=png(640, 480)))
+    assert job is None
+    assert decision.refusal is not None
+    assert list(env.settings.images_dir.iterdir()) == []
