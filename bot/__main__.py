@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from . import __version__
+from .instance_lock import InstanceLocked
 from .logs import setup_logging
 from .models import CAMERA_MOVES, JobRequest, JobState
 from .settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
         return 130
+    except InstanceLocked as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except aiohttp.ClientConnectorError as exc:  # no route to Discord: say so instead of a traceback
         print(f"Could not reach Discord ({exc}). Check the network, proxy and firewall.", file=sys.stderr)
         return 1

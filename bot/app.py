@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from .delivery import DiscordReporter
 from .engine import Engine
+from .instance_lock import InstanceLocked
 from .jobs import JobRunner
 from .settings import Settings
 from .store import Store
@@ -154,7 +155,13 @@ def _token(settings: Settings) -> str:
 
 
 async def run_bot(settings: Settings) -> int:
-    bot = HailuoBot(settings, Engine(settings))
+    engine = Engine(settings)
+    try:
+        engine.lock.acquire()  # before logging in: a second process on this database stops at once
+    except InstanceLocked as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    bot = HailuoBot(settings, engine)
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,6 +10,7 @@ from types import TracebackType
 
 import aiohttp
 
+from .instance_lock import InstanceLock
 from .jobs import JobRunner, Reporter
 from .novita import NovitaClient
 from .settings import Settings
@@ -24,6 +25,7 @@ class Engine:
     def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
         self.settings = settings
         self.store = Store(settings.database_path)
+        self.lock = InstanceLock(settings.database_path)
         self._reporter = reporter
         self._novita_options = novita_options
         self.http: aiohttp.ClientSession | None = None
@@ -40,6 +42,7 @@ class Engine:
         settings = self.settings
         if settings.novita_api_key is None and not self.simulated:
             raise RuntimeError("NOVITA_API_KEY is required")
+        self.lock.acquire()  # InstanceLocked when another process runs on this database: refuse at once
         await self.store.open()
         # One shared session; enough connections for many polls in flight, bounded per host.
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300)
@@ -76,6 +79,7 @@ class Engine:
         if self.http is not None:
             await self.http.close()
         await self.store.close()
+        self.lock.release()
 
     async def __aenter__(self) -> JobRunner:
         try:

@@ -138,3 +138,41 @@ def test_a_full_disk_during_download_fails_the_job_with_a_refund(tmp_path: Path)
     assert charge == "refunded"
     assert not log.exists()
     assert list((tmp_path / "media" / "videos").glob("*")) == []
+
+
+def test_a_second_process_on_the_same_database_refuses_at_once_and_a_killed_one_leaves_no_lock(
+    tmp_path: Path,
+) -> None:
+    """Two processes on one SQLite file would each resume the same jobs and pay Novita twice: the second
+    refuses to start, naming the reason; the lock dies with its process, so after a SIGKILL the next start
+    resumes the job, which is submitted once and delivered once."""
+    with FakeNovita(default_timeline=Timeline(queued_s=0.2, processing_s=4)).threaded() as fake:
+        env = env_for(fake, tmp_path)
+        log = tmp_path / "deliveries.log"
+        db = tmp_path / "hailuo.db"
+        cmd = [sys.executable, "-m", "tests.support.runner_process", "--log", str(log)]
+        first = subprocess.Popen([*cmd, "--submit", "a lighthouse in a storm"], cwd=ROOT, env=env)
+        try:
+            wait_for_state(db, "processing", first)
+            cli = subprocess.run(
+                [sys.executable, "-m", "bot", "generate", "another one", "--out", str(tmp_path)],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            runner = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+            for refused in (cli, runner):
+                assert refused.returncode != 0
+                assert "Another Hailuo Bot process" in refused.stderr
+                assert f"(process {first.pid})" in refused.stderr
+            assert cli.returncode == 2
+            assert "Traceback" not in cli.stderr  # the operator reads one message, not a stack
+            assert len(fake.submits) == 1
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        resumed = subprocess.run(cmd, cwd=ROOT, env=env, timeout=60)
+        assert resumed.returncode == 0
+        assert job_state(db) == "delivered"
+        assert len(log.read_text().splitlines()) == 1
+        assert len(fake.submits) == 1
