@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from . import media, quota
-from .models import RESTING_STATES, ChargeState, Job, JobRequest, JobState, utcnow
+from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
 from .novita import (
     GenerationRequest,
     NovitaClient,
@@ -46,6 +46,7 @@ from .store import Store
 log = logging.getLogger("bot.jobs")
 
 REFUNDED = "Your credits were returned."
+MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
 
 
 class JobLog(logging.LoggerAdapter):
@@ -215,9 +216,6 @@ class JobRunner:
         self._tasks.clear()
         self._background.clear()
 
-    def _is_submitting(self, job_id: int) -> bool:
-        return job_id in self._submitting
-
     def _spawn_background(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
@@ -260,32 +258,32 @@ class JobRunner:
         self._drive(job_id)
 
     async def cancel(self, job_id: int, reason: str = "Cancelled by the requester.") -> Job | None:
-        """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late."""
-        job = await self.store.get_job(job_id)
-        if (
-            job is None
-            or job.state not in (JobState.ACCEPTED, JobState.QUEUED)
-            or self._is_submitting(job_id)
-        ):
+        """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late.
+
+        The cancel wins or loses in one conditional write: if the runner's `queued -> submitting` write
+        commits first, the cancel finds the job submitting and says so; if the cancel commits first, the
+        runner's write is refused and its driver stops (see `_run_job`). Nothing is read-then-written."""
+        try:
+            job = await self.store.transition(
+                job_id,
+                JobState.CANCELLED,
+                charge=ChargeState.REFUNDED,
+                detail=reason,
+                expect=(JobState.ACCEPTED, JobState.QUEUED),
+                error=f"{reason} {REFUNDED}",
+                finished_at=utcnow(),
+            )
+        except (InvalidTransition, KeyError):
             return None
-        task = self._tasks.pop(job_id, None)
         fut = self._queue.pop(job_id, None)
         if fut is not None and not fut.done():
             fut.cancel()
-        self._release_slot(job_id)
-        if task is not None:
+        task = self._tasks.pop(job_id, None)
+        if task is not None and task is not asyncio.current_task():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        job = await self.store.transition(
-            job_id,
-            JobState.CANCELLED,
-            charge=ChargeState.REFUNDED,
-            detail=reason,
-            expect=(JobState.ACCEPTED, JobState.QUEUED),
-            error=f"{reason} {REFUNDED}",
-            finished_at=utcnow(),
-        )
+        self._release_slot(job_id)
         self._queue_changed.set()
         await self._ended(job)
         return job
@@ -301,10 +299,6 @@ class JobRunner:
             if queued == job_id:
                 return position
         return None
-
-    @property
-    def queue_length(self) -> int:
-        return len(self._queue)
 
     async def wait_settled(self, job_id: int, within: float | None = None) -> Job:
         """Wait until the job rests (delivered, failed, cancelled or undelivered); for the CLI and tests."""
@@ -342,6 +336,11 @@ class JobRunner:
                 await step(self, job)
         except asyncio.CancelledError:
             raise
+        except InvalidTransition as exc:
+            # Every runner write states the state it expects; a refusal means someone else (a cancel, or
+            # another driver) moved this job first. That driver owns it now: stop, neither fail nor refund.
+            jlog.info("no longer driving: %s", exc)
+            self._release_slot(job_id)
         except Exception as exc:
             jlog.exception("crashed; ending the job")
             await self._crash_end(job_id, exc)
@@ -361,6 +360,7 @@ class JobRunner:
                 job_id,
                 JobState.UNDELIVERED,
                 detail=repr(exc),
+                expect=(JobState.DELIVERING,),
                 error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
             )
         else:
@@ -369,6 +369,7 @@ class JobRunner:
                 JobState.FAILED,
                 charge=ChargeState.REFUNDED,
                 detail=repr(exc),
+                expect=(job.state,),
                 error=f"Something went wrong on our side. {REFUNDED} Please try again.",
                 error_detail=repr(exc)[:500],
                 finished_at=utcnow(),
@@ -398,6 +399,7 @@ class JobRunner:
             JobState.FAILED,
             charge=ChargeState.REFUNDED,
             detail=(detail or error)[:1000],
+            expect=(job.state,),
             error=error,
             error_detail=(detail or "")[:2000] or None,
             finished_at=utcnow(),
@@ -411,6 +413,17 @@ class JobRunner:
         update: dict[str, Any] = {}
         normalised = self.settings.images_dir / f"{job.id}.jpg"
         if (job.image_url or job.image_path) and not await asyncio.to_thread(normalised.exists):
+            if job.prepare_attempts >= MAX_PREPARE_ATTEMPTS:
+                # Each earlier attempt ended with the process (an image that exhausts memory while it is
+                # decoded, say): fail it rather than crash on every restart.
+                await self._fail(
+                    job,
+                    f"This image stopped the bot each time it was opened, so it can't be used. {REFUNDED} "
+                    "Try a smaller image.",
+                    f"image preparation began {job.prepare_attempts} times without finishing",
+                )
+                return
+            job = await self.store.update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
             try:
                 raw = Path(job.image_path) if job.image_path else None
                 if raw is not None and await asyncio.to_thread(raw.exists):
@@ -428,7 +441,7 @@ class JobRunner:
                 return
         if job.image_url or job.image_path:
             update["image_path"] = str(normalised)
-        job = await self.store.transition(job.id, JobState.QUEUED, **update)
+        job = await self.store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
         job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
         await self._changed(job)
 
@@ -514,7 +527,10 @@ class JobRunner:
                     self.limiter.pause(pause)
                     self._release_slot(job.id)
                     job = await self.store.transition(
-                        job.id, JobState.QUEUED, detail=f"requeued: {exc.detail}"
+                        job.id,
+                        JobState.QUEUED,
+                        detail=f"requeued: {exc.detail}",
+                        expect=(JobState.SUBMITTING,),
                     )
                     await self._changed(job)
                     return
@@ -535,7 +551,12 @@ class JobRunner:
         now = utcnow()
         deadline = now + timedelta(minutes=self.settings.job_deadline_minutes)
         job = await self.store.transition(
-            job.id, JobState.SUBMITTED, task_id=task_id, submitted_at=now, deadline_at=deadline
+            job.id,
+            JobState.SUBMITTED,
+            expect=(JobState.SUBMITTING,),
+            task_id=task_id,
+            submitted_at=now,
+            deadline_at=deadline,
         )
         self._submit_failures.pop(job.id, None)
         jlog.info("submitted task=%s", task_id)
@@ -579,7 +600,9 @@ class JobRunner:
                         "TASK_STATUS_SUCCEED with an empty videos list",
                     )
                     return
-                job = await self.store.transition(job.id, JobState.DOWNLOADING, finished_at=utcnow())
+                job = await self.store.transition(
+                    job.id, JobState.DOWNLOADING, expect=(job.state,), finished_at=utcnow()
+                )
                 await self._changed(job)
                 await self._download(job, result)
                 return
@@ -605,7 +628,9 @@ class JobRunner:
         if eta_s is not None:
             fields["eta_s"] = round(eta_s, 1)
         if result.status == TaskStatus.PROCESSING and job.state == JobState.SUBMITTED:
-            job = await self.store.transition(job.id, JobState.PROCESSING, **fields)
+            job = await self.store.transition(
+                job.id, JobState.PROCESSING, expect=(JobState.SUBMITTED,), **fields
+            )
             visible = True
         else:
             job = await self.store.update_job(job.id, **fields)
@@ -632,12 +657,13 @@ class JobRunner:
                 await asyncio.sleep(min(10.0, 2.0**attempt))
                 with contextlib.suppress(NovitaError):
                     result = await self.novita.get_result(job.task_id or "")
-            if not result.videos:
+            video = result.video  # the MP4 wherever it is listed (a GIF preview may come first)
+            if video is None:
                 last_error = "no video in the task result"
                 continue
             try:
                 size = await media.download_video(
-                    self.http, result.videos[0].url, dest, timeout=self.settings.download_timeout_s
+                    self.http, video.url, dest, timeout=self.settings.download_timeout_s
                 )
             except media.MediaError as exc:
                 last_error = str(exc)
@@ -648,6 +674,7 @@ class JobRunner:
                 job.id,
                 JobState.DELIVERING,
                 charge=ChargeState.CHARGED,
+                expect=(JobState.DOWNLOADING,),
                 video_path=str(dest),
                 video_bytes=size,
             )
@@ -667,6 +694,7 @@ class JobRunner:
                 job.id,
                 JobState.UNDELIVERED,
                 detail="video file missing",
+                expect=(JobState.DELIVERING,),
                 error="The video file was lost before it could be posted.",
             )
             await self._ended(job)
@@ -680,6 +708,7 @@ class JobRunner:
                 job.id,
                 JobState.UNDELIVERED,
                 detail=exc.detail[:1000] or None,
+                expect=(JobState.DELIVERING,),
                 error=exc.user_message,
                 error_detail=exc.detail[:2000] or None,
             )
@@ -690,6 +719,7 @@ class JobRunner:
         job = await self.store.transition(
             job.id,
             JobState.DELIVERED,
+            expect=(JobState.DELIVERING,),
             delivered_at=utcnow(),
             delivered_via=delivered.via,
             result_channel_id=delivered.channel_id,

@@ -185,18 +185,11 @@ class Job:
     delivered_at: datetime | None = None
     deadline_at: datetime | None = None
     simulated: bool = False
+    prepare_attempts: int = 0  # times the runner began preparing the input image (bounded across restarts)
 
     @property
     def full_prompt(self) -> str:
         return f"{self.prompt} [{self.camera}]" if self.camera else self.prompt
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:

@@ -30,7 +30,6 @@ from sqlite_utils.migrations import Migrations
 
 from .models import (
     ACTIVE_STATES,
-    AT_NOVITA,
     ChargeState,
     InvalidTransition,
     Job,
@@ -139,6 +138,13 @@ def m002_moderation(db: Database) -> None:
     db.execute("ALTER TABLE guild_settings ADD COLUMN credit_table TEXT")  # JSON {"768P/6": 1, ...}
     db.execute("CREATE INDEX jobs_guild_state ON jobs(guild_id, state)")
     db.execute("CREATE INDEX policy_changes_guild_at ON policy_changes(guild_id, at)")
+
+
+@migrations()
+def m003_prepare_attempts(db: Database) -> None:
+    """How many times the runner began preparing a job's image: a picture that kills the process while it
+    is decoded must not be tried again on every restart forever."""
+    db.execute("ALTER TABLE jobs ADD COLUMN prepare_attempts INTEGER NOT NULL DEFAULT 0")
 
 
 @dataclass(frozen=True)
@@ -354,8 +360,8 @@ class Store:
             [guild_id, user_id, iso(period_start)],
         )
         user_active = self._scalar(
-            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({marks})",  # noqa: S608
-            [user_id, *active],
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({marks})",  # noqa: S608
+            [guild_id, user_id, *active],
         )
         guild_active = self._scalar(
             f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND state IN ({marks})",  # noqa: S608
@@ -433,23 +439,24 @@ class Store:
         job_id: int,
         new_state: JobState,
         *,
+        expect: Iterable[JobState],
         charge: ChargeState | None = None,
         detail: str | None = None,
-        expect: Iterable[JobState] | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to `new_state` (validated) with `fields`, one committed write with its event.
 
-        `charge` settles the reservation (charge or refund) in the same transaction, at most once.
-        `expect` guards against races: the transition happens only from one of those states
-        (InvalidTransition otherwise).
+        `expect` is required: the transition happens only from one of those states, checked inside the
+        write transaction, so every caller says what it believes and a stale one is refused
+        (InvalidTransition) instead of overwriting a newer state. `charge` settles the reservation (charge or
+        refund) in the same transaction, at most once.
         """
         now = utcnow()
         with self._write():
             job = self._job(job_id)
             if job is None:
                 raise KeyError(job_id)
-            if expect is not None and job.state not in set(expect):
+            if job.state not in set(expect):
                 raise InvalidTransition(f"job {job_id} is {job.state}, not one of {sorted(expect)}")
             if job.state != new_state:
                 check_transition(job.state, new_state)
@@ -492,16 +499,6 @@ class Store:
             active,
         )
         return [Job.from_row(r) for r in rows]
-
-    @_in_thread
-    def count_at_novita(self) -> int:
-        states = [s.value for s in AT_NOVITA]
-        return int(
-            self._scalar(
-                f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(states))})",  # noqa: S608
-                states,
-            )
-        )
 
     @_in_thread
     def jobs_for_user(self, guild_id: int | None, user_id: int, limit: int = 10) -> list[Job]:

@@ -12,8 +12,8 @@ from aiohttp import web
 from PIL import Image
 
 from bot import media
-from bot.jobs import ConsoleReporter, JobRunner
-from bot.models import ChargeState, JobState
+from bot.jobs import MAX_PREPARE_ATTEMPTS, ConsoleReporter, JobRunner
+from bot.models import ChargeState, InvalidTransition, JobState
 from bot.novita import NovitaClient
 from bot.settings import Settings
 from bot.store import Store
@@ -173,8 +173,9 @@ async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
         first = JobRunner(store=store, settings=settings, novita=novita, http=http)
         job, _ = await first.submit(request())
         assert job is not None
-        await store.transition(job.id, JobState.QUEUED)
-        await store.transition(job.id, JobState.SUBMITTING)  # as if killed with the request on the wire
+        await store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
+        # as if killed with the request on the wire:
+        await store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
         reporter = ConsoleReporter()
         runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
         await runner.start()
@@ -242,3 +243,160 @@ async def test_a_refused_request_leaves_no_image_behind(env: Env) -> None:
     assert job is None
     assert decision.refusal is not None
     assert list(env.settings.images_dir.iterdir()) == []
+
+
+# Issue 11 regressions ---------------------------------------------------------------------------------------
+
+
+async def test_a_job_moved_by_another_driver_while_preparing_is_left_alone(env: Env) -> None:
+    """A stale driver (a second process, a restart race) finishing its image preparation must not pull back a
+    job that another driver already submitted: its write is refused, and it stops without failing, refunding
+    or submitting anything."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow_image(_request: web.Request) -> web.Response:
+        started.set()
+        await release.wait()
+        return web.Response(body=png(800, 600), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/cat.png", slow_image)
+    async with LoopbackServer(app) as cdn:
+        job, _ = await env.runner.submit(request(image_url=f"{cdn.url}/cat.png"))
+        assert job is not None
+        env.runner.start_job(job.id)
+        await asyncio.wait_for(started.wait(), 10)
+        other = Store(env.settings.database_path)  # the other driver, on its own connection
+        await other.open()
+        try:
+            await other.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
+            await other.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
+            await other.transition(job.id, JobState.SUBMITTED, expect=(JobState.SUBMITTING,), task_id="t-x")
+        finally:
+            await other.close()
+        release.set()
+        for _ in range(200):  # until this runner's driver has given up the job
+            if job.id not in env.runner._tasks:
+                break
+            await asyncio.sleep(0.02)
+    final = await env.store.get_job(job.id)
+    assert final is not None
+    assert final.state == JobState.SUBMITTED
+    assert final.charge_state == ChargeState.RESERVED
+    assert env.fake.submits == []
+    assert env.reporter.ended == []
+
+
+async def test_a_queued_job_taken_by_another_driver_is_not_failed(env: Env) -> None:
+    """The dispatcher hands a turn to a job that someone else already moved on: the refused write means
+    'not mine any more', never a crash that fails and refunds a job that is being made."""
+    env.settings.user_max_concurrent = 10
+    env.settings.novita_max_in_flight = 1
+    env.fake.default_timeline = Timeline(queued_s=0.05, processing_s=0.6)
+    first, _ = await env.runner.submit(request("first"))
+    second, _ = await env.runner.submit(request("second"))
+    assert first is not None
+    assert second is not None
+    env.runner.start_job(first.id)
+    env.runner.start_job(second.id)
+    for _ in range(200):
+        if env.runner.queue_position(second.id) == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert env.runner.queue_position(second.id) == 1
+    await env.store.transition(second.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
+    await env.store.transition(second.id, JobState.SUBMITTED, expect=(JobState.SUBMITTING,), task_id="t-y")
+    done = await env.runner.wait_settled(first.id, 10)
+    assert done.state == JobState.DELIVERED
+    for _ in range(100):
+        if second.id not in env.runner._tasks:
+            break
+        await asyncio.sleep(0.02)
+    moved = await env.store.get_job(second.id)
+    assert moved is not None
+    assert moved.state == JobState.SUBMITTED
+    assert moved.charge_state == ChargeState.RESERVED
+    assert len(env.fake.submits) == 1  # only the first job's
+
+
+async def test_cancel_racing_the_submit_write_wins_or_loses_cleanly(env: Env) -> None:
+    """The member's Cancel and the runner's `queued -> submitting` write reach the store together: exactly
+    one of them wins, the cancel never raises, and the loser leaves the job as the winner made it."""
+    env.settings.user_max_concurrent = 10
+    env.settings.novita_max_in_flight = 1
+    env.fake.default_timeline = Timeline(queued_s=0.05, processing_s=0.6)
+    first, _ = await env.runner.submit(request("first"))
+    second, _ = await env.runner.submit(request("second"))
+    assert first is not None
+    assert second is not None
+    env.runner.start_job(first.id)
+    env.runner.start_job(second.id)
+    for _ in range(200):
+        if env.runner.queue_position(second.id) == 1:
+            break
+        await asyncio.sleep(0.02)
+    cancel, submit = await asyncio.gather(
+        env.runner.cancel(second.id),
+        env.store.transition(second.id, JobState.SUBMITTING, expect=(JobState.QUEUED,)),
+        return_exceptions=True,
+    )
+    assert not isinstance(cancel, BaseException), cancel
+    job = await env.store.get_job(second.id)
+    assert job is not None
+    if cancel is None:  # the submit write won
+        assert not isinstance(submit, BaseException)
+        assert job.state == JobState.SUBMITTING
+        assert job.charge_state == ChargeState.RESERVED
+    else:  # the cancel won
+        assert isinstance(submit, InvalidTransition)
+        assert job.state == JobState.CANCELLED
+        assert job.charge_state == ChargeState.REFUNDED
+    await env.runner.wait_settled(first.id, 10)
+
+
+async def test_cancel_after_the_submit_began_says_too_late(env: Env) -> None:
+    job, _ = await env.runner.submit(request())
+    assert job is not None
+    await env.store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
+    await env.store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
+    assert await env.runner.cancel(job.id) is None
+    still = await env.store.get_job(job.id)
+    assert still is not None
+    assert still.state == JobState.SUBMITTING
+    assert still.charge_state == ChargeState.RESERVED
+
+
+async def test_the_mp4_is_downloaded_when_a_gif_is_listed_first(env: Env) -> None:
+    env.fake.script(Timeline(queued_s=0.05, processing_s=0.2, gif_first=True))
+    job = await env.run(request())
+    assert job.state == JobState.DELIVERED
+    [(_, path)] = env.reporter.delivered
+    assert media.is_mp4(path)
+    task = next(iter(env.fake.tasks.values()))
+    assert task.gif_downloads == 0
+    assert task.video_downloads == 1
+
+
+async def test_an_image_whose_preparation_keeps_killing_the_process_fails_after_bounded_attempts(
+    env: Env,
+) -> None:
+    """Each begun preparation is counted in the row before it starts; after the bound, the next start fails
+    the job with a refund instead of opening the image again (and dying again)."""
+    job, _ = await env.runner.submit(request(image_bytes=png(800, 600), image_name="boom.png"))
+    assert job is not None
+    # Three earlier starts began preparing this image and died (as a decoder exhausting memory would).
+    await env.store.update_job(job.id, prepare_attempts=MAX_PREPARE_ATTEMPTS)
+    env.runner.start_job(job.id)
+    ended = await env.runner.wait_settled(job.id, 10)
+    assert ended.state == JobState.FAILED
+    assert ended.charge_state == ChargeState.REFUNDED
+    assert "credits were returned" in (ended.error or "")
+    assert "smaller image" in (ended.error or "")
+    assert env.fake.submits == []
+
+
+async def test_each_image_preparation_is_counted_before_it_begins(env: Env) -> None:
+    job = await env.run(request(image_bytes=png(800, 600)))
+    assert job.state == JobState.DELIVERED
+    assert job.prepare_attempts == 1

@@ -103,7 +103,8 @@ async def test_every_job_transition_logs_one_line_with_the_job_id(
     ]  # fmt: skip
     for state in path:
         charge = ChargeState.CHARGED if state == JobState.DELIVERING else None
-        await store.transition(job.id, state, charge=charge)
+        before = (await store.get_job(job.id)).state  # type: ignore[union-attr]
+        await store.transition(job.id, state, charge=charge, expect=(before,))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"job={job.id} state ")]
     previous = [JobState.ACCEPTED, *path[:-1]]
     assert lines == [f"job={job.id} state {a} -> {b}" for a, b in zip(previous, path, strict=True)]

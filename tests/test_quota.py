@@ -105,7 +105,9 @@ async def test_refund_gives_credits_back_and_grant_adds(store: Store, settings: 
     assert all(jobs)
     job, decision = await ask(store, settings)
     assert job is None
-    await store.transition(jobs[0].id, JobState.FAILED, charge=ChargeState.REFUNDED)
+    await store.transition(
+        jobs[0].id, JobState.FAILED, expect=(JobState.ACCEPTED,), charge=ChargeState.REFUNDED
+    )
     job, decision = await ask(store, settings)
     assert job is not None, decision.message
     assert (await ask(store, settings))[0] is None
@@ -151,3 +153,21 @@ async def test_role_tier_budget_block_and_concurrency(store: Store, settings: Se
     assert (await ask(store, settings, user=5))[0] is not None
     assert (await ask(store, settings, user=5))[0] is not None
     assert (await ask(store, settings, user=5))[1].refusal == quota.Refusal.USER_BUSY
+
+
+async def test_the_member_concurrent_cap_counts_only_jobs_in_the_same_server(
+    store: Store, settings: Settings
+) -> None:
+    """Two running videos in one server do not stop the same member from starting one in another server."""
+    settings.user_max_concurrent = 2
+
+    def elsewhere(guild_id: int) -> JobRequest:
+        return JobRequest(guild_id=guild_id, channel_id=20, user_id=1, prompt="p")
+
+    for _ in range(2):
+        job, decision = await quota.admit(store, settings, elsewhere(99))
+        assert job is not None, decision.message
+    job, decision = await quota.admit(store, settings, elsewhere(99))
+    assert job is None  # the cap holds inside the server
+    job, decision = await ask(store, settings)  # guild 10: none running here
+    assert job is not None, decision.message

@@ -44,10 +44,10 @@ async def test_transitions_are_validated_and_recorded_with_times(store: Store, s
     assert job.state == JobState.ACCEPTED
     assert job.charge_state == ChargeState.RESERVED
     with pytest.raises(InvalidTransition):
-        await store.transition(job.id, JobState.DELIVERED)
-    job = await store.transition(job.id, JobState.QUEUED)
-    job = await store.transition(job.id, JobState.SUBMITTING)
-    job = await store.transition(job.id, JobState.SUBMITTED, task_id="t-1")
+        await store.transition(job.id, JobState.DELIVERED, expect=(JobState.ACCEPTED,))
+    job = await store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
+    job = await store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
+    job = await store.transition(job.id, JobState.SUBMITTED, expect=(JobState.SUBMITTING,), task_id="t-1")
     assert job.task_id == "t-1"
     events = await store.events(job.id)
     assert [e["state"] for e in events] == ["accepted", "queued", "submitting", "submitted"]
@@ -58,7 +58,9 @@ async def test_transitions_are_validated_and_recorded_with_times(store: Store, s
 
 async def test_reservation_is_settled_once(store: Store, settings: Settings) -> None:
     job = await new_job(store, settings)
-    job = await store.transition(job.id, JobState.FAILED, charge=ChargeState.REFUNDED)
+    job = await store.transition(
+        job.id, JobState.FAILED, expect=(JobState.ACCEPTED,), charge=ChargeState.REFUNDED
+    )
     assert job.charge_state == ChargeState.REFUNDED
     totals = await store.ledger_totals()
     assert totals == {"reserve": 1, "refund": 1}

@@ -101,6 +101,7 @@ class Timeline:
     no_videos: bool = False
     video_status: int = 200
     video_not_mp4: bool = False
+    gif_first: bool = False  # list a GIF preview before the MP4 in `videos[]` (the documents allow both)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class FakeTask:
     image_url: str | None = None  # when sent as a plain http(s) URL (never fetched)
     polls: int = 0
     video_downloads: int = 0
+    gif_downloads: int = 0
     video_path: Path | None = None
     _video_job: asyncio.Future[Path] | None = field(default=None, repr=False)
 
@@ -671,6 +673,9 @@ class FakeNovita:
             progress, eta = 100, 0
             if not timeline.no_videos:
                 ttl = math.ceil(self.video_ttl_s * task.scale)
+                if timeline.gif_first:
+                    gif_url = self.video_url(task.task_id).removesuffix(".mp4") + ".gif"
+                    videos.append({"video_url": gif_url, "video_url_ttl": str(ttl), "video_type": "gif"})
                 videos.append(
                     {
                         "video_url": self.video_url(task.task_id),
@@ -712,8 +717,12 @@ class FakeNovita:
         return task.video_path
 
     async def _handle_video(self, request: web.Request) -> web.StreamResponse:
-        task_id = request.match_info["name"].removesuffix(".mp4")
+        name = request.match_info["name"]
+        task_id = name.removesuffix(".mp4").removesuffix(".gif")
         task = self.tasks.get(task_id)
+        if name.endswith(".gif") and task is not None and task.timeline.gif_first:
+            task.gif_downloads += 1
+            return web.Response(body=_tiny_gif(), content_type="image/gif")
 
         async def normal() -> web.StreamResponse:
             now = time.monotonic()
@@ -736,6 +745,14 @@ class FakeNovita:
         if fault is None:
             return await normal()
         return await self._apply_fault(request, fault, normal, create_first=False)
+
+
+def _tiny_gif() -> bytes:
+    """A real two-frame GIF, the kind of preview a result may list before its MP4."""
+    frames = [Image.new("RGB", (64, 36), color) for color in ((200, 40, 40), (40, 40, 200))]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
 
 
 # Standalone ---------------------------------------------------------------------------------------------
