@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,12 @@ async def new_job(
 
 async def walk(store: Store, job: Job, end: JobState) -> Job:
     """Move a job along the real state machine to `end`, settling its credits as the runner does."""
-    t = store.transition
+
+    async def t(job_id: int, state: JobState, **fields: Any) -> Job:
+        now = await store.get_job(job_id)
+        assert now is not None
+        return await store.transition(job_id, state, expect=(now.state,), **fields)
+
     if end == JobState.CANCELLED:
         return await t(job.id, JobState.CANCELLED, charge=ChargeState.REFUNDED)
     await t(job.id, JobState.QUEUED)
