@@ -37,6 +37,8 @@ HELP: dict[str, str] = {
     "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
     "NOVITA_MODE": "Use live (the real Novita API) or simulate (trial mode: simulated videos, no key).",
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
+    "MESSAGE_CONTENT_INTENT": "Turn it on in the Developer Portal → your application → Bot → Privileged "
+    "Gateway Intents → Message Content Intent, or set MESSAGE_CONTENT_INTENT=false.",
 }
 
 
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
     novita_mode: str = Field("live", pattern="^(live|simulate)$")  # simulate: trial mode, see simulate.py
+    # Ask Discord for the privileged Message Content intent: a mention replying to anyone's image can use it.
+    message_content_intent: bool = False
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
