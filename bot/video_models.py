@@ -186,3 +186,20 @@ def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, 
         kinds = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in VIDEO_KINDS)
         lines.append(f"**{MODELS[key].name}** — {kinds}")
     return "\n".join(lines)
+
+
+def aspect_warning(
+    first: tuple[int | None, int | None], last: tuple[int | None, int | None], tolerance: float = 0.10
+) -> str | None:
+    """One sentence when the last frame's aspect ratio differs from the first's by more than `tolerance`
+    (the video follows the first frame's), or None. Sizes are (width, height); unknown sizes pass."""
+    (w1, h1), (w2, h2) = first, last
+    if not (w1 and h1 and w2 and h2):
+        return None
+    ratio = (w2 / h2) / (w1 / h1)
+    if abs(ratio - 1) <= tolerance:
+        return None
+    return (
+        f"Heads-up: the last frame ({w2}×{h2}) has a different shape from the first ({w1}×{h1}); the video "
+        "keeps the first frame's shape, so the last frame will be cropped or stretched to fit."
+    )

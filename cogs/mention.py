@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, video_models
 from bot.mention_flags import addresses_bot, parse_mention
 from bot.models import JobRequest
 from bot.validation import visible_text
@@ -106,6 +106,11 @@ class Mention(commands.Cog):
             await self.refuse(message, refusal)
             return
         author = message.author
+        generate = self.generate
+        model = parsed.model
+        if model is None:
+            allowed = await generate.allowed_models(message.guild.id if message.guild else None)
+            model = video_models.default_model(allowed, source is not None)
         request = JobRequest(
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -120,8 +125,8 @@ class Mention(commands.Cog):
             image_name=source.filename if source else None,
             entry="mention",
             source_message_id=message.id,
+            model=model,
         )
-        generate = self.generate
         job, refusal = await generate.admit(request)
         if job is None:
             await self.refuse(message, refusal)
