@@ -118,8 +118,8 @@ class Settings(BaseSettings):
 
     # Per-model credits and prices beyond the base tables (see bot/video_models.py); and how long submits
     # pause after Novita said the account is out of credit.
-    model_credit_table: Annotated[dict[tuple[str, str, int], int], NoDecode] = Field(default_factory=dict)
-    model_price_table: Annotated[dict[tuple[str, str, int], float], NoDecode] = Field(default_factory=dict)
+    model_credit_table: Annotated[dict[tuple[str, str, int], int] | None, NoDecode] = None
+    model_price_table: Annotated[dict[tuple[str, str, int], float] | None, NoDecode] = None
     novita_balance_pause_s: float = Field(300.0, ge=0)
 
     # Discord presentation

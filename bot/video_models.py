@@ -105,12 +105,12 @@ def by_endpoint(path: str) -> VideoModel | None:
 
 # Costs ----------------------------------------------------------------------------------------------------
 def credits(settings: Settings, key: str, resolution: str, duration: int) -> int:
-    own = settings.model_credit_table.get((key, resolution, duration))
+    own = (settings.model_credit_table or {}).get((key, resolution, duration))
     return own if own is not None else settings.credits_for(resolution, duration)
 
 
 def price(settings: Settings, key: str, resolution: str, duration: int) -> float:
-    own = settings.model_price_table.get((key, resolution, duration))
+    own = (settings.model_price_table or {}).get((key, resolution, duration))
     return own if own is not None else settings.price_for(resolution, duration)
 
 
