@@ -720,3 +720,84 @@ def test_standalone_fake_serves_until_interrupted() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# Models and frames ----------------------------------------------------------------------------------------
+
+_FIRST = data_uri(image_bytes((640, 480)))
+_LAST = data_uri(image_bytes((640, 480), fmt="PNG"), "image/png")
+
+
+@pytest.mark.parametrize(
+    ("request_", "endpoint"),
+    [
+        (GenerationRequest("x", image_data_uri=_FIRST, end_image_data_uri=_LAST), "minimax-hailuo-02"),
+        (GenerationRequest("x", model="hailuo-2.3"), "minimax-hailuo-2.3-t2v"),
+        (GenerationRequest("x", model="hailuo-2.3", image_data_uri=_FIRST), "minimax-hailuo-2.3-i2v"),
+        (
+            GenerationRequest("x", model="hailuo-2.3-fast", image_data_uri=_FIRST),
+            "minimax-hailuo-2.3-fast-i2v",
+        ),
+    ],
+    ids=["02-both-frames", "2.3-text", "2.3-image", "fast-image"],
+)
+async def test_each_model_is_submitted_to_its_endpoint(
+    fake: FakeNovita, make_client: MakeClient, request_: GenerationRequest, endpoint: str
+) -> None:
+    task_id = await make_client().submit(request_)
+    task = fake.tasks[task_id]
+    assert task.endpoint == endpoint
+    [body] = fake.bodies[endpoint]
+    assert body.get("end_image") == request_.end_image_data_uri
+    if request_.end_image_data_uri:
+        assert task.end_image is not None
+    result = await make_client().get_result(task_id)
+    assert result.task_id == task_id
+
+
+async def test_fake_refuses_per_endpoint_what_novita_documents(
+    fake: FakeNovita, session: aiohttp.ClientSession
+) -> None:
+    auth = {"Authorization": f"Bearer {fake.api_key}"}
+    cases = [
+        ("minimax-hailuo-2.3-i2v", {"image": _FIRST, "end_image": _LAST}, "end_image is not supported"),
+        ("minimax-hailuo-2.3-fast-i2v", {"image": _FIRST, "end_image": _LAST}, "end_image is not supported"),
+        ("minimax-hailuo-2.3-i2v", {}, "image is required"),
+        ("minimax-hailuo-2.3-fast-i2v", {}, "image is required"),
+        ("minimax-hailuo-2.3-t2v", {"image": _FIRST}, "takes no image"),
+        ("minimax-hailuo-02", {"end_image": _LAST}, "end_image needs image"),
+        ("minimax-hailuo-02", {"image": _FIRST, "end_image": "data:image/jpeg;base64,AAAA"}, "end_image"),
+        ("minimax-hailuo-02", {"image_url": _FIRST}, "image_url must be an http(s) URL"),
+    ]
+    for endpoint, fields, needle in cases:
+        url = f"{fake.base_url}/v3/async/{endpoint}"
+        async with session.post(url, json={"prompt": "x", **fields}, headers=auth) as resp:
+            answer = await resp.json()
+        assert resp.status == 400, (endpoint, fields)
+        assert needle in answer["message"], (endpoint, answer)
+        assert answer["metadata"] == {}
+    assert not fake.tasks
+    ok = {"prompt": "x", "image": "https://a.example/1.jpg", "image_url": "https://a.example/1.jpg"}
+    async with session.post(
+        f"{fake.base_url}/v3/async/minimax-hailuo-2.3-i2v", json=ok, headers=auth
+    ) as resp:
+        assert resp.status == 200
+
+
+async def test_video_url_ttl_as_an_integer_is_read_too(fake: FakeNovita, make_client: MakeClient) -> None:
+    fake.script(Timeline(queued_s=0.01, processing_s=0.02, ttl_as_int=True))
+    client = make_client()
+    task_id = await client.submit(GenerationRequest("x"))
+    async with asyncio.timeout(10):
+        while not (result := await client.get_result(task_id)).finished:
+            await asyncio.sleep(0.02)
+    assert result.videos[0].ttl_seconds == 3600
+
+
+async def test_billing_balance_400_is_no_balance_by_its_reason(
+    fake: FakeNovita, make_client: MakeClient
+) -> None:
+    fake.no_balance, fake.no_balance_reason = True, "BILLING_BALANCE_NOT_ENOUGH"
+    with pytest.raises(NovitaNoBalance) as info:
+        await make_client().submit(GenerationRequest("x"))
+    assert (info.value.status, info.value.reason) == (400, "BILLING_BALANCE_NOT_ENOUGH")

@@ -682,7 +682,8 @@ class FakeNovita:
         try:
             fmt, size = check_image(data, match.group(1))
         except _Refusal as refusal:
-            return refusal
+            message = refusal.message if name == "image" else f"{name}: {refusal.message}"
+            return _Refusal(refusal.status, refusal.reason, message)
         return data, fmt, size
 
     # Poll -----------------------------------------------------------------------------------------------
