@@ -147,6 +147,17 @@ def m003_prepare_attempts(db: Database) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN prepare_attempts INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m004_models(db: Database) -> None:
+    """The video model of each job and its last frame (see bot/video_models.py); the models a server allows
+    (a JSON list of model keys; NULL: all of them, including models added later)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT 'hailuo-02'")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_url TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_path TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_name TEXT")
+    db.execute("ALTER TABLE guild_settings ADD COLUMN allowed_models TEXT")
+
+
 @dataclass(frozen=True)
 class PolicyRows:
     """The moderator policy that applies to one member, as stored (unresolved)."""
@@ -613,7 +624,7 @@ class Store:
         "duration", "resolution", "prompt_expansion", "image_name", "parent_job_id", "credits", "cost_usd",
         "charge_state", "task_id", "novita_status", "delivered_via", "result_channel_id", "result_message_id",
         "card_channel_id", "card_message_id", "reencoded", "error", "error_detail", "created_at",
-        "submitted_at", "finished_at", "delivered_at", "simulated",
+        "submitted_at", "finished_at", "delivered_at", "simulated", "model", "last_frame_name",
     )  # fmt: skip
 
     @_in_thread
