@@ -15,13 +15,14 @@ import json
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
+
+from . import redaction
 
 log = logging.getLogger("bot.novita")
 
@@ -30,7 +31,7 @@ RESULT_PATH = "/v3/async/task-result"
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-novita-request-id", "request-id", "x-trace-id", "trace-id")
 _DETAIL_LIMIT = 500
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+")
+_EXCERPT_LIMIT = 200
 
 
 class TaskStatus(enum.StrEnum):
@@ -282,7 +283,7 @@ def parse_task_result(payload: object, task_id: str) -> TaskResult:
         task_id=returned_id if isinstance(returned_id, str) and returned_id else task_id,
         status=_parse_status(raw_status),
         raw_status=raw_status,
-        reason=reason if isinstance(reason, str) else ("" if reason is None else str(reason)),
+        reason=redaction.redact(reason if isinstance(reason, str) else "" if reason is None else str(reason)),
         eta_seconds=max(0.0, eta) if eta is not None else None,
         progress_percent=min(100.0, max(0.0, progress)) if progress is not None else None,
         videos=_parse_videos(payload.get("videos")),
@@ -382,6 +383,7 @@ class NovitaClient:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        redaction.register(api_key)
         self._image_fields = tuple(image_fields)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._poll_retries = max(0, poll_retries)
@@ -500,7 +502,7 @@ class NovitaClient:
         except aiohttp.ConnectionTimeoutError as exc:
             # Timed out before a connection existed (including waiting for a pooled one): nothing was sent.
             raise NovitaTimeout(
-                self._redact(f"connecting to Novita timed out: {exc}"), operation=operation
+                redaction.redact(f"connecting to Novita timed out: {exc}"), operation=operation
             ) from None
         except TimeoutError:
             raise NovitaTimeout(
@@ -509,18 +511,18 @@ class NovitaClient:
         except aiohttp.ClientSSLError as exc:
             # The host answered but TLS failed before the request was sent: no task, and no point retrying.
             raise NovitaConnectionError(
-                self._redact(f"TLS failure: {exc}"), reached=True, operation=operation
+                redaction.redact(f"TLS failure: {exc}"), reached=True, operation=operation
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise NovitaConnectionError(
-                self._redact(f"could not connect: {exc}"), reached=False, operation=operation
+                redaction.redact(f"could not connect: {exc}"), reached=False, operation=operation
             ) from None
         except aiohttp.InvalidURL as exc:
-            raise NovitaError(self._redact(f"invalid Novita URL: {exc}"), operation=operation) from None
+            raise NovitaError(redaction.redact(f"invalid Novita URL: {exc}"), operation=operation) from None
         except aiohttp.ClientError as exc:
             # Reset, disconnect or broken payload after the request was (at least partly) sent.
             raise NovitaConnectionError(
-                self._redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
+                redaction.redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
                 reached=True,
                 maybe_created=is_submit,
                 operation=operation,
@@ -533,7 +535,9 @@ class NovitaClient:
             return json.loads(response.body)
         except ValueError:
             raise NovitaMalformedResponse(
-                self._redact(f"invalid JSON ({len(response.body)} bytes): {self._excerpt(response.body)}"),
+                redaction.redact(
+                    f"invalid JSON ({len(response.body)} bytes): {self._excerpt(response.body)}"
+                ),
                 status=response.status,
                 request_id=response.request_id,
                 maybe_created=operation == "submit",
@@ -545,7 +549,7 @@ class NovitaClient:
         task_id = payload.get("task_id") if isinstance(payload, Mapping) else None
         if not isinstance(task_id, str) or not task_id.strip():
             raise NovitaMalformedResponse(
-                self._redact(f"answer has no task_id: {self._excerpt(response.body)}"),
+                redaction.redact(f"answer has no task_id: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 maybe_created=True,
@@ -560,7 +564,7 @@ class NovitaClient:
             return parse_task_result(payload, task_id)
         except NovitaMalformedResponse as exc:
             raise NovitaMalformedResponse(
-                self._redact(f"{exc.detail}: {self._excerpt(response.body)}"),
+                redaction.redact(f"{exc.detail}: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 operation="poll",
@@ -569,8 +573,8 @@ class NovitaClient:
     def _http_error(self, response: _Response, operation: str) -> NovitaError:
         status = response.status
         parsed = _parse_error_body(response.body)
-        detail = self._redact(parsed.message[:_DETAIL_LIMIT]) or f"HTTP {status} with an empty body"
-        reason = self._redact(parsed.reason) if parsed.reason else None
+        detail = redaction.clip(parsed.message, _DETAIL_LIMIT) or f"HTTP {status} with an empty body"
+        reason = redaction.clip(parsed.reason, _EXCERPT_LIMIT) if parsed.reason else None
         common: dict[str, Any] = {
             "status": status,
             "reason": reason,
@@ -620,12 +624,7 @@ class NovitaClient:
             error.detail,
         )
 
-    def _redact(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "[redacted]")
-        return _BEARER_RE.sub(r"\1[redacted]", text)
-
     @staticmethod
-    def _excerpt(body: bytes, limit: int = 200) -> str:
-        text = " ".join(body.decode("utf-8", errors="replace").split())
-        return text if len(text) <= limit else text[:limit] + "…"
+    def _excerpt(body: bytes, limit: int = _EXCERPT_LIMIT) -> str:
+        """The body on one line, redacted and then cut (the order matters: see bot/redaction.py)."""
+        return redaction.clip(" ".join(body.decode("utf-8", errors="replace").split()), limit)

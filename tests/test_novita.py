@@ -260,6 +260,30 @@ async def test_key_echoed_by_server_is_redacted(fake: FakeNovita, make_client: M
     assert "[redacted]" in info.value.detail
 
 
+@pytest.mark.parametrize("before", [480, 485, 490])
+async def test_a_key_split_by_the_detail_cut_leaves_no_piece(
+    fake: FakeNovita, make_client: MakeClient, before: int
+) -> None:
+    """The server echoes the key so that the 500-character cut of the detail falls inside it."""
+    fake.api_key = SECRET
+    fake.inject("submit", "status", status=401, message="x" * before + " " + SECRET + " is not valid")
+    with pytest.raises(NovitaAuthError) as info:
+        await make_client(api_key=SECRET).submit(GenerationRequest("x"))
+    assert_secret_absent(info.value)
+    assert SECRET[:8] not in str(info.value)
+    assert len(info.value.detail) <= 500
+
+
+async def test_a_key_split_by_the_excerpt_cut_of_a_malformed_answer_leaves_no_piece(
+    fake: FakeNovita, make_client: MakeClient
+) -> None:
+    fake.inject("poll", "respond", body="<html>" + "y" * 180 + SECRET + "</html>", content_type="text/html")
+    with pytest.raises(NovitaMalformedResponse) as info:
+        await make_client(api_key=SECRET, poll_retries=0).get_result("some-task")
+    assert SECRET[:8] not in str(info.value)
+    assert "y" * 100 in info.value.detail  # the excerpt is still there, cut after the redaction
+
+
 async def test_no_balance(fake: FakeNovita, make_client: MakeClient) -> None:
     fake.no_balance = True
     with pytest.raises(NovitaNoBalance) as info:
