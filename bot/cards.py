@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import discord
 
 from .models import Job, JobState, utcnow
+from .novita import MAX_ETA_S
 from .quota import discord_time
 
 COLOURS = {
@@ -62,8 +63,8 @@ def state_line(job: Job, queue_position: int | None = None, now: datetime | None
     if state == JobState.PROCESSING:
         percent = job.progress or 0.0
         line = f"🎬 Generating {progress_bar(percent)} {percent:.0f} %"
-        if job.eta_s is not None and job.eta_s > 0:
-            line += f" · ready {discord_time(now + timedelta(seconds=job.eta_s))}"
+        if job.eta_s is not None and job.eta_s > 0:  # bounded where parsed; a row stored before, here
+            line += f" · ready {discord_time(now + timedelta(seconds=min(job.eta_s, MAX_ETA_S)))}"
         return line
     if state == JobState.DOWNLOADING:
         return "⬇️ Video ready — downloading it…"

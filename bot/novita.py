@@ -32,6 +32,10 @@ RESULT_PATH = "/v3/async/task-result"
 _REQUEST_ID_HEADERS = ("x-request-id", "x-novita-request-id", "request-id", "x-trace-id", "trace-id")
 _DETAIL_LIMIT = 500
 _EXCERPT_LIMIT = 200
+# Every number read from Novita is held to a sane range where it is parsed: an absurd value (eta "1e12")
+# must not reach date arithmetic later on.
+MAX_ETA_S = 24 * 3600.0
+MAX_VIDEO_TTL_S = 30 * 24 * 3600
 
 
 class TaskStatus(enum.StrEnum):
@@ -230,6 +234,10 @@ def _to_int(value: object) -> int | None:
     return int(number) if number is not None else None
 
 
+def _clamped(value: float | None, low: float, high: float) -> float | None:
+    return None if value is None else min(high, max(low, value))
+
+
 def _parse_status(raw: str) -> TaskStatus:
     normalised = raw.strip().upper()
     try:
@@ -255,7 +263,7 @@ def _parse_videos(value: object) -> tuple[VideoOutput, ...]:
         videos.append(
             VideoOutput(
                 url=url.strip(),
-                ttl_seconds=_to_int(item.get("video_url_ttl")),
+                ttl_seconds=_to_int(_clamped(_to_float(item.get("video_url_ttl")), 0, MAX_VIDEO_TTL_S)),
                 video_type=video_type.strip().lower() if isinstance(video_type, str) else "",
             )
         )
@@ -284,8 +292,8 @@ def parse_task_result(payload: object, task_id: str) -> TaskResult:
         status=_parse_status(raw_status),
         raw_status=raw_status,
         reason=redaction.redact(reason if isinstance(reason, str) else "" if reason is None else str(reason)),
-        eta_seconds=max(0.0, eta) if eta is not None else None,
-        progress_percent=min(100.0, max(0.0, progress)) if progress is not None else None,
+        eta_seconds=_clamped(eta, 0.0, MAX_ETA_S),
+        progress_percent=_clamped(progress, 0.0, 100.0),
         videos=_parse_videos(payload.get("videos")),
     )
 

@@ -526,6 +526,27 @@ async def test_poll_parses_defensively(
     assert check(result), result
 
 
+@pytest.mark.parametrize(
+    ("task", "ttl", "eta", "progress", "ttl_seconds"),
+    [
+        ({"eta": "1e12", "progress_percent": "1e12"}, "1e300", 24 * 3600.0, 100.0, 30 * 24 * 3600),
+        ({"eta": -1e12, "progress_percent": -5}, "-1e12", 0.0, 0.0, 0),
+        ({"eta": 1.7e308, "progress_percent": 40}, 3600, 24 * 3600.0, 40.0, 3600),
+    ],
+    ids=["huge", "negative", "near-float-max"],
+)
+def test_absurd_numbers_are_held_to_a_sane_range_where_they_are_parsed(
+    task: dict[str, Any], ttl: object, eta: float, progress: float, ttl_seconds: int
+) -> None:
+    payload = {
+        "task": {"task_id": "t", "status": "TASK_STATUS_PROCESSING", **task},
+        "videos": [{"video_url": "https://cdn.example/v.mp4", "video_url_ttl": ttl, "video_type": "mp4"}],
+    }
+    result = parse_task_result(payload, "t")
+    assert (result.eta_seconds, result.progress_percent) == (eta, progress)
+    assert result.videos[0].ttl_seconds == ttl_seconds
+
+
 @pytest.mark.parametrize("payload", [[], {"task": None}, {"task": {"eta": 3}}, {"videos": []}])
 def test_missing_fields_are_malformed(payload: object) -> None:
     with pytest.raises(NovitaMalformedResponse):
