@@ -22,7 +22,7 @@ MIN_FRAGMENT = 8  # a piece of a secret this long, ending a token, is masked too
 ELLIPSIS = "…"
 
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+")
-_TOKEN_CHARS = r"[\w.~+/=-]*"  # what API keys and bot tokens are made of
+_KEY_CHARS = r"[\w.~+/=-]*"  # what API keys and bot tokens are made of
 
 _lock = threading.Lock()
 _secrets: list[str] = []
@@ -45,7 +45,7 @@ def registered() -> list[str]:
 @functools.lru_cache(maxsize=64)
 def _tokens_from(secret: str) -> re.Pattern[str]:
     """Tokens that start like `secret` (its first MIN_FRAGMENT characters)."""
-    return re.compile(re.escape(secret[:MIN_FRAGMENT]) + _TOKEN_CHARS)
+    return re.compile(re.escape(secret[:MIN_FRAGMENT]) + _KEY_CHARS)
 
 
 def redact(text: str, secrets: Iterable[str] | None = None, mask: str = MASK) -> str:
