@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import discord
 
+from .embeds import Embed
 from .models import Job, JobState, utcnow
 from .novita import MAX_ETA_S
 from .quota import discord_time
@@ -79,14 +80,14 @@ def state_line(job: Job, queue_position: int | None = None, now: datetime | None
     return f"❌ {job.error or 'The video could not be made. Your credits were returned.'}"
 
 
-def job_card(job: Job, queue_position: int | None = None, now: datetime | None = None) -> discord.Embed:
+def job_card(job: Job, queue_position: int | None = None, now: datetime | None = None) -> Embed:
     if job.state == JobState.FAILED:
         colour = COLOURS["failed"]
     elif job.state in (JobState.CANCELLED, JobState.UNDELIVERED):
         colour = COLOURS["muted"]
     else:
         colour = COLOURS["working"]
-    embed = discord.Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
+    embed = Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Status", value=state_line(job, queue_position, now), inline=False)
@@ -105,10 +106,8 @@ def elapsed(job: Job) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> discord.Embed:
-    embed = discord.Embed(
-        title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"]
-    )
+def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> Embed:
+    embed = Embed(title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"])
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Took", value=elapsed(job), inline=True)

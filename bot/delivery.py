@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from . import cards, media, quota
+from . import cards, media, quota, redaction
 from .jobs import Delivered, DeliveryFailed, job_log
 from .models import Job, JobState, utcnow
 
@@ -370,29 +370,51 @@ class DiscordReporter:
 
     # Endings ------------------------------------------------------------------------------------------
     async def job_ended(self, job: Job) -> None:
-        async with self._lock(job.id):
-            self._close_card(job.id)
-            fresh = await self.store.get_job(job.id)
-            job = fresh or job
-            position = None
-            edited = await self.edit_card(job, embed=cards.job_card(job, position), view=None)
-            if job.state == JobState.FAILED and (edited is None or not token_alive(job)):
-                await self._tell_requester(job)
-        self._forget(job.id)
-        self._spoilers.discard(job.id)
-        await self._notify_final(job)
+        try:
+            async with self._lock(job.id):
+                self._close_card(job.id)
+                job = await self.store.get_job(job.id) or job
+                try:
+                    edited = await self.edit_card(job, embed=cards.job_card(job), view=None)
+                except discord.HTTPException as exc:
+                    job_log(job.id).warning("the final card edit was refused (%s %s)", exc.status, exc.code)
+                    edited = None
+                if job.state == JobState.FAILED and (edited is None or not token_alive(job)):
+                    await self._tell_requester(job)
+        finally:  # whatever Discord said, the moderation log hears about the ending
+            self._forget(job.id)
+            self._spoilers.discard(job.id)
+            await self._notify_final(job)
 
     async def _tell_requester(self, job: Job) -> None:
-        """A failure after the member stopped watching: a short reply that notifies them."""
+        """A failure the card can't show, or shown after the member stopped watching: a reply that notifies
+        them in the channel, or a DM when the channel refuses."""
+        text = redaction.clip(
+            f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip(), 2000
+        )
+        jlog = job_log(job.id)
         channel_id = job.card_channel_id or job.channel_id
-        if channel_id is None:
-            return
-        channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        text = f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip()
-        with contextlib.suppress(discord.HTTPException):
-            await channel.send(
-                text[:2000], reference=self._reply_target(job), allowed_mentions=requester_only(job)
+        if channel_id is not None:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            try:
+                await channel.send(
+                    text, reference=self._reply_target(job), allowed_mentions=requester_only(job)
+                )
+                return
+            except discord.HTTPException as exc:
+                jlog.warning(
+                    "the channel refused the failure notice (%s %s); trying a DM", exc.status, exc.code
+                )
+        try:
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            where = f" in <#{channel_id}>" if channel_id else ""
+            await user.send(
+                redaction.clip(
+                    f"Your video #{job.id}{where} could not be made. {job.error or ''}".strip(), 2000
+                )
             )
+        except discord.HTTPException as exc:
+            jlog.warning("the failure notice could not be sent by DM either (%s %s)", exc.status, exc.code)
 
     def _forget(self, job_id: int) -> None:
         self._last_edit.pop(job_id, None)

@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from .embeds import Embed
 from .models import parse_iso
 from .quota import BudgetStatus, discord_time, period_window
 from .settings import Period
@@ -143,10 +144,10 @@ def totals_text(t: Tally) -> str:
     return text
 
 
-def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> discord.Embed:
+def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> Embed:
     """The /server-usage answer. Mentions inside an embed never ping."""
     label = PERIOD_LABELS[report.period]
-    embed = discord.Embed(title=f"📊 Server usage — {label}", colour=discord.Colour.blurple())
+    embed = Embed(title=f"📊 Server usage — {label}", colour=discord.Colour.blurple())
     embed.description = (
         f"Since {discord_time(report.since, 'f')} (UTC periods)." if report.since else "Since the start."
     )

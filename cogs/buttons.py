@@ -30,6 +30,7 @@ from discord.ext import commands
 
 from bot import cards, media
 from bot.app import reply
+from bot.embeds import Embed
 from bot.models import InvalidTransition, Job, JobState, parse_iso
 from bot.permissions import is_moderator
 from bot.validation import MAX_PROMPT, check_options
@@ -428,8 +429,8 @@ async def _read_frame(video: Path) -> bytes:
     return frame
 
 
-def details_embed(job: Job, events: list[dict[str, Any]]) -> discord.Embed:
-    embed = discord.Embed(
+def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
+    embed = Embed(
         title=f"Video #{job.id} — details", description=job.full_prompt[:4000], colour=cards.COLOURS["muted"]
     )
     embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)

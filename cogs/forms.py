@@ -171,7 +171,7 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
     return ctype.startswith("image/") or attachment.filename.lower().rsplit(".", 1)[-1] in _IMAGE_EXTENSIONS
 
 
-def _embed_image(embed: discord.Embed) -> tuple[str, int | None, int | None] | None:
+def _embed_image(embed: discord.Embed) -> tuple[str, int | None, int | None] | None:  # noqa: TID251 - read
     if embed.image.url:
         return embed.image.proxy_url or embed.image.url, embed.image.width, embed.image.height
     if embed.type == "image" and embed.thumbnail.url:

@@ -23,6 +23,7 @@ from bot import quota
 from bot.app import reply
 from bot.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.cards import COLOURS
+from bot.embeds import Embed
 from bot.models import Job, parse_iso, utcnow
 from bot.modlog import ModerationLog, safe_text
 from bot.permissions import require_moderator, role_ids
@@ -122,7 +123,7 @@ class Moderation(commands.Cog):
         limit = row.get("quota_credits")
         default = quota.describe_limit(settings.default_quota_credits, period)
         base = quota.describe_limit(limit, period) if limit is not None else f"{default} (the bot's default)"
-        embed = discord.Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
+        embed = Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
         embed.add_field(name="Every member", value=base, inline=False)
         table = quota.credit_table(settings, row)
         costs = " · ".join(f"{r} {d} s: {table[(r, d)]}" for r, d in quota.VIDEO_KINDS)
@@ -368,7 +369,7 @@ class Moderation(commands.Cog):
         overview = await self.bot.store.policy_overview(guild_id)
         blocked = [m["user_id"] for m in overview["members"] if m["blocked"]]
         entries = row.get("blocklist") or []
-        embed = discord.Embed(title="⚙️ Server settings", colour=COLOURS["working"])
+        embed = Embed(title="⚙️ Server settings", colour=COLOURS["working"])
         embed.add_field(
             name="Allowed channels",
             value=mention_list(row.get("allowed_channels") or [], "#", "All"),
