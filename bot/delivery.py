@@ -50,6 +50,13 @@ def requester_only(job: Job) -> discord.AllowedMentions:
     )
 
 
+def nonce(job: Job, via: str) -> str:
+    """The same for every post of this job's result to one place: with `enforce_nonce` (which discord.py
+    sends with any nonce) Discord answers a repeat within a few minutes with the message already made, so a
+    retried or resumed upload cannot make a second one. Up to 25 characters."""
+    return f"hailuo-{job.id}-{via[0]}"
+
+
 def token_alive(job: Job, margin_s: float = 5.0) -> bool:
     return bool(
         job.interaction_token
@@ -246,6 +253,7 @@ class DiscordReporter:
                         view=view,
                         reference=reply_to,
                         allowed_mentions=requester_only(job),
+                        nonce=nonce(job, "channel"),
                     ),
                 )
                 assert msg is not None
@@ -262,7 +270,10 @@ class DiscordReporter:
             dm_upload, dm_reencoded = await self._fit(job, upload, DEFAULT_UPLOAD_LIMIT)
             where = f" (I couldn't post it in <#{channel_id}>)" if channel_id else ""
             msg = await user.send(
-                f"Your video #{job.id} is ready{where}.", embed=embed, file=self._file(job, dm_upload)
+                f"Your video #{job.id} is ready{where}.",
+                embed=embed,
+                file=self._file(job, dm_upload),
+                nonce=nonce(job, "dm"),
             )
             await self._mark_card_done(job, None, dm=True)
             return Delivered("dm", msg.channel.id, msg.id, reencoded or dm_reencoded)
@@ -346,26 +357,48 @@ class DiscordReporter:
         return usage.summary()
 
     async def _find_delivery(self, job: Job, paths: set[str]) -> Delivered | None:
-        """After a restart: did an earlier attempt already post this job's video?"""
+        """After a restart: did an earlier attempt already post this job's video? Each place is looked at on
+        its own: a card deleted meanwhile (404) must not stop the look at the channel."""
+        jlog = job_log(job.id)
+        looks: list[tuple[str, Callable[[], Awaitable[Delivered | None]]]] = []
+        if "interaction" in paths and job.card_channel_id and job.card_message_id:
+            looks.append(("the card", lambda: self._card_result(job)))
+        channel_id = job.card_channel_id or job.channel_id
+        if "channel" in paths and channel_id:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            looks.append(("the channel", lambda: self._posted_in(job, "channel", channel, 50)))
+        if "dm" in paths:
+            looks.append(("the DMs", lambda: self._dm_result(job)))
+        for where, look in looks:
+            try:
+                found = await look()
+            except discord.HTTPException as exc:
+                jlog.info("could not look for an earlier result in %s (%s %s)", where, exc.status, exc.code)
+                continue
+            if found is not None:
+                return found
+        return None
+
+    async def _card_result(self, job: Job) -> Delivered | None:
+        assert job.card_channel_id is not None
+        assert job.card_message_id is not None
+        channel = self.bot.get_partial_messageable(job.card_channel_id)
+        card = await channel.fetch_message(job.card_message_id)
+        return Delivered("interaction", card.channel.id, card.id) if card.attachments else None
+
+    async def _dm_result(self, job: Job) -> Delivered | None:
+        user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+        return await self._posted_in(job, "dm", user.dm_channel or await user.create_dm(), 20)
+
+    async def _posted_in(
+        self, job: Job, via: str, channel: discord.abc.Messageable, limit: int
+    ) -> Delivered | None:
+        """The bot's own result message for `job` among the channel's last `limit` messages."""
         marker = f"#{job.id} is ready"
         me = self.bot.user.id if self.bot.user else None
-        with contextlib.suppress(discord.HTTPException):
-            if "interaction" in paths and job.card_channel_id and job.card_message_id:
-                channel = self.bot.get_partial_messageable(job.card_channel_id)
-                card = await channel.fetch_message(job.card_message_id)
-                if card.attachments:
-                    return Delivered("interaction", card.channel.id, card.id)
-            if "channel" in paths and (job.card_channel_id or job.channel_id):
-                channel = self.bot.get_partial_messageable(job.card_channel_id or job.channel_id or 0)
-                async for msg in channel.history(limit=50):
-                    if msg.author.id == me and marker in msg.content and msg.attachments:
-                        return Delivered("channel", msg.channel.id, msg.id)
-            if "dm" in paths:
-                user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-                dm = user.dm_channel or await user.create_dm()
-                async for msg in dm.history(limit=20):
-                    if msg.author.id == me and marker in msg.content and msg.attachments:
-                        return Delivered("dm", msg.channel.id, msg.id)
+        async for msg in channel.history(limit=limit):
+            if msg.author.id == me and marker in msg.content and msg.attachments:
+                return Delivered(via, msg.channel.id, msg.id)
         return None
 
     # Endings ------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from .model import (
     walk_components,
 )
 from .rest import RestApi
-from .state import RateLimitRule, World, fake_token
+from .state import RateLimitRule, SlowAnswerRule, World, fake_token
 from .sync import on_loop, waitable
 from .util import (
     DEFAULT_BOT_PERMISSIONS,
@@ -349,6 +349,14 @@ class FakeDiscord:
         (path after /api/v10), e.g. "POST /channels/*/messages"; without a method it matches any."""
         rule = RateLimitRule(route_pattern, times, retry_after, is_global)
         self.world.rate_limits.append(rule)
+        return rule
+
+    @on_loop
+    def slow_answer(self, route_pattern: str, *, seconds: float, times: int = 1) -> SlowAnswerRule:
+        """Carry out the next `times` matching requests, then hold each answer back `seconds` (a response
+        that arrives late, or never when the client dies first). Pattern as for `rate_limit`."""
+        rule = SlowAnswerRule(route_pattern, times, seconds)
+        self.world.slow_answers.append(rule)
         return rule
 
     @on_loop
