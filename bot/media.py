@@ -20,11 +20,11 @@ import struct
 import tempfile
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import imageio_ffmpeg
@@ -364,48 +364,88 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+MAX_REDIRECTS = 3
+NOT_ON_DISCORD = (
+    "That image isn't stored on Discord, so I can't fetch it. Upload the image to Discord and try again."
+)
+
+
+def _origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL, lower-case; None for anything else (userinfo included)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+@functools.lru_cache(maxsize=64)
+def _origin_pattern(origin: str) -> re.Pattern[str]:
+    """An origin with `*` standing for one or more letters, digits or hyphens (a part of one host label)."""
+    return re.compile("".join("[a-z0-9-]+" if c == "*" else re.escape(c) for c in origin.lower()))
+
+
+def image_url_allowed(url: str, origins: Sequence[str]) -> bool:
+    """Is `url` on one of `origins` (e.g. `https://cdn.discordapp.com`, `https://images-ext-*.discordapp.net`)?"""
+    origin = _origin(url)
+    return origin is not None and any(_origin_pattern(o).fullmatch(origin) for o in origins)
+
+
 async def download_image(
     session: aiohttp.ClientSession,
     url: str,
     *,
+    origins: Sequence[str] | None = None,
     max_bytes: int = MAX_IMAGE_BYTES,
     timeout: float = 30,  # noqa: ASYNC109 - the whole transfer's limit, handed to aiohttp
 ) -> bytes:
-    """Fetch an image into memory, refusing (and stopping the transfer) once it passes `max_bytes`."""
+    """Fetch an image into memory, refusing (and stopping the transfer) once it passes `max_bytes`.
+
+    Only from `origins` (the settings' IMAGE_ORIGINS: Discord's media hosts), and redirects only to them;
+    without `origins`, only from the URL's own origin. What the remote server answered (its status) goes to
+    the log detail, never to the member: it would make the bot a probe of places it can reach.
+    """
     retry = "try uploading it again"
+    failed = f"Couldn't download the image; {retry}."
+    allowed = tuple(origins) if origins is not None else tuple(filter(None, [_origin(url)]))
     too_big = ImageRejected(
         f"That image is over {_limit_mb(max_bytes)}; it must be smaller. "
         "Try a smaller or more compressed image.",
         f"image download over {max_bytes} bytes from {_redact(url)}",
     )
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            if resp.status != 200:
-                raise ImageRejected(
-                    f"Couldn't download the image (HTTP {resp.status}); {retry}.",
-                    f"image download HTTP {resp.status} from {_redact(url)}",
-                )
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise too_big
-            buf = bytearray()
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                buf += chunk
-                if len(buf) > max_bytes:
-                    raise too_big
-            return bytes(buf)
+        async with asyncio.timeout(timeout):
+            for _ in range(MAX_REDIRECTS + 1):
+                if not image_url_allowed(url, allowed):
+                    raise ImageRejected(NOT_ON_DISCORD, f"image URL off the allowed hosts: {_redact(url)}")
+                async with session.get(url, allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    if resp.status != 200:
+                        raise ImageRejected(failed, f"image download HTTP {resp.status} from {_redact(url)}")
+                    if resp.content_length is not None and resp.content_length > max_bytes:
+                        raise too_big
+                    buf = bytearray()
+                    async for chunk in resp.content.iter_chunked(64 * 1024):
+                        buf += chunk
+                        if len(buf) > max_bytes:
+                            raise too_big
+                    return bytes(buf)
+            raise ImageRejected(
+                failed, f"image download: more than {MAX_REDIRECTS} redirects from {_redact(url)}"
+            )
     except aiohttp.ClientResponseError as exc:  # a session created with raise_for_status=True
-        raise ImageRejected(
-            f"Couldn't download the image (HTTP {exc.status}); {retry}.",
-            f"image download HTTP {exc.status} from {_redact(url)}",
-        ) from exc
+        raise ImageRejected(failed, f"image download HTTP {exc.status} from {_redact(url)}") from exc
     except TimeoutError as exc:
         raise ImageRejected(
             f"Couldn't download the image in time; {retry}.", f"image download timed out: {_redact(url)}"
         ) from exc
     except aiohttp.ClientError as exc:
-        raise ImageRejected(
-            f"Couldn't download the image; {retry}.", f"image download failed: {_redact(url)}: {exc!r}"
-        ) from exc
+        raise ImageRejected(failed, f"image download failed: {_redact(url)}: {exc!r}") from exc
 
 
 def is_mp4(path: Path) -> bool:

@@ -14,6 +14,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RESOLUTIONS = ("768P", "1080P")
+# Where images may be fetched from: Discord's own media hosts (attachments, and the proxy for linked images).
+DISCORD_MEDIA_ORIGINS = (
+    "https://cdn.discordapp.com",
+    "https://media.discordapp.net",
+    "https://images-ext-*.discordapp.net",
+)
 DURATIONS = (6, 10)
 
 
@@ -75,6 +81,7 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
     novita_mode: str = Field("live", pattern="^(live|simulate)$")  # simulate: trial mode, see simulate.py
+    image_origins: Annotated[tuple[str, ...], NoDecode] = DISCORD_MEDIA_ORIGINS
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
@@ -125,6 +132,20 @@ class Settings(BaseSettings):
         if not fields or any(f not in ("image_url", "image") for f in fields):
             raise ValueError("must be image_url, image, or both separated by a comma")
         return fields
+
+    @field_validator("image_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        origins = tuple(str(v).strip().rstrip("/").lower() for v in value)
+        for origin in origins:
+            scheme, sep, host = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not host or any(c in host for c in "/?#@"):
+                raise ValueError(f"'{origin}' is not an origin such as https://cdn.discordapp.com")
+        if not origins:
+            raise ValueError("must name at least one origin, such as https://cdn.discordapp.com")
+        return origins
 
     @field_validator("credit_table", mode="before")
     @classmethod

@@ -192,7 +192,7 @@ class Generate(commands.Cog):
     ) -> None:
         refusal = check_options(prompt, duration, resolution, camera)
         if refusal is None and image is not None:
-            refusal = image_refusal(image)
+            refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -212,7 +212,7 @@ class Generate(commands.Cog):
     # "Animate image" -------------------------------------------------------------------------------------
     async def animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Message context menu: check the image and the member's allowance, then ask for the prompt."""
-        source, refusal = pick_image(message)
+        source, refusal = pick_image(message, self.bot.settings.image_origins)
         if source is None:
             await reply(interaction, refusal or NO_IMAGE)
             return
@@ -271,7 +271,7 @@ class Generate(commands.Cog):
             return None, "That message was deleted, so its image can't be animated."
         except discord.HTTPException:
             return None, "I couldn't read that message again. Use “Animate image” on it once more."
-        return pick_image(message)
+        return pick_image(message, self.bot.settings.image_origins)
 
 
 async def setup(bot: HailuoBot) -> None:

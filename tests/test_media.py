@@ -36,6 +36,7 @@ from bot.media import (
     download_video,
     extract_last_frame,
     ffmpeg_exe,
+    image_url_allowed,
     is_mp4,
     normalise_image,
     normalise_image_sync,
@@ -43,6 +44,7 @@ from bot.media import (
     reencode_to_fit,
     to_data_uri,
 )
+from bot.settings import DISCORD_MEDIA_ORIGINS
 from tests.fakes.server import LoopbackServer
 from tests.fakes.videos import ffmpeg, make_video, sample_video, sized_video
 
@@ -464,6 +466,12 @@ def _make_app(png: bytes, files: dict[str, Path]) -> web.Application:
     async def gone(_: web.Request) -> web.Response:
         return web.Response(status=404, text="NoSuchKey")
 
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    async def teapot(_: web.Request) -> web.Response:
+        return web.Response(status=418, text="internal service says hello")
+
     app.router.add_get("/image.png", png_handler)
     app.router.add_get("/files/{name}", file_handler)
     app.router.add_get("/chunked/{name}", _chunked_file)
@@ -472,6 +480,8 @@ def _make_app(png: bytes, files: dict[str, Path]) -> web.Application:
     app.router.add_get("/slow", _slow)
     app.router.add_get("/expired.html", html_handler)
     app.router.add_get("/gone", gone)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/teapot", teapot)
     return app
 
 
@@ -523,6 +533,64 @@ async def test_download_image_404(server: LoopbackServer, session: aiohttp.Clien
     assert "try uploading it again" in info.value.user_message
     assert "404" in info.value.detail
     assert "secret" not in info.value.detail  # signed query strings stay out of logs
+
+
+@pytest.mark.parametrize("path", ["/gone?sig=secret", "/teapot"])
+async def test_the_member_is_never_told_what_the_remote_server_answered(
+    server: LoopbackServer, session: aiohttp.ClientSession, path: str
+) -> None:
+    with pytest.raises(ImageRejected) as info:
+        await download_image(session, server.url + path)
+    assert not any(ch.isdigit() for ch in info.value.user_message)  # no status, no probing oracle
+    assert "hello" not in info.value.user_message
+
+
+async def test_image_fetches_follow_no_redirect_off_the_allowed_hosts(
+    server: LoopbackServer, session: aiohttp.ClientSession, png_500: bytes
+) -> None:
+    elsewhere = web.Application()
+    hits: list[str] = []
+
+    async def internal(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=png_500, content_type="image/png")
+
+    elsewhere.router.add_get("/{tail:.*}", internal)
+    async with LoopbackServer(elsewhere) as other:
+        off = f"{server.url}/redirect?to={other.url}/admin.png"
+        for origins in (None, [server.url]):
+            with pytest.raises(ImageRejected) as info:
+                await download_image(session, off, origins=origins)
+            assert "isn't stored on Discord" in info.value.user_message
+        with pytest.raises(ImageRejected):
+            await download_image(session, f"{other.url}/admin.png", origins=[server.url])
+        assert hits == []
+        on = f"{server.url}/redirect?to=/image.png"
+        assert await download_image(session, on, origins=[server.url]) == png_500  # on the same host: fine
+        assert await download_image(session, f"{other.url}/x.png", origins=[other.url]) == png_500
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://cdn.discordapp.com/attachments/1/2/a.png?ex=1", True),
+        ("https://media.discordapp.net/attachments/1/2/a.png", True),
+        ("https://images-ext-1.discordapp.net/external/abc/https/example.com/a.png", True),
+        ("https://CDN.DiscordApp.com/a.png", True),
+        ("http://cdn.discordapp.com/a.png", False),  # https only
+        ("https://cdn.discordapp.com:8443/a.png", False),
+        ("https://cdn.discordapp.com@evil.example/a.png", False),
+        ("https://evil.example/cdn.discordapp.com/a.png", False),
+        ("https://cdn.discordapp.com.evil.example/a.png", False),
+        ("https://images-ext-.discordapp.net/a.png", False),
+        ("https://images-ext-1.evil.example/.discordapp.net", False),
+        ("https://127.0.0.1/a.png", False),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
+    ],
+)
+def test_images_come_only_from_discords_media_hosts(url: str, allowed: bool) -> None:
+    assert image_url_allowed(url, DISCORD_MEDIA_ORIGINS) is allowed
 
 
 async def test_download_image_timeout(server: LoopbackServer, session: aiohttp.ClientSession) -> None:

@@ -172,11 +172,13 @@ class FakeDiscord:
             self.server.stop_thread()
 
     def env(self, **extra: str) -> dict[str, str]:
-        """Environment for a bot subprocess: the patch on PYTHONPATH, the fake's URL and the bot token."""
+        """Environment for a bot subprocess: the patch on PYTHONPATH, the fake's URL, the bot token, and the
+        fake's CDN as the only place images may come from (Discord's media hosts, for the bot)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PATCH_DIR), env.get("PYTHONPATH", "")) if p)
         env["HAILUO_FAKE_DISCORD_URL"] = self.url
         env["DISCORD_TOKEN"] = self.token
+        env["IMAGE_ORIGINS"] = self.url
         env.update(extra)
         return env
 
