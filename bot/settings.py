@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         default_factory=lambda: DEFAULT_PRICES
     )
 
+    # Images
+    image_max_concurrent: int = Field(2, ge=1, le=64)
+
     # Discord presentation
     card_edit_interval_s: float = Field(3.0, ge=0)
     interaction_token_minutes: float = Field(14.5, gt=0, le=15)

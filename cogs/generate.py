@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, quota
+from bot import cards, media, quota
 from bot.app import reply
 from bot.blocklist import blocklist_hit
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
@@ -70,6 +70,8 @@ class Generate(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.animate_menu)
+        # Every entry's image is prepared through media.normalise_image: bound how many at once, process-wide.
+        media.limit_concurrent_images(self.bot.settings.image_max_concurrent)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.animate_menu.name, type=self.animate_menu.type)
