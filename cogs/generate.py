@@ -17,9 +17,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, media, quota
+from bot import blocklist, cards, media, quota
 from bot.app import reply
-from bot.blocklist import blocklist_hit
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
 from bot.validation import check_options
 from cogs.forms import (
@@ -86,7 +85,7 @@ class Generate(commands.Cog):
         if allowed and channel_id not in allowed:
             where = ", ".join(f"<#{c}>" for c in allowed[:5])
             return f"Videos can't be made in this channel. Try {where}."
-        hit = blocklist_hit(prompt, rules.get("blocklist") or [])
+        hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
         if hit is not None:
             shown = "a blocked pattern" if hit.startswith("re:") else f"“{hit}”"
             return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."
