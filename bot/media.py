@@ -41,7 +41,7 @@ MAX_IMAGE_PIXELS = 50_000_000  # the largest image accepted at all (7000 × 7000
 # The most memory one image may take while it is decoded and resized. JPEGs are decoded at a reduced scale
 # and large PNGs band by band, so they always fit; a WebP (or an unusual PNG) too large for it is refused.
 DECODE_BUDGET_BYTES = 64 * 1024 * 1024
-MIN_ASPECT, MAX_ASPECT = 2 / 5, 5 / 2
+MAX_ASPECT = (5, 2)  # long side to short side at most 5:2, in either orientation (2:5 .. 5:2)
 
 _USE_INSTEAD = "use a JPG, PNG or WebP image"
 
@@ -149,7 +149,7 @@ def _type_refusal(ctype: str | None) -> str:
 
 
 def _check_dimensions(width: int, height: int) -> None:
-    """Short side over 300 px and aspect ratio within 2:5..5:2 (exact integer arithmetic)."""
+    """Short side over 300 px and aspect ratio within 2:5..5:2 (MAX_ASPECT; exact integer arithmetic)."""
     if width <= 0 or height <= 0:
         raise ImageRejected(f"That image has no usable size; {_USE_INSTEAD}.", f"size {width}x{height}")
     short = min(width, height)
@@ -159,12 +159,13 @@ def _check_dimensions(width: int, height: int) -> None:
             "Try a larger image.",
             f"short side {short} <= {MIN_SHORT_SIDE}",
         )
-    # width/height < 2/5  <=>  5*width < 2*height ; width/height > 5/2  <=>  2*width > 5*height
-    if 5 * width < 2 * height or 2 * width > 5 * height:
+    long, most = max(width, height), MAX_ASPECT  # long/short > 5/2  <=>  2*long > 5*short (exact)
+    if most[1] * long > most[0] * short:
+        ratios = f"{most[1]}:{most[0]} and {most[0]}:{most[1]}"
         raise ImageRejected(
-            f"That image is {width}×{height} px; its aspect ratio must be between 2:5 and 5:2. "
+            f"That image is {width}×{height} px; its aspect ratio must be between {ratios}. "
             "Crop it closer to square and try again.",
-            f"aspect {width}/{height} outside 2:5..5:2",
+            f"aspect {width}/{height} outside {ratios}",
         )
 
 

@@ -19,7 +19,6 @@ from discord import ui
 from bot import media
 from bot.validation import MAX_PROMPT
 
-MODAL_PREFIX = "hailuo:m:"
 NO_IMAGE = (
     "That message has no image to animate. Use “Animate image” on a message with a JPG, PNG or WebP "
     "image, or use /video."
