@@ -433,7 +433,7 @@ async def _read_frame(video: Path) -> bytes:
 
 def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
     embed = Embed(
-        title=f"Video #{job.id} — details", description=job.full_prompt[:4000], colour=cards.COLOURS["muted"]
+        title=f"Video #{job.id} — details", description=job.full_prompt, colour=cards.COLOURS["muted"]
     )
     embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
@@ -467,7 +467,7 @@ def timing_lines(events: list[dict[str, Any]]) -> str:
     for state, at in marks:
         offset = (at - start) if at else timedelta()
         lines.append(f"{state} +{offset.total_seconds():.1f} s")
-    return " · ".join(lines)[:1024]
+    return " · ".join(lines)
 
 
 async def setup(bot: HailuoBot) -> None:

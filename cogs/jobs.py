@@ -58,7 +58,7 @@ class Jobs(commands.Cog):
                 view.add_item(JobAction("cancel", job.id, label=f"Cancel #{job.id}"))
             elif job.state == JobState.UNDELIVERED and has_video:
                 view.add_item(JobAction("redeliver", job.id, label=f"Redeliver #{job.id}"))
-        embed.description = "\n\n".join(lines)[:4096]
+        embed.description = "\n\n".join(lines)
         embed.set_footer(text=f"Your last {LISTED} videos. Cancelling a waiting video returns its credits.")
         return embed, view
 
