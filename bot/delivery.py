@@ -38,6 +38,7 @@ log = logging.getLogger("bot.delivery")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 ATTEMPT = "delivery-attempt"
 CLOSED_MEMORY = 10_000
+DETAIL_LIMIT = 1000  # of a failure's technical detail (redacted, then cut)
 EXPIRED_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 
@@ -174,7 +175,7 @@ class DiscordReporter:
                 raise DeliveryFailed(
                     f"The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
                     f"{hours:g} hours: use /jobs to get it, or ask the bot's operator.",
-                    f"re-encode failed: {exc}",
+                    redaction.clip(f"re-encode failed: {exc}", DETAIL_LIMIT),
                 ) from exc
         self._forget(job.id)
         await self._notify_final(job, delivered)
@@ -277,7 +278,10 @@ class DiscordReporter:
             await self._mark_card_done(job, None, dm=True)
             return Delivered("dm", msg.channel.id, msg.id, reencoded or dm_reencoded)
         except (discord.HTTPException, media.MediaError) as exc:
-            detail = f"channel and DM refused: {getattr(exc, 'status', '')} {getattr(exc, 'code', '')} {exc}"
+            detail = redaction.clip(
+                f"channel and DM refused: {getattr(exc, 'status', '')} {getattr(exc, 'code', '')} {exc}",
+                DETAIL_LIMIT,
+            )
             hours = self.settings.retention_hours
             raise DeliveryFailed(
                 f"I couldn't post your video in the channel or send it to you by DM. It's kept for "
