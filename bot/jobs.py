@@ -195,10 +195,26 @@ class JobRunner:
             log.info(
                 "resuming %d unfinished job(s): %s", len(jobs), ", ".join(f"{j.id}:{j.state}" for j in jobs)
             )
+        trial = self.settings.novita_mode == "simulate"
         for job in jobs:
+            if job.simulated != trial and job.state != JobState.DELIVERING:  # a delivery needs no Novita
+                self._spawn_background(self._other_mode(job, trial), f"mode-{job.id}")
+                continue
             if job.state in (JobState.SUBMITTED, JobState.PROCESSING):
                 self._at_novita.add(job.id)
             self._drive(job.id)
+
+    async def _other_mode(self, job: Job, trial: bool) -> None:
+        """An unfinished job from before NOVITA_MODE changed. A simulated one is ended with a refund: the
+        live service must never be asked (or paid) for it. A real one waits, untouched, for live mode."""
+        if trial:
+            job_log(job.id).warning("a live job waits for NOVITA_MODE=live (it is %s)", job.state)
+            return
+        await self._fail(
+            job,
+            f"The bot left trial mode before this simulated video was done, so it was stopped. {REFUNDED}",
+            "simulated job found by a live runner; not sent to Novita",
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop driving jobs. A submit on the wire or a delivery under way gets `grace` seconds to finish,

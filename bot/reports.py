@@ -3,6 +3,8 @@
 Pure shaping of the rows `Store.report_rows` returns (no I/O), so every figure can be tested directly.
 A video "succeeded" when it was made and paid for (its credits were charged), whether or not it could be
 posted; the estimated cost counts only those, at the price recorded on each job when it was accepted.
+Simulated jobs (trial mode) are kept apart: they appear in their own labelled tally and never in the totals,
+the members, the channels or the cost.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class UsageReport:
     members: list[tuple[int, str | None, Tally]]  # most expensive first
     channels: list[tuple[int | None, Tally]]  # busiest first
     undelivered: list[dict[str, Any]] = field(default_factory=list)  # any age: still actionable
+    simulated: Tally = field(default_factory=Tally)  # trial-mode jobs: shown apart, never billed
 
 
 def _rank(tally: Tally) -> tuple[float, int, int]:
@@ -94,7 +97,11 @@ def summarise(
     members: dict[int, Tally] = {}
     names: dict[int, str | None] = {}
     channels: dict[int | None, Tally] = {}
+    simulated = Tally()
     for row in rows:
+        if row.get("simulated"):
+            simulated.add(row)
+            continue
         totals.add(row)
         members.setdefault(row["user_id"], Tally()).add(row)
         names[row["user_id"]] = row.get("user_name") or names.get(row["user_id"])
@@ -108,6 +115,7 @@ def summarise(
         members=[(uid, names.get(uid), t) for uid, t in ranked_members],
         channels=ranked_channels,
         undelivered=list(undelivered),
+        simulated=simulated,
     )
 
 
@@ -178,8 +186,16 @@ def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> dis
             value=_lines(lost),
             inline=False,
         )
+    if report.simulated.jobs:
+        t = report.simulated
+        embed.add_field(
+            name="Simulated in trial mode (not billed, not counted above)",
+            value=f"{plural(t.jobs, 'job')} · {t.succeeded} made · {t.failed} failed · {t.seconds} s",
+            inline=False,
+        )
     if not report.totals.jobs:
-        embed.add_field(name="Nothing yet", value=f"No videos were requested {label}.", inline=False)
+        real = "real " if report.simulated.jobs else ""
+        embed.add_field(name="Nothing yet", value=f"No {real}videos were requested {label}.", inline=False)
     return embed
 
 
@@ -193,7 +209,7 @@ CSV_COLUMNS = (
     "job_id", "created_utc", "finished_utc", "delivered_utc", "seconds_taken", "user", "user_id", "channel",
     "channel_id", "entry", "outcome", "state", "prompt", "camera", "duration_s", "resolution",
     "prompt_expansion", "from_image", "credits", "charge", "cost_usd", "task_id", "delivered_via",
-    "result_link", "reencoded", "error", "timeline",
+    "result_link", "reencoded", "error", "timeline", "simulated",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -270,6 +286,7 @@ def csv_row(
         "yes" if row.get("reencoded") else "no",
         text_cell(row.get("error")),
         timeline_cell(row["created_at"], events),
+        "yes" if row.get("simulated") else "no",
     ]
 
 

@@ -37,6 +37,8 @@ HELP: dict[str, str] = {
     "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
     "NOVITA_MODE": "Use live (the real Novita API) or simulate (trial mode: simulated videos, no key).",
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
+    "MONTHLY_BUDGET_USD": "Give a number of US dollars such as 25, or leave it empty for no default budget.",
+    "METRICS_PORT": "Give a free TCP port such as 9464, or leave it empty to serve no metrics.",
 }
 
 
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     price_table: Annotated[dict[tuple[str, int], float], NoDecode] = Field(
         default_factory=lambda: DEFAULT_PRICES
     )
+    monthly_budget_usd: float | None = Field(None, ge=0)  # every server without its own /quota budget
+
+    # Health and metrics (off unless a port is given)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Discord presentation
     card_edit_interval_s: float = Field(3.0, ge=0)
@@ -144,10 +151,23 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
-    @field_validator("discord_token", "novita_api_key", mode="before")
+    @field_validator(
+        "discord_token",
+        "novita_api_key",
+        "monthly_budget_usd",
+        "metrics_port",
+        "dev_guild_id",
+        "discord_application_id",
+        mode="before",
+    )
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("monthly_budget_usd")
+    @classmethod
+    def _no_budget(cls, value: float | None) -> float | None:
+        return round(value, 2) or None if value is not None else None  # 0 means no default budget
 
     # ------------------------------------------------------------------------------------------------
     def require(self, *names: str) -> None:
