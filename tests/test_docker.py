@@ -57,6 +57,9 @@ def docker_engine() -> str | None:
     return None
 
 
+TOKEN_SHAPE = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl." + "t" * 38  # shaped like a bot token; never sent
+
+
 def test_docker_build_succeeds() -> None:
     problem = docker_engine()
     if problem is not None:
@@ -69,8 +72,8 @@ def test_docker_build_succeeds() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # As the non-root user: the data volume is writable (database opens) and the bundled ffmpeg runs.
     check = subprocess.run(
-        [DOCKER, "run", "--rm", "-e", "NOVITA_MODE=simulate", "-e", "DISCORD_TOKEN=a.b.c", "hailuo-bot:test",
-         "python", "-m", "bot", "check"],
+        [DOCKER, "run", "--rm", "-e", "NOVITA_MODE=simulate", "-e", f"DISCORD_TOKEN={TOKEN_SHAPE}",
+         "hailuo-bot:test", "python", "-m", "bot", "check"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
