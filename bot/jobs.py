@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from . import media, quota
+from . import media, metrics, quota
 from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
 from .novita import (
     GenerationRequest,
@@ -184,10 +184,21 @@ class JobRunner:
         settings.images_dir.mkdir(parents=True, exist_ok=True)
         settings.videos_dir.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def queue_length(self) -> int:
+        """Jobs waiting in the local queue for a submit turn."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs holding a Novita slot."""
+        return len(self._at_novita)
+
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the dispatcher and resume every unfinished job."""
         self._running = True
+        metrics.watch_runner(lambda: self.queue_length, lambda: self.in_flight)
         self._spawn_background(self._dispatch(), "dispatcher")
         self._spawn_background(self._janitor(), "janitor")
         jobs = await self.store.unfinished_jobs()
@@ -400,6 +411,8 @@ class JobRunner:
 
     async def _ended(self, job: Job) -> None:
         self._cleanup_inputs(job)
+        if job.state in RESTING_STATES:
+            metrics.job_rested(job)
         try:
             await self.reporter.job_ended(job)
         except Exception:
@@ -694,6 +707,7 @@ class JobRunner:
                 video_path=str(dest),
                 video_bytes=size,
             )
+            metrics.job_charged(job)
             await self._changed(job)
             await self._deliver(job)
             return
@@ -744,6 +758,7 @@ class JobRunner:
             detail=delivered.via,
         )
         jlog.info("delivered via %s", delivered.via)
+        metrics.job_delivered(job, utcnow())
         self._cleanup_inputs(job)
         if job.id in self._settled:
             self._settled.pop(job.id).set()

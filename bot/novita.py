@@ -23,6 +23,8 @@ from typing import Any, ClassVar
 
 import aiohttp
 
+from . import metrics
+
 log = logging.getLogger("bot.novita")
 
 SUBMIT_PATH = "/v3/async/minimax-hailuo-02"
@@ -470,6 +472,7 @@ class NovitaClient:
 
     # Transport ------------------------------------------------------------------------------------------
 
+    @metrics.count_novita_requests
     async def _exchange(
         self,
         method: str,

@@ -147,6 +147,13 @@ def m003_prepare_attempts(db: Database) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN prepare_attempts INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m004_bot_state(db: Database) -> None:
+    """Small facts the bot keeps about itself, by key: e.g. what it last registered with Discord, so a
+    start syncs the slash commands only when they changed."""
+    db.execute("CREATE TABLE bot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
+
+
 @dataclass(frozen=True)
 class PolicyRows:
     """The moderator policy that applies to one member, as stored (unresolved)."""
@@ -536,6 +543,27 @@ class Store:
     @_in_thread
     def policy(self, guild_id: int | None, user_id: int, role_ids: Iterable[int] = ()) -> PolicyRows:
         return self._policy(guild_id, user_id, role_ids)
+
+    # The bot's own state ------------------------------------------------------------------------------
+    @_in_thread
+    def get_state(self, key: str) -> Any:
+        """A JSON value stored with `set_state`, or None."""
+        row = self._one("SELECT value FROM bot_state WHERE key = ?", [key])
+        return json.loads(row["value"]) if row else None
+
+    @_in_thread
+    def set_state(self, key: str, value: Any) -> None:
+        with self._write():
+            self.db.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [key, json.dumps(value), iso(utcnow())],
+            )
+
+    @_in_thread
+    def ping(self) -> bool:
+        """One trivial query: the database answers (the health check)."""
+        return self._scalar("SELECT 1") == 1
 
     # Moderator policy ---------------------------------------------------------------------------------
     @_in_thread
