@@ -5,10 +5,10 @@ transition at a time, so a restart can pick up every unfinished job where it sto
 about Discord: it reports through the small `Reporter` interface (Discord's is in delivery.py; a console
 one is below for the CLI and tests).
 
-Resume rules (ARCHITECTURE.md): `accepted`/`queued` jobs are prepared and queued again; `submitting` means
-"we may have paid" and is reported and refunded, never re-submitted; `submitted`/`processing` are polled;
-`downloading` polls once more for a fresh link; `delivering` is handed to the reporter again, which must make
-a second delivery of the same job impossible.
+Resume rules (docs/reliability.md, Crashes): `accepted`/`queued` jobs are prepared and queued again;
+`submitting` means "we may have paid" and is reported and refunded, never re-submitted; `submitted`/
+`processing` are polled; `downloading` polls once more for a fresh link; `delivering` is handed to the
+reporter again, which must make a second delivery of the same job impossible.
 """
 
 from __future__ import annotations

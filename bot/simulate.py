@@ -331,7 +331,7 @@ class SimulatedNovita:
 
 
 def _validate(request: GenerationRequest) -> None:
-    """Refuse what Novita refuses (novita-facts.md), with its 400 error."""
+    """Refuse what Novita refuses (docs/novita-api.md), with its 400 error."""
     problem = None
     if not 1 <= len(request.prompt) <= 2000:
         problem = f"prompt must be 1 to 2000 characters long (got {len(request.prompt)})."

@@ -1,4 +1,4 @@
-"""A loopback fake of Novita's asynchronous MiniMax Hailuo-02 API, faithful to `novita-facts.md`.
+"""A loopback fake of Novita's asynchronous MiniMax Hailuo-02 API, faithful to `docs/novita-api.md`.
 
 It refuses what the real service refuses (auth, content type, every documented parameter and image limit),
 runs each task along a scripted `Timeline` computed from timestamps (so thousands of tasks in flight cost
