@@ -88,12 +88,16 @@ def ensure_env(extra: str | None = None) -> Path:
     return python
 
 
-def run(python: Path, args: list[str]) -> int:
+def run(python: Path, args: list[str], *, pass_caller_cwd: bool = False) -> int:
     """Run `python args...` in the repository root and return its exit code (signals pass through).
 
-    The bot runs from the repository (where `.env` and `data/` are); the folder the operator typed the
-    command in goes along, so the paths they give (`--image`, `--out`, a backup file) mean what they meant."""
-    os.environ[CALLER_CWD] = os.getcwd()
+    The bot runs from the repository (where `.env` and `data/` are); with `pass_caller_cwd` the folder the
+    operator typed the command in goes along, so the paths they give (`--image`, `--out`, a backup file)
+    mean what they meant."""
+    if pass_caller_cwd:
+        os.environ[CALLER_CWD] = os.getcwd()
+    else:
+        os.environ.pop(CALLER_CWD, None)
     os.chdir(ROOT)
     if os.name == "nt":
         return subprocess.call([str(python), *args])

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_backup(
     database: Path, *args: str, cwd: Path, caller: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NOVITA_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NOVITA_", "HAILUO_"))}
     env.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(database))
     if caller is not None:
         env["HAILUO_CALLER_CWD"] = str(caller)  # as scripts/start.py passes it

@@ -95,7 +95,7 @@ def test_generate_reads_and_writes_paths_relative_to_the_callers_folder(tmp_path
     caller = tmp_path / "my folder"
     caller.mkdir()
     (caller / "first.png").write_bytes(png())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NOVITA_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NOVITA_", "HAILUO_"))}
     env.update(
         NOVITA_MODE="simulate",  # trial mode: a real small video, made locally
         DATABASE_PATH=str(tmp_path / "data" / "hailuo.db"),

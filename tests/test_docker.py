@@ -29,7 +29,7 @@ def test_secrets_and_local_state_stay_out_of_the_image() -> None:
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") :][:1] == ["*"], ".dockerignore should allow-list, starting from '*'"
     allowed = {line[1:] for line in ignore if line.startswith("!")}
-    assert allowed <= {"pyproject.toml", "README.md", "bot/", "cogs/"}
+    assert allowed <= {"pyproject.toml", "README.md", "LICENSE", "bot/", "cogs/"}
     assert "COPY . " not in DOCKERFILE
 
 
@@ -38,6 +38,16 @@ def test_compose_uses_the_env_file_and_the_data_volume() -> None:
     assert re.search(r"^\s+env_file: \.env$", compose, re.MULTILINE)
     assert re.search(r"^\s+- hailuo-data:/app/data$", compose, re.MULTILINE)
     assert re.search(r"^volumes:\n\s+hailuo-data:", compose, re.MULTILINE)
+
+
+def test_compose_rotates_the_log_and_checks_health_on_the_metrics_port() -> None:
+    compose = (ROOT / "compose.yaml").read_text()
+    assert re.search(r"^\s+max-size: \"10m\"$", compose, re.MULTILINE)
+    assert re.search(r"^\s+max-file: \"3\"$", compose, re.MULTILINE)
+    port = re.search(r"^\s+METRICS_PORT: \"(\d+)\"$", compose, re.MULTILINE)
+    assert port is not None
+    assert f"http://127.0.0.1:{port.group(1)}/healthz" in compose
+    assert re.search(r"^\s+healthcheck:$", compose, re.MULTILINE)
 
 
 DOCKER = shutil.which("docker")
