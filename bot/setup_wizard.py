@@ -184,7 +184,7 @@ def ask(
             print(problem)
             if attempt == TRIES:
                 raise SetupError("No usable key after three tries; nothing was written. Run setup again.")
-        print("Trial mode: videos are simulated until you add a key.\n" if key is None else "Key noted.\n")
+        print("Trial mode: videos are simulated until you add a key." if key is None else "Key noted.\n")
     budget = args.budget
     if budget is None and key is not None:
         print(BUDGET_HELP)

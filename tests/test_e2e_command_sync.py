@@ -87,6 +87,17 @@ def test_a_first_start_registers_global_commands_and_prints_no_voice_warnings(tm
         assert "voice will NOT be supported" not in log
 
 
+def test_a_bot_in_no_server_says_so_and_shows_the_invite(tmp_path: Path) -> None:
+    with running_world(tmp_path, start=False, DEV_GUILD_ID="") as world:
+        fake = world.discord
+        fake.world.guilds[fake.guild.id].members.pop(fake.bot_user.id)  # the invite was never opened
+        world.bot.start()
+        world.wait_for(lambda: "the bot is in no server yet" in world.bot.log(), what="the hint")
+        log = world.bot.log()
+        assert f"https://discord.com/oauth2/authorize?client_id={fake.application_id}" in log
+        assert "permissions=117760" in log
+
+
 def test_a_dev_guild_the_bot_is_not_in_is_one_logged_sentence_and_the_bot_runs_on(tmp_path: Path) -> None:
     with running_world(tmp_path, start=False, DEV_GUILD_ID="123456789012345678") as world:
         world.bot.start()

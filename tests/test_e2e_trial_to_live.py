@@ -37,6 +37,8 @@ def test_going_live_after_a_trial_starts_from_zero(tmp_path: Path) -> None:
         assert "$5.00 of $5.00 (the bot's default) left this month" in usage
         about = answer(d.slash("about"))
         assert "server budget $5.00/month (the bot's default), $0.00 used" in about
+        rules = answer(d.slash("quota", {}, subcommand="show", user=d.moderator))
+        assert "$5.00 of $5.00 (the bot's default) left this month" in rules
         report = answer(d.slash("server-usage", {"period": "day"}, user=d.moderator))
         assert "**0 jobs**" in report
         assert "$0.00" in report
