@@ -158,6 +158,14 @@ async def check(settings: Settings, online: bool = False) -> int:
     print(
         f"quota      {settings.default_quota_credits} credits per {settings.default_quota_period} by default"
     )
+    budget = settings.monthly_budget_usd
+    print(
+        f"budget     ${budget:.2f} a month per server by default (MONTHLY_BUDGET_USD)"
+        if budget
+        else "budget     none by default: set MONTHLY_BUDGET_USD, or /quota budget per server"
+    )
+    if settings.metrics_port is not None:
+        print(f"metrics    http://{settings.metrics_host}:{settings.metrics_port}/healthz and /metrics")
     if settings.novita_mode == "simulate":
         print("mode       TRIAL (NOVITA_MODE=simulate): videos are simulated, nothing is sent to Novita")
     if online:
