@@ -24,7 +24,7 @@ log = logging.getLogger("bot.engine")
 class Engine:
     def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
         self.settings = settings
-        self.store = Store(settings.database_path)
+        self.store = Store(settings.database_path, trial=settings.novita_mode == "simulate")
         self.lock = InstanceLock(settings.database_path)
         self._reporter = reporter
         self._novita_options = novita_options

@@ -5,10 +5,10 @@ transition at a time, so a restart can pick up every unfinished job where it sto
 about Discord: it reports through the small `Reporter` interface (Discord's is in delivery.py; a console
 one is below for the CLI and tests).
 
-Resume rules (ARCHITECTURE.md): `accepted`/`queued` jobs are prepared and queued again; `submitting` means
-"we may have paid" and is reported and refunded, never re-submitted; `submitted`/`processing` are polled;
-`downloading` polls once more for a fresh link; `delivering` is handed to the reporter again, which must make
-a second delivery of the same job impossible.
+Resume rules (docs/reliability.md, Crashes): `accepted`/`queued` jobs are prepared and queued again;
+`submitting` means "we may have paid" and is reported and refunded, never re-submitted; `submitted`/
+`processing` are polled; `downloading` polls once more for a fresh link; `delivering` is handed to the
+reporter again, which must make a second delivery of the same job impossible.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from . import media, quota, redaction
+from . import media, metrics, quota, redaction
 from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
 from .novita import (
     GenerationRequest,
@@ -188,10 +188,21 @@ class JobRunner:
         # Every entry's image is prepared through media.normalise_image: bound how many at once, process-wide.
         media.limit_concurrent_images(settings.image_max_concurrent)
 
+    @property
+    def queue_length(self) -> int:
+        """Jobs waiting in the local queue for a submit turn."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs holding a Novita slot."""
+        return len(self._at_novita)
+
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the dispatcher and resume every unfinished job."""
         self._running = True
+        metrics.watch_runner(lambda: self.queue_length, lambda: self.in_flight)
         self._spawn_background(self._dispatch(), "dispatcher")
         self._spawn_background(self._janitor(), "janitor")
         jobs = await self.store.unfinished_jobs()
@@ -199,10 +210,26 @@ class JobRunner:
             log.info(
                 "resuming %d unfinished job(s): %s", len(jobs), ", ".join(f"{j.id}:{j.state}" for j in jobs)
             )
+        trial = self.settings.novita_mode == "simulate"
         for job in jobs:
+            if job.simulated != trial and job.state != JobState.DELIVERING:  # a delivery needs no Novita
+                self._spawn_background(self._other_mode(job, trial), f"mode-{job.id}")
+                continue
             if job.state in (JobState.SUBMITTED, JobState.PROCESSING):
                 self._at_novita.add(job.id)
             self._drive(job.id)
+
+    async def _other_mode(self, job: Job, trial: bool) -> None:
+        """An unfinished job from before NOVITA_MODE changed. A simulated one is ended with a refund: the
+        live service must never be asked (or paid) for it. A real one waits, untouched, for live mode."""
+        if trial:
+            job_log(job.id).warning("a live job waits for NOVITA_MODE=live (it is %s)", job.state)
+            return
+        await self._fail(
+            job,
+            f"The bot left trial mode before this simulated video was done, so it was stopped. {REFUNDED}",
+            "simulated job found by a live runner; not sent to Novita",
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop driving jobs. A submit on the wire or a delivery under way gets `grace` seconds to finish,
@@ -396,6 +423,8 @@ class JobRunner:
 
     async def _ended(self, job: Job) -> None:
         self._cleanup_inputs(job)
+        if job.state in RESTING_STATES:
+            metrics.job_rested(job)
         try:
             await self.reporter.job_ended(job)
         except Exception:
@@ -748,6 +777,7 @@ class JobRunner:
                 video_path=str(dest),
                 video_bytes=size,
             )
+            metrics.job_charged(job)
             await self._changed(job)
             await self._deliver(job)
             return
@@ -798,6 +828,7 @@ class JobRunner:
             detail=delivered.via,
         )
         jlog.info("delivered via %s", delivered.via)
+        metrics.job_delivered(job, utcnow())
         self._cleanup_inputs(job)
         if job.id in self._settled:
             self._settled.pop(job.id).set()

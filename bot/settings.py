@@ -45,6 +45,8 @@ HELP: dict[str, str] = {
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
     "MESSAGE_CONTENT_INTENT": "Turn it on in the Developer Portal → your application → Bot → Privileged "
     "Gateway Intents → Message Content Intent, or set MESSAGE_CONTENT_INTENT=false.",
+    "MONTHLY_BUDGET_USD": "Give a number of US dollars such as 25, or leave it empty for no default budget.",
+    "METRICS_PORT": "Give a free TCP port such as 9464, or leave it empty to serve no metrics.",
 }
 
 
@@ -126,6 +128,11 @@ class Settings(BaseSettings):
     price_table: Annotated[dict[tuple[str, int], float], NoDecode] = Field(
         default_factory=lambda: DEFAULT_PRICES
     )
+    monthly_budget_usd: float | None = Field(None, ge=0)  # every server without its own /quota budget
+
+    # Health and metrics (off unless a port is given)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Per-model credits and prices beyond the base tables (see bot/video_models.py); and how long submits
     # pause after Novita said the account is out of credit.
@@ -205,10 +212,23 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
-    @field_validator("discord_token", "novita_api_key", mode="before")
+    @field_validator(
+        "discord_token",
+        "novita_api_key",
+        "monthly_budget_usd",
+        "metrics_port",
+        "dev_guild_id",
+        "discord_application_id",
+        mode="before",
+    )
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("monthly_budget_usd")
+    @classmethod
+    def _no_budget(cls, value: float | None) -> float | None:
+        return round(value, 2) or None if value is not None else None  # 0 means no default budget
 
     # ------------------------------------------------------------------------------------------------
     def require(self, *names: str) -> None:

@@ -158,6 +158,13 @@ def m004_models(db: Database) -> None:
     db.execute("ALTER TABLE guild_settings ADD COLUMN allowed_models TEXT")
 
 
+@migrations()
+def m005_bot_state(db: Database) -> None:
+    """Small facts the bot keeps about itself, by key: e.g. what it last registered with Discord, so a
+    start syncs the slash commands only when they changed."""
+    db.execute("CREATE TABLE bot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
+
+
 @dataclass(frozen=True)
 class PolicyRows:
     """The moderator policy that applies to one member, as stored (unresolved)."""
@@ -251,8 +258,11 @@ class _Worker:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, trial: bool = False) -> None:
         self.path = Path(path)
+        # Which jobs count against quotas, budgets and cost figures: a live store counts real jobs only, a
+        # trial-mode one (NOVITA_MODE=simulate) simulated jobs only, so going live starts from zero.
+        self.trial = trial
         self._worker: _Worker | None = None
         self._db: Database | None = None
 
@@ -360,10 +370,11 @@ class Store:
         held = (ChargeState.RESERVED.value, ChargeState.CHARGED.value)
         active = [s.value for s in ACTIVE_STATES]
         marks = ",".join("?" * len(active))
+        mode = int(self.trial)
         used = self._scalar(
             "SELECT COALESCE(SUM(credits), 0) FROM jobs WHERE guild_id IS ? AND user_id = ? "
-            "AND created_at >= ? AND charge_state IN (?, ?)",
-            [guild_id, user_id, iso(period_start), *held],
+            "AND created_at >= ? AND charge_state IN (?, ?) AND simulated = ?",
+            [guild_id, user_id, iso(period_start), *held, mode],
         )
         granted = self._scalar(
             "SELECT COALESCE(SUM(credits), 0) FROM ledger WHERE guild_id IS ? AND user_id = ? "
@@ -371,17 +382,18 @@ class Store:
             [guild_id, user_id, iso(period_start)],
         )
         user_active = self._scalar(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({marks})",  # noqa: S608
-            [guild_id, user_id, *active],
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({marks}) "  # noqa: S608
+            "AND simulated = ?",
+            [guild_id, user_id, *active, mode],
         )
         guild_active = self._scalar(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND state IN ({marks})",  # noqa: S608
-            [guild_id, *active],
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND state IN ({marks}) AND simulated = ?",  # noqa: S608
+            [guild_id, *active, mode],
         )
         month_usd = self._scalar(
             "SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE guild_id IS ? AND created_at >= ? "
-            "AND charge_state IN (?, ?)",
-            [guild_id, iso(month_start), *held],
+            "AND charge_state IN (?, ?) AND simulated = ?",
+            [guild_id, iso(month_start), *held, mode],
         )
         return UsageSnapshot(int(used), int(granted), int(user_active), int(guild_active), float(month_usd))
 
@@ -543,6 +555,27 @@ class Store:
     def policy(self, guild_id: int | None, user_id: int, role_ids: Iterable[int] = ()) -> PolicyRows:
         return self._policy(guild_id, user_id, role_ids)
 
+    # The bot's own state ------------------------------------------------------------------------------
+    @_in_thread
+    def get_state(self, key: str) -> Any:
+        """A JSON value stored with `set_state`, or None."""
+        row = self._one("SELECT value FROM bot_state WHERE key = ?", [key])
+        return json.loads(row["value"]) if row else None
+
+    @_in_thread
+    def set_state(self, key: str, value: Any) -> None:
+        with self._write():
+            self.db.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [key, json.dumps(value), iso(utcnow())],
+            )
+
+    @_in_thread
+    def ping(self) -> bool:
+        """One trivial query: the database answers (the health check)."""
+        return self._scalar("SELECT 1") == 1
+
     # Moderator policy ---------------------------------------------------------------------------------
     @_in_thread
     def guild_settings(self, guild_id: int) -> dict[str, Any]:
@@ -629,7 +662,8 @@ class Store:
 
     @_in_thread
     def member_totals(self, guild_id: int | None, user_id: int) -> dict[str, Any]:
-        """Lifetime figures of one member in one server; a video counts once it was paid for (charged)."""
+        """Lifetime figures of one member in one server; a video counts once it was paid for (charged).
+        Only jobs of the store's mode count (see `trial`)."""
         row = self._one(
             "SELECT COUNT(*) AS jobs, "
             "COALESCE(SUM(charge_state = 'charged'), 0) AS succeeded, "
@@ -637,8 +671,8 @@ class Store:
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN credits END), 0) AS credits, "
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN cost_usd END), 0) AS usd, "
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN duration END), 0) AS seconds "
-            "FROM jobs WHERE guild_id IS ? AND user_id = ?",
-            [guild_id, user_id],
+            "FROM jobs WHERE guild_id IS ? AND user_id = ? AND simulated = ?",
+            [guild_id, user_id, int(self.trial)],
         )
         assert row is not None
         return row
@@ -655,12 +689,13 @@ class Store:
 
     @_in_thread
     def guild_spent(self, guild_id: int, since: datetime) -> float:
-        """USD reserved or charged since `since`: what counts against the monthly budget."""
+        """USD reserved or charged since `since` by jobs of the store's mode: what counts against the
+        monthly budget."""
         return float(
             self._scalar(
                 "SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
-                "AND charge_state IN ('reserved', 'charged')",
-                [guild_id, iso(since)],
+                "AND charge_state IN ('reserved', 'charged') AND simulated = ?",
+                [guild_id, iso(since), int(self.trial)],
             )
         )
 
