@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 async def check(settings: Settings, online: bool = False) -> int:
     """Report every problem at once; exit non-zero if any. `online` also asks Discord and Novita."""
     from . import media
-    from .store import Store
+    from .store import open_store
 
     problems: list[str] = []
     for name in ("discord_token", "novita_api_key") if settings.novita_mode == "live" else ("discord_token",):
@@ -116,7 +116,7 @@ async def check(settings: Settings, online: bool = False) -> int:
             settings.require(name)
         except ConfigError as exc:
             problems.append(str(exc))
-    store = Store(settings.database_path)
+    store = open_store(settings.database_path, settings.database_url_value)
     try:
         await store.open()
         unfinished = await store.unfinished_jobs()

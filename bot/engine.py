@@ -16,7 +16,7 @@ from .novita import NovitaClient
 from .settings import Settings
 from .simulate import WARNING as TRIAL_WARNING
 from .simulate import SimulatedNovita
-from .store import Store
+from .store import open_store
 
 log = logging.getLogger("bot.engine")
 
@@ -24,7 +24,7 @@ log = logging.getLogger("bot.engine")
 class Engine:
     def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
         self.settings = settings
-        self.store = Store(settings.database_path)
+        self.store = open_store(settings.database_path, settings.database_url_value)
         self.lock = InstanceLock(settings.database_path)
         self._reporter = reporter
         self._novita_options = novita_options

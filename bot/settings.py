@@ -37,6 +37,8 @@ HELP: dict[str, str] = {
     "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
     "NOVITA_MODE": "Use live (the real Novita API) or simulate (trial mode: simulated videos, no key).",
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
+    "DATABASE_URL": "Leave it unset for the SQLite file at DATABASE_PATH, or give "
+    "postgresql://user:password@host:5432/dbname to share the work between several processes.",
 }
 
 
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     novita_base_url: str = "https://api.novita.ai"
     novita_image_fields: Annotated[tuple[str, ...], NoDecode] = ("image_url", "image")
     database_path: Path = Path("data/hailuo.db")
+    # postgresql://user:password@host:port/dbname puts the store on PostgreSQL (several processes) instead
+    database_url: SecretStr | None = None
     media_dir: Path = Path("data/media")
     dev_guild_id: int | None = None
     discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
@@ -144,10 +148,17 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
-    @field_validator("discord_token", "novita_api_key", mode="before")
+    @field_validator("discord_token", "novita_api_key", "database_url", mode="before")
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (user:password@host:port/dbname)")
+        return value
 
     # ------------------------------------------------------------------------------------------------
     def require(self, *names: str) -> None:
@@ -162,6 +173,10 @@ class Settings(BaseSettings):
 
     def price_for(self, resolution: str, duration: int) -> float:
         return self.price_table[(resolution, duration)]
+
+    @property
+    def database_url_value(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url is not None else None
 
     @property
     def videos_dir(self) -> Path:
