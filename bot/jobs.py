@@ -17,7 +17,9 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,6 +48,7 @@ from .store import Store
 log = logging.getLogger("bot.jobs")
 
 REFUNDED = "Your credits were returned."
+CLAIM_BATCH = 200  # unfinished jobs taken per claim query
 MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
 
 
@@ -127,33 +130,6 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-class RateLimiter:
-    """At most `per_minute` acquisitions in any 60-second window; `pause` holds everyone back (429)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._stamps: collections.deque[float] = collections.deque()
-        self._paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self.clock() + seconds)
-
-    def delay(self) -> float:
-        now = self.clock()
-        while self._stamps and now - self._stamps[0] >= 60:
-            self._stamps.popleft()
-        wait = max(0.0, self._paused_until - now)
-        if len(self._stamps) >= self.per_minute:
-            wait = max(wait, 60 - (now - self._stamps[0]))
-        return wait
-
-    async def acquire(self) -> None:
-        while (wait := self.delay()) > 0:  # noqa: ASYNC110 - waiting for time to pass, not for an event
-            await asyncio.sleep(wait)
-        self._stamps.append(self.clock())
-
-
 class JobRunner:
     def __init__(
         self,
@@ -169,11 +145,15 @@ class JobRunner:
         self.novita = novita
         self.http = http
         self.reporter: Reporter = reporter or ConsoleReporter()
-        self.limiter = RateLimiter(settings.novita_rate_per_minute)
+        # The process's name on the leases it holds: host, pid and a per-start nonce, so that a restarted
+        # process (even one that got the same pid) is a new owner.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: collections.OrderedDict[int, asyncio.Future[None]] = collections.OrderedDict()
-        self._queue_changed = asyncio.Event()
-        self._slots = asyncio.Condition()
-        self._at_novita: set[int] = set()
+        self._wake = (
+            asyncio.Event()
+        )  # the local queue changed, a Novita slot freed, or another process said so
+        self._claim_now = asyncio.Event()
+        self._global_queue: list[int] = []  # every process's queued jobs, oldest first (the member's place)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._settled: dict[int, asyncio.Event] = {}
         self._submit_failures: collections.Counter[int] = collections.Counter()
@@ -186,19 +166,69 @@ class JobRunner:
 
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the dispatcher and resume every unfinished job."""
+        """Resume every unfinished job this process may drive, then keep claiming, renewing and dispatching.
+
+        On SQLite this process is the only one (the instance lock), so it takes every unfinished job at once.
+        On PostgreSQL it takes the jobs no live process holds, and later those whose process died (their
+        lease ran out), by the same rules as a restart."""
         self._running = True
+        self.store.on_wake(self._woken)
+        await self._claim(steal=self.store.single_process)
         self._spawn_background(self._dispatch(), "dispatcher")
+        self._spawn_background(self._claimer(), "claimer")
+        self._spawn_background(self._renewer(), "lease-renewer")
         self._spawn_background(self._janitor(), "janitor")
-        jobs = await self.store.unfinished_jobs()
-        if jobs:
-            log.info(
-                "resuming %d unfinished job(s): %s", len(jobs), ", ".join(f"{j.id}:{j.state}" for j in jobs)
+
+    def _woken(self, reason: str) -> None:
+        """Another process freed a Novita slot, released jobs, or paused submits (PostgreSQL NOTIFY)."""
+        self._wake.set()
+        if reason == "claim":
+            self._claim_now.set()
+
+    async def _claim(self, steal: bool = False) -> None:
+        while True:
+            jobs = await self.store.claim_jobs(
+                self.owner, self.settings.job_lease_s, CLAIM_BATCH, steal=steal
             )
-        for job in jobs:
-            if job.state in (JobState.SUBMITTED, JobState.PROCESSING):
-                self._at_novita.add(job.id)
-            self._drive(job.id)
+            if jobs:
+                log.info(
+                    "driving %d unfinished job(s): %s",
+                    len(jobs),
+                    ", ".join(f"{j.id}:{j.state}" for j in jobs),
+                )
+            for job in jobs:
+                self._drive(job.id)
+            if len(jobs) < CLAIM_BATCH:
+                return
+
+    async def _claimer(self) -> None:
+        """Take over jobs whose process died: each lease that runs out is claimed within a poll interval."""
+        interval = min(2.0, self.settings.job_lease_s / 3)
+        while self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claim_now.wait(), interval)
+            self._claim_now.clear()
+            try:
+                await self._claim()
+            except Exception:
+                log.exception("claiming jobs failed; will retry")
+
+    async def _renewer(self) -> None:
+        """Renew this process's leases well before they run out; stop driving any job another process took."""
+        interval = self.settings.job_lease_s / 3
+        while self._running:
+            await asyncio.sleep(interval)
+            driving = [jid for jid, task in self._tasks.items() if not task.done()]
+            try:
+                held = await self.store.renew_leases(self.owner, self.settings.job_lease_s, driving)
+            except Exception:
+                log.exception("renewing leases failed; will retry")
+                continue
+            for job_id in set(driving) - held:
+                task = self._tasks.get(job_id)
+                if task is not None and not task.done():
+                    job_log(job_id).warning("lease lost to another process; no longer driving")
+                    task.cancel()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop driving jobs. A submit on the wire or a delivery under way gets `grace` seconds to finish,
@@ -215,6 +245,10 @@ class JobRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._background.clear()
+        try:  # another process may take them over at once instead of waiting for the leases to run out
+            await self.store.release_leases(self.owner)
+        except Exception:
+            log.exception("releasing leases failed; they run out on their own")
 
     def _spawn_background(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -239,7 +273,8 @@ class JobRunner:
             raw = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
             await asyncio.to_thread(raw.write_bytes, request.image_bytes)
             request = replace(request, image_path=str(raw))
-        job, decision = await quota.admit(self.store, self.settings, request)
+        lease = (self.owner, utcnow() + timedelta(seconds=self.settings.job_lease_s))
+        job, decision = await quota.admit(self.store, self.settings, request, lease=lease)
         if job is None and raw is not None:
             await asyncio.to_thread(raw.unlink, missing_ok=True)
         if job is not None:
@@ -284,17 +319,27 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._release_slot(job_id)
-        self._queue_changed.set()
+        self._wake.set()
         await self._ended(job)
         return job
 
     async def redeliver(self, job_id: int) -> Job:
         """Deliver an `undelivered` job again from the retained file."""
-        job = await self.store.transition(job_id, JobState.DELIVERING, expect=(JobState.UNDELIVERED,))
+        until = utcnow() + timedelta(seconds=self.settings.job_lease_s)
+        job = await self.store.transition(
+            job_id,
+            JobState.DELIVERING,
+            expect=(JobState.UNDELIVERED,),
+            lease_owner=self.owner,  # whoever asked drives the new delivery
+            lease_until=until,
+        )
         self._drive(job.id)
         return job
 
     def queue_position(self, job_id: int) -> int | None:
+        """The job's place among every process's waiting jobs (as last read), else in this process's queue."""
+        with contextlib.suppress(ValueError):
+            return self._global_queue.index(job_id) + 1
         for position, queued in enumerate(self._queue, start=1):
             if queued == job_id:
                 return position
@@ -314,6 +359,13 @@ class JobRunner:
         return job
 
     # Driving one job ----------------------------------------------------------------------------------
+    async def _move(self, job_id: int, state: JobState, **kwargs: Any) -> Job:
+        """A state write fenced by this process's lease (InvalidTransition when another process holds it)."""
+        return await self.store.transition(job_id, state, owner=self.owner, **kwargs)
+
+    async def _update_job(self, job_id: int, **fields: Any) -> Job:
+        return await self.store.update_job(job_id, owner=self.owner, **fields)
+
     def _drive(self, job_id: int) -> None:
         if job_id in self._tasks and not self._tasks[job_id].done():
             return
@@ -356,7 +408,7 @@ class JobRunner:
             return
         self._release_slot(job_id)
         if job.state == JobState.DELIVERING:
-            job = await self.store.transition(
+            job = await self._move(
                 job_id,
                 JobState.UNDELIVERED,
                 detail=repr(exc),
@@ -364,7 +416,7 @@ class JobRunner:
                 error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
             )
         else:
-            job = await self.store.transition(
+            job = await self._move(
                 job_id,
                 JobState.FAILED,
                 charge=ChargeState.REFUNDED,
@@ -394,7 +446,7 @@ class JobRunner:
     async def _fail(self, job: Job, error: str, detail: str | None = None, **fields: Any) -> Job:
         job_log(job.id).warning("failed: %s | %s", error, detail or "")
         self._release_slot(job.id)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.FAILED,
             charge=ChargeState.REFUNDED,
@@ -423,7 +475,7 @@ class JobRunner:
                     f"image preparation began {job.prepare_attempts} times without finishing",
                 )
                 return
-            job = await self.store.update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
+            job = await self._update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
             try:
                 raw = Path(job.image_path) if job.image_path else None
                 if raw is not None and await asyncio.to_thread(raw.exists):
@@ -441,45 +493,68 @@ class JobRunner:
                 return
         if job.image_url or job.image_path:
             update["image_path"] = str(normalised)
-        job = await self.store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
+        job = await self._move(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
         job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
         await self._changed(job)
 
     # queued -> submitting -> submitted
     async def _step_queued(self, job: Job) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._queue[job.id] = fut
         if job.id in self._submit_failures:  # refused by Novita's rate limit: keep its place at the front
             self._queue.move_to_end(job.id, last=False)
-        self._queue_changed.set()
+        self._wake.set()
         try:
-            await fut  # resolved by the dispatcher when a slot and a rate token are ours
+            job = await fut  # the dispatcher moved it to `submitting` once a slot and a rate token were ours
         finally:
             self._queue.pop(job.id, None)
         await self._submit(job)
 
     async def _dispatch(self) -> None:
-        """Hand out submit turns in queue order while the in-flight and per-minute limits allow."""
+        """Hand out submit turns in queue order while the in-flight and per-minute limits allow. The limits
+        are kept in the store, for every process together: a turn is one atomic write there."""
+        s = self.settings
         while self._running:
-            if not self._queue:
-                self._queue_changed.clear()
-                await self._queue_changed.wait()
+            head = next((jid for jid, fut in self._queue.items() if not fut.done()), None)
+            if head is None:
+                self._wake.clear()
+                await self._wake.wait()
                 continue
-            async with self._slots:
-                await self._slots.wait_for(lambda: len(self._at_novita) < self.settings.novita_max_in_flight)
-            await self.limiter.acquire()
-            while self._queue:
-                job_id, fut = next(iter(self._queue.items()))
-                self._queue.pop(job_id)
+            fut = self._queue[head]
+            try:
+                job, wait = await self.store.take_submit_turn(
+                    head, self.owner, s.novita_rate_per_minute, s.novita_max_in_flight
+                )
+            except (InvalidTransition, KeyError) as exc:  # cancelled, or another process has it now
+                self._queue.pop(head, None)
                 if not fut.done():
-                    self._at_novita.add(job_id)  # the slot is taken now, before the task wakes up
-                    fut.set_result(None)
-                    break
-            self._notify_queue_positions()
+                    fut.set_exception(InvalidTransition(str(exc)))
+                continue
+            except Exception:
+                log.exception("taking a submit turn failed; will retry")
+                job, wait = None, 1.0
+            if job is not None:
+                self._queue.pop(head, None)
+                self._submitting.add(head)  # from now on a stop waits for its request
+                if not fut.done():
+                    fut.set_result(job)
+                self._notify_queue_positions()
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(wait, 5.0))
+
+    async def _refresh_global_queue(self) -> None:
+        with contextlib.suppress(Exception):
+            self._global_queue = await self.store.queued_ids()
 
     def _notify_queue_positions(self) -> None:
+        self._spawn_background(self._renotify_positions(), "positions")
+
+    async def _renotify_positions(self) -> None:
+        await self._refresh_global_queue()
         for job_id in list(self._queue):
-            self._spawn_background(self._notify_position(job_id), f"position-{job_id}")
+            await self._notify_position(job_id)
 
     async def _notify_position(self, job_id: int) -> None:
         job = await self.store.get_job(job_id)
@@ -487,13 +562,8 @@ class JobRunner:
             await self._changed(job)
 
     def _release_slot(self, job_id: int) -> None:
-        if job_id in self._at_novita:
-            self._at_novita.discard(job_id)
-            self._spawn_background(self._notify_slots(), "slots")
-
-    async def _notify_slots(self) -> None:
-        async with self._slots:
-            self._slots.notify_all()
+        """The job no longer waits for or holds a Novita slot: let the dispatcher look again."""
+        self._wake.set()
 
     def _generation_request(self, job: Job, image_uri: str | None) -> GenerationRequest:
         return GenerationRequest(
@@ -509,7 +579,6 @@ class JobRunner:
         image_uri = None
         if job.image_path:
             image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.image_path).read_bytes))
-        job = await self.store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
         self._submitting.add(job.id)
         try:
             task_id = await self.novita.submit(self._generation_request(job, image_uri))
@@ -524,9 +593,9 @@ class JobRunner:
                     jlog.warning(
                         "submit refused (%s); back to the queue for %.1fs", type(exc).__name__, pause
                     )
-                    self.limiter.pause(pause)
+                    await self.store.pause_submits(pause, f"{type(exc).__name__}: {exc.detail}"[:500])
                     self._release_slot(job.id)
-                    job = await self.store.transition(
+                    job = await self._move(
                         job.id,
                         JobState.QUEUED,
                         detail=f"requeued: {exc.detail}",
@@ -550,7 +619,7 @@ class JobRunner:
             self._submitting.discard(job.id)
         now = utcnow()
         deadline = now + timedelta(minutes=self.settings.job_deadline_minutes)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.SUBMITTED,
             expect=(JobState.SUBMITTING,),
@@ -565,7 +634,6 @@ class JobRunner:
     # submitted/processing -> downloading: poll with an eta-aware schedule, bounded by the deadline.
     async def _step_polling(self, job: Job) -> None:
         jlog = job_log(job.id)
-        self._at_novita.add(job.id)
         s = self.settings
         plan = PollPlan(lo=s.poll_min_s, hi=s.poll_max_s, first=s.poll_first_s)
         assert job.task_id is not None
@@ -600,7 +668,7 @@ class JobRunner:
                         "TASK_STATUS_SUCCEED with an empty videos list",
                     )
                     return
-                job = await self.store.transition(
+                job = await self._move(
                     job.id, JobState.DOWNLOADING, expect=(job.state,), finished_at=utcnow()
                 )
                 await self._changed(job)
@@ -628,12 +696,10 @@ class JobRunner:
         if eta_s is not None:
             fields["eta_s"] = round(eta_s, 1)
         if result.status == TaskStatus.PROCESSING and job.state == JobState.SUBMITTED:
-            job = await self.store.transition(
-                job.id, JobState.PROCESSING, expect=(JobState.SUBMITTED,), **fields
-            )
+            job = await self._move(job.id, JobState.PROCESSING, expect=(JobState.SUBMITTED,), **fields)
             visible = True
         else:
-            job = await self.store.update_job(job.id, **fields)
+            job = await self._update_job(job.id, **fields)
         if visible and result.status not in (TaskStatus.SUCCEED, TaskStatus.FAILED):
             await self._changed(job)
         return job
@@ -670,7 +736,7 @@ class JobRunner:
                 jlog.warning("download attempt %d failed: %s", attempt + 1, exc)
                 continue
             jlog.info("downloaded %d bytes", size)
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.DELIVERING,
                 charge=ChargeState.CHARGED,
@@ -690,7 +756,7 @@ class JobRunner:
         jlog = job_log(job.id)
         video = Path(job.video_path or "")
         if not job.video_path or not await asyncio.to_thread(video.exists):
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.UNDELIVERED,
                 detail="video file missing",
@@ -704,7 +770,7 @@ class JobRunner:
             delivered = await self.reporter.deliver(job, video)
         except DeliveryFailed as exc:
             jlog.warning("undelivered: %s", exc.detail or exc.user_message)
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.UNDELIVERED,
                 detail=exc.detail[:1000] or None,
@@ -716,7 +782,7 @@ class JobRunner:
             return
         finally:
             self._delivering.discard(job.id)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.DELIVERED,
             expect=(JobState.DELIVERING,),
@@ -734,7 +800,6 @@ class JobRunner:
 
     async def _step_submitting(self, job: Job) -> None:
         """Found at start: the submit may have reached Novita (and been paid). Never send it again."""
-        self._at_novita.discard(job.id)
         await self._fail(
             job,
             "The bot restarted while sending your request, so we can't tell whether it started. "

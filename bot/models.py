@@ -186,6 +186,8 @@ class Job:
     deadline_at: datetime | None = None
     simulated: bool = False
     prepare_attempts: int = 0  # times the runner began preparing the input image (bounded across restarts)
+    lease_owner: str | None = None  # the process driving the job now (see JobRunner and Store.claim_jobs)
+    lease_until: datetime | None = None
 
     @property
     def full_prompt(self) -> str:
@@ -203,7 +205,7 @@ class Job:
                     value = JobState(value)
                 elif f.name == "charge_state":
                     value = ChargeState(value)
-                elif f.name.endswith("_at") or f.name == "period_start":
+                elif f.name.endswith("_at") or f.name in ("period_start", "lease_until"):
                     value = parse_iso(value)
                 elif f.name in ("prompt_expansion", "reencoded", "simulated"):
                     value = bool(value)

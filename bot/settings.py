@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     poll_max_s: float = Field(30.0, gt=0)
     poll_first_s: float = Field(5.0, gt=0)
     job_deadline_minutes: float = Field(30.0, gt=0)
+    # How long a process's claim on a job lasts without renewal: a job whose process died is taken over by
+    # another process within about this long (PostgreSQL; renewed every third of it)
+    job_lease_s: float = Field(30.0, ge=1, le=3600)
     download_timeout_s: float = Field(300.0, gt=0)
 
     # Quotas (defaults; moderators override per server)

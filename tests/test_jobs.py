@@ -151,7 +151,7 @@ async def test_local_queue_honours_in_flight_limit_and_cancel_refunds(env: Env) 
 
 
 async def test_rate_limit_spaces_submits(env: Env) -> None:
-    env.runner.limiter.per_minute = 2
+    env.settings.novita_rate_per_minute = 2
     env.settings.user_max_concurrent = 10
     ids = []
     for i in range(3):

@@ -15,17 +15,20 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ..models import (
     ACTIVE_STATES,
+    AT_NOVITA,
+    RESTING_STATES,
     ChargeState,
     InvalidTransition,
     Job,
     JobState,
     check_transition,
     iso,
+    parse_iso,
     utcnow,
 )
 from .tx import Tx
@@ -70,6 +73,20 @@ def _encode(value: Any) -> Any:
     return value
 
 
+WAKE_CHANNEL = "hailuo_wake"  # PostgreSQL NOTIFY channel: a slot freed, a job to claim, a pause
+SUBMIT_TURN_LOCK = 7_146_821_001  # advisory lock key: one submit-turn decision at a time, in every process
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _check_lease(job: Job, owner: str | None) -> None:
+    """A fenced write (with `owner`) is refused unless that process holds the job's lease."""
+    if owner is not None and job.lease_owner != owner:
+        raise InvalidTransition(f"job {job.id} is driven by {job.lease_owner or 'no process'}, not {owner}")
+
+
 def _in_thread(
     fn: Callable[Concatenate[Store, Tx, P], R],
 ) -> Callable[Concatenate[Store, P], Awaitable[R]]:
@@ -109,6 +126,13 @@ class Store:
             return
         worker, self._worker = self._worker, None
         await asyncio.to_thread(worker.shutdown)  # finishes what is queued first
+
+    #: True when no other process can use the database (SQLite with its instance lock): the runner then
+    #: takes every unfinished job at start instead of waiting for leases of a previous run to run out.
+    single_process: bool = True
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(reason)` on the event loop when another process wakes this one (PostgreSQL)."""
 
     async def _run(self, call: Callable[[Tx], R], priority: int = INTERACTIVE) -> R:
         if self._worker is None:
@@ -241,6 +265,7 @@ class Store:
         expect: Iterable[JobState],
         charge: ChargeState | None = None,
         detail: str | None = None,
+        owner: str | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to `new_state` (validated) with `fields`, one committed write with its event.
@@ -248,18 +273,25 @@ class Store:
         `expect` is required: the transition happens only from one of those states, checked inside the
         write transaction, so every caller says what it believes and a stale one is refused
         (InvalidTransition) instead of overwriting a newer state. `charge` settles the reservation (charge or
-        refund) in the same transaction, at most once.
+        refund) in the same transaction, at most once. `owner` (the runner's) fences the write: it happens
+        only while that process holds the job's lease, so a process that lost its lease cannot overwrite the
+        new owner's work.
         """
         now = utcnow()
         with tx.write():
             job = self._job(tx, job_id)
             if job is None:
                 raise KeyError(job_id)
+            _check_lease(job, owner)
             if job.state not in set(expect):
                 raise InvalidTransition(f"job {job_id} is {job.state}, not one of {sorted(expect)}")
             if job.state != new_state:
                 check_transition(job.state, new_state)
+            if new_state in RESTING_STATES:  # nobody drives a resting job: its lease goes with the write
+                fields = {**fields, "lease_owner": None, "lease_until": None}
             self._update(tx, job_id, {**fields, "state": new_state.value, "updated_at": now})
+            if job.state in AT_NOVITA and new_state not in AT_NOVITA:
+                tx.notify(WAKE_CHANNEL, "slot")  # a Novita slot is free for every process
             if job.state != new_state:
                 self._event(tx, job_id, new_state.value, now, detail)
                 log.debug("job=%s state %s -> %s", job_id, job.state.value, new_state.value)
@@ -271,9 +303,15 @@ class Store:
             return updated
 
     @_in_background
-    def update_job(self, tx: Tx, job_id: int, **fields: Any) -> Job:
-        """Change fields that are not the state (progress, eta, card ids, ...)."""
+    def update_job(self, tx: Tx, job_id: int, owner: str | None = None, **fields: Any) -> Job:
+        """Change fields that are not the state (progress, eta, card ids, ...); fenced by `owner` like
+        `transition`."""
         with tx.write():
+            if owner is not None:
+                current = self._job(tx, job_id)
+                if current is None:
+                    raise KeyError(job_id)
+                _check_lease(current, owner)
             self._update(tx, job_id, {**fields, "updated_at": utcnow()})
             job = self._job(tx, job_id)
         if job is None:
@@ -298,6 +336,138 @@ class Store:
             active,
         )
         return [Job.from_row(r) for r in rows]
+
+    # Leases: which process drives which job ---------------------------------------------------------------
+    @_in_thread
+    def claim_jobs(
+        self, tx: Tx, owner: str, lease_s: float, limit: int = 100, *, steal: bool = False
+    ) -> list[Job]:
+        """Take up to `limit` unfinished jobs that no live process drives (no lease, or an expired one);
+        with `steal`, every unfinished job not already this owner's (only for the one process on SQLite).
+
+        On PostgreSQL the candidate rows are locked with SKIP LOCKED, so processes claiming together never
+        take the same job and never wait on each other."""
+        now = utcnow()
+        active = [s.value for s in ACTIVE_STATES]
+        marks = ",".join("?" * len(active))
+        free = "lease_owner IS NOT ?" if steal else "(lease_owner IS NULL OR lease_until < ?)"
+        with tx.write():
+            rows = tx.rows(
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND {free} "  # noqa: S608
+                "ORDER BY id LIMIT ?" + tx.skip_locked,
+                [*active, owner if steal else iso(now), limit],
+            )
+            ids = [r["id"] for r in rows]
+            if not ids:
+                return []
+            tx.execute(
+                f"UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id IN ({','.join('?' * len(ids))})",  # noqa: S608
+                [owner, iso(now + timedelta(seconds=lease_s)), *ids],
+            )
+            for job_id in ids:
+                self._event(tx, job_id, "claimed", now, owner)
+            jobs = [self._job(tx, job_id) for job_id in ids]
+        return [j for j in jobs if j is not None]
+
+    @_in_background
+    def renew_leases(self, tx: Tx, owner: str, lease_s: float, job_ids: Iterable[int]) -> set[int]:
+        """Extend this process's leases; returns the ids it still holds (not those another process took)."""
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        with tx.write():
+            sql = "UPDATE jobs SET lease_until = ? WHERE lease_owner = ? AND id IN "
+            rows = tx.rows(
+                f"{sql}({_marks(len(ids))}) RETURNING id",
+                [iso(utcnow() + timedelta(seconds=lease_s)), owner, *ids],
+            )
+        return {r["id"] for r in rows}
+
+    @_in_background
+    def release_leases(self, tx: Tx, owner: str, job_ids: Iterable[int] | None = None) -> None:
+        """Give jobs up (all of this process's when `job_ids` is None): another process may claim them now."""
+        with tx.write():
+            if job_ids is None:
+                tx.execute(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", [owner]
+                )
+            else:
+                ids = list(job_ids)
+                if ids:
+                    sql = (
+                        "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND id"
+                    )
+                    tx.execute(f"{sql} IN ({_marks(len(ids))})", [owner, *ids])
+            tx.notify(WAKE_CHANNEL, "claim")
+
+    # Novita pacing, for every process together ---------------------------------------------------------
+    @_in_thread
+    def take_submit_turn(
+        self, tx: Tx, job_id: int, owner: str | None, per_minute: int, max_in_flight: int
+    ) -> tuple[Job | None, float]:
+        """Atomically: if fewer than `per_minute` submits went out in the last 60 s, fewer than
+        `max_in_flight` jobs are at Novita, and submits are not paused, record a submit and move the job
+        `queued -> submitting`. Returns (the job, 0) when the turn is taken, else (None, the most seconds
+        to wait before asking again).
+
+        Serialised across processes, so the limits hold for all of them together."""
+        now = utcnow()
+        window_start = now - timedelta(seconds=60)
+        with tx.write():
+            tx.serialize(SUBMIT_TURN_LOCK)
+            paused = tx.scalar(
+                "SELECT until FROM runner_pauses WHERE name = 'submit' AND until > ?", [iso(now)]
+            )
+            if paused:
+                return None, max(0.05, (parse_iso(paused) - now).total_seconds())  # type: ignore[operator]
+            busy = [s.value for s in AT_NOVITA]
+            in_flight = tx.scalar(
+                f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(busy))})",  # noqa: S608
+                busy,
+            )
+            if in_flight >= max_in_flight:
+                return None, 5.0  # until a slot frees (the freeing process wakes us sooner)
+            recent = tx.rows("SELECT at FROM novita_submits WHERE at > ? ORDER BY at", [iso(window_start)])
+            if len(recent) >= per_minute:
+                oldest = parse_iso(recent[-per_minute]["at"])
+                assert oldest is not None
+                return None, max(0.05, 60 - (now - oldest).total_seconds())
+            job = self._job(tx, job_id)
+            if job is None:
+                raise KeyError(job_id)
+            _check_lease(job, owner)
+            if job.state != JobState.QUEUED:
+                raise InvalidTransition(f"job {job_id} is {job.state}, not queued")
+            tx.execute(
+                "INSERT INTO novita_submits (at, job_id, owner) VALUES (?, ?, ?)", [iso(now), job_id, owner]
+            )
+            tx.execute("DELETE FROM novita_submits WHERE at < ?", [iso(now - timedelta(minutes=10))])
+            self._update(tx, job_id, {"state": JobState.SUBMITTING.value, "updated_at": now})
+            self._event(tx, job_id, JobState.SUBMITTING.value, now)
+            updated = self._job(tx, job_id)
+        return updated, 0.0
+
+    @_in_thread
+    def pause_submits(self, tx: Tx, seconds: float, detail: str | None = None) -> None:
+        """Hold every process's submits back for `seconds` (a 429, an empty account); never shortens one."""
+        until = iso(utcnow() + timedelta(seconds=seconds))
+        with tx.write():
+            current = tx.scalar("SELECT until FROM runner_pauses WHERE name = 'submit'")
+            if current is None or current < until:  # type: ignore[operator]
+                tx.upsert("runner_pauses", {"name": "submit", "until": until, "detail": detail}, pk=("name",))
+            tx.notify(WAKE_CHANNEL, "pause")
+
+    @_in_thread
+    def submits_since(self, tx: Tx, since: datetime) -> list[datetime]:
+        """When each recorded submit went out since `since` (for the rate-limit tests)."""
+        rows = tx.rows("SELECT at FROM novita_submits WHERE at >= ? ORDER BY at", [iso(since)])
+        return [parse_iso(r["at"]) for r in rows]  # type: ignore[misc]
+
+    @_in_background
+    def queued_ids(self, tx: Tx) -> list[int]:
+        """Every job waiting for a submit turn, in every process, oldest first: the member's place in line."""
+        rows = tx.rows("SELECT id FROM jobs WHERE state = ? ORDER BY id", [JobState.QUEUED.value])
+        return [r["id"] for r in rows]
 
     @_in_thread
     def jobs_for_user(self, tx: Tx, guild_id: int | None, user_id: int, limit: int = 10) -> list[Job]:

@@ -122,6 +122,19 @@ def m003_prepare_attempts(db: Database) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN prepare_attempts INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m004_leases(db: Database) -> None:
+    """Leases (which process drives a job) and the Novita pacing every process shares."""
+    db.execute("ALTER TABLE jobs ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN lease_until TEXT")
+    db.execute("CREATE INDEX jobs_state_lease ON jobs(state, lease_until)")
+    db.execute(
+        "CREATE TABLE novita_submits (id INTEGER PRIMARY KEY, at TEXT NOT NULL, job_id INTEGER, owner TEXT)"
+    )
+    db.execute("CREATE INDEX novita_submits_at ON novita_submits(at)")
+    db.execute("CREATE TABLE runner_pauses (name TEXT PRIMARY KEY, until TEXT NOT NULL, detail TEXT)")
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path | str) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ class Tx:
     """One connection, used by one worker thread at a time."""
 
     dialect: str = ""
+    skip_locked: str = ""  # appended to a SELECT that picks rows to claim
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         raise NotImplementedError
@@ -113,6 +114,7 @@ def to_postgres(sql: str) -> str:
 
 class PostgresTx(Tx):
     dialect = "postgres"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: Any) -> None:  # a psycopg.Connection in autocommit mode
         self.conn = conn

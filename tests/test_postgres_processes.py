@@ -1,0 +1,110 @@
+"""Several real processes on one PostgreSQL database: a job whose process is killed is taken over by another
+process when its lease runs out, by the restart rules (never submitted twice, delivered once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.fakes.novita import FakeNovita, Timeline
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = [sys.executable, "-m", "tests.support.runner_process"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeNovita]:
+    with FakeNovita(default_timeline=Timeline(queued_s=0.2, processing_s=3)).threaded() as f:
+        yield f
+
+
+def env_for(fake: FakeNovita, tmp_path: Path, url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "NOVITA_API_KEY": fake.api_key,
+        "NOVITA_BASE_URL": fake.base_url,
+        "DATABASE_URL": url,
+        "MEDIA_DIR": str(tmp_path / "media"),  # shared, as a volume shared by the processes would be
+        "POLL_MIN_S": "0.1",
+        "POLL_FIRST_S": "0.2",
+        "POLL_MAX_S": "0.5",
+        "JOB_LEASE_S": "2",
+    }
+
+
+def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def job_state(url: str) -> str | None:
+    try:
+        rows = query(url, "SELECT state FROM jobs ORDER BY id LIMIT 1")
+    except psycopg.errors.UndefinedTable:  # the first process has not created the schema yet
+        return None
+    return str(rows[0][0]) if rows else None
+
+
+def wait_for_state(url: str, state: str, proc: subprocess.Popen[bytes], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if job_state(url) == state:
+            return
+        assert proc.poll() is None, "the process exited early"
+        time.sleep(0.02)
+    raise AssertionError(f"job never reached {state}; it is {job_state(url)}")
+
+
+@pytest.mark.parametrize("state", ["submitting", "processing", "downloading", "delivering"])
+def test_a_job_whose_process_is_killed_is_taken_over_by_another(
+    fake: FakeNovita, tmp_path: Path, postgres_url: str, state: str
+) -> None:
+    env = env_for(fake, tmp_path, postgres_url)
+    log = tmp_path / "deliveries.log"
+    extra: list[str] = []
+    if state == "submitting":
+        fake.inject("submit", "hang", seconds=60)  # the task is created, the answer never comes
+    elif state == "downloading":
+        fake.inject("video", "hang", seconds=60)
+    elif state == "delivering":
+        extra = ["--deliver-delay", "60"]
+    standby = subprocess.Popen([*RUNNER, "--log", str(log), "--until-jobs", "1"], cwd=ROOT, env=env)
+    first = subprocess.Popen(
+        [*RUNNER, "--log", str(log), "--submit", "a lighthouse", *extra], cwd=ROOT, env=env
+    )
+    try:
+        wait_for_state(postgres_url, state, first)
+        [(owner,)] = query(postgres_url, "SELECT lease_owner FROM jobs")
+        assert f":{first.pid}:" in str(owner)  # the process that admitted it drives it
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert standby.wait(90) == 0
+    finally:
+        for proc in (first, standby):
+            if proc.poll() is None:
+                proc.kill()
+    [(final, charge, lease)] = query(postgres_url, "SELECT state, charge_state, lease_owner FROM jobs")
+    claims = query(postgres_url, "SELECT detail FROM job_events WHERE state = 'claimed'")
+    assert [f":{standby.pid}:" in str(d) for (d,) in claims] == [True]  # taken over once, by the other one
+    assert lease is None
+    ledger = dict(query(postgres_url, "SELECT kind, SUM(credits) FROM ledger GROUP BY kind"))
+    if state == "submitting":  # "we may have paid": refunded and reported, never sent again
+        assert final == "failed"
+        assert charge == "refunded"
+        assert ledger == {"reserve": 1, "refund": 1}
+        assert len(fake.submits) == 1
+        assert not log.exists()
+    else:
+        assert final == "delivered"
+        assert ledger == {"reserve": 1, "charge": 1}
+        assert len(fake.created_submits) == 1
+        assert len(log.read_text().splitlines()) == 1
