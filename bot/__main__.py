@@ -4,6 +4,8 @@ python -m bot                     start the bot (same as `run`)
 python -m bot sync [--guild ID]   register the slash commands with Discord (globally, or in one server)
 python -m bot check [--online]    check settings, database and ffmpeg (--online: also the token and the key)
 python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
+python -m bot migrate-to-postgres [--from FILE]
+                                  copy the SQLite database into the PostgreSQL one at DATABASE_URL
 python -m bot generate "a prompt" [--image FILE] [--duration 6|10] [--resolution 768P|1080P] [--out PATH]
                                   make one video through the same job runner (tests an API key)
 """
@@ -42,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     invite = sub.add_parser("invite", help="print the invite link with the permissions the bot needs")
     invite.add_argument("--guild", type=int, help="preselect this server on Discord's page")
+    migrate = sub.add_parser(
+        "migrate-to-postgres", help="copy the SQLite database into the PostgreSQL one at DATABASE_URL"
+    )
+    migrate.add_argument("--from", dest="source", type=Path, help="the SQLite file (default: DATABASE_PATH)")
     gen = sub.add_parser("generate", help="make one video from the command line")
     gen.add_argument("prompt")
     gen.add_argument("--image", type=Path, help="first frame (JPG, PNG or WebP)")
@@ -90,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "generate":
             return asyncio.run(generate(settings, args))
+        if command == "migrate-to-postgres":
+            return migrate_to_postgres(settings, args.source)
         from .app import run_bot, sync_commands  # discord.py loads only when needed
 
         if command == "sync":
@@ -152,6 +160,29 @@ async def check(settings: Settings, online: bool = False) -> int:
         print(f"problem    {problem}", file=sys.stderr)
     print("All good." if not problems else f"{len(problems)} problem(s).")
     return 1 if problems else 0
+
+
+def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
+    from .store.migrate import MigrationRefused, copy_sqlite_to_postgres
+
+    url = settings.database_url_value
+    if not url:
+        print(
+            "Set DATABASE_URL=postgresql://user:password@host:5432/dbname first (the database to copy into).",
+            file=sys.stderr,
+        )
+        return 2
+    path = source or settings.database_path
+    try:
+        report = copy_sqlite_to_postgres(path, url)
+    except MigrationRefused as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Copied {path} into PostgreSQL:")
+    for line in report.lines():
+        print(f"  {line}")
+    print("Start the bot with DATABASE_URL set; keep the SQLite file as a backup.")
+    return 0
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
