@@ -128,9 +128,13 @@ async def check(settings: Settings, online: bool = False) -> int:
     try:
         await store.open()
         unfinished = await store.unfinished_jobs()
-        print(f"database   ok   {settings.database_path} ({len(unfinished)} unfinished job(s) to resume)")
+        where = await store.describe()
+        print(f"database   ok   {where} ({len(unfinished)} unfinished job(s) to resume)")
     except Exception as exc:
-        problems.append(f"DATABASE_PATH {settings.database_path} cannot be opened: {exc}")
+        if settings.database_url is not None:
+            problems.append(f"DATABASE_URL: PostgreSQL cannot be reached or migrated: {exc}")
+        else:
+            problems.append(f"DATABASE_PATH {settings.database_path} cannot be opened: {exc}")
     finally:
         await store.close()
     try:

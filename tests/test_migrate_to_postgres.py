@@ -118,3 +118,26 @@ def test_without_database_url_it_says_what_to_set(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "DATABASE_URL" in done.stderr
+
+
+def run_check(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": url,
+           "NOVITA_MODE": "simulate"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "bot", "check"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_check_names_the_postgresql_database_and_its_schema(postgres_url: str, tmp_path: Path) -> None:
+    done = run_check(postgres_url, tmp_path)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("database"))
+    assert "ok" in line
+    assert "PostgreSQL 127.0.0.1:" in line
+    assert "schema m004_leases" in line
+
+
+def test_check_says_when_postgresql_cannot_be_reached(postgres_url: str, tmp_path: Path) -> None:
+    dead = postgres_url.rsplit(":", 1)[0] + ":1/nowhere"  # nothing listens on port 1
+    done = run_check(dead, tmp_path)
+    assert done.returncode == 1
+    assert "DATABASE_URL: PostgreSQL cannot be reached" in done.stderr
+    assert "Traceback" not in done.stderr

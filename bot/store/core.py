@@ -131,6 +131,10 @@ class Store:
     #: takes every unfinished job at start instead of waiting for leases of a previous run to run out.
     single_process: bool = True
 
+    async def describe(self) -> str:
+        """Where the data lives, for `python -m bot check` (never a password)."""
+        return repr(self)
+
     def on_wake(self, callback: Callable[[str], None]) -> None:
         """Call `callback(reason)` on the event loop when another process wakes this one (PostgreSQL)."""
 

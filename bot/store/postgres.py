@@ -157,6 +157,20 @@ class PostgresStore(Store):
         self._listen_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
+    async def describe(self) -> str:
+        def read() -> str:
+            conn = self.connection()
+            try:
+                info = conn.info  # type: ignore[attr-defined]
+                names = schema_version(conn)
+            finally:
+                conn.close()  # type: ignore[attr-defined]
+            return (
+                f"PostgreSQL {info.host}:{info.port}/{info.dbname} · schema {names[-1] if names else 'none'}"
+            )
+
+        return await asyncio.to_thread(read)
+
     def on_wake(self, callback: Callable[[str], None]) -> None:
         """LISTEN on the wake channel in a thread of its own; each NOTIFY calls `callback` on the loop."""
         self._listeners.append((asyncio.get_running_loop(), callback))

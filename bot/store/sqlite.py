@@ -143,6 +143,9 @@ class SqliteStore(Store):
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
 
+    async def describe(self) -> str:
+        return f"SQLite {self.path}"
+
     async def open(self) -> None:
         worker: Worker[Tx] = Worker(self._connect, _close, threads=1)
         try:
