@@ -162,12 +162,11 @@ class PostgresStore(Store):
             conn = self.connection()
             try:
                 info = conn.info  # type: ignore[attr-defined]
+                where = f"{info.host}:{info.port}/{info.dbname}"  # never the password
                 names = schema_version(conn)
             finally:
                 conn.close()  # type: ignore[attr-defined]
-            return (
-                f"PostgreSQL {info.host}:{info.port}/{info.dbname} · schema {names[-1] if names else 'none'}"
-            )
+            return f"PostgreSQL {where} · schema {names[-1] if names else 'none'}"
 
         return await asyncio.to_thread(read)
 
