@@ -1,7 +1,9 @@
 """The discord.py Bot: owns the engine (store, HTTP session, runner), loads the cogs, starts and stops.
 
-Only non-privileged intents: messages that mention the bot carry their content without the message-content
-intent, which is all the mention entry point needs.
+No privileged intent by default: messages that mention the bot carry their content without the
+message-content intent. MESSAGE_CONTENT_INTENT=true asks for it, so that a mention replying to another
+member's image can see that image; a start Discord refuses for it stops with one sentence saying where to
+turn it on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ EXTENSIONS = (
     "cogs.jobs",
     "cogs.usage",
     "cogs.moderation",
+)
+INTENT_REFUSED = (
+    "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
+    "Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent, or set "
+    "MESSAGE_CONTENT_INTENT=false."
 )
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
@@ -82,7 +89,8 @@ class UserFacingCheck(app_commands.CheckFailure):
 
 class HailuoBot(commands.Bot):
     def __init__(self, settings: Settings, engine: Engine | None) -> None:
-        intents = discord.Intents.default()  # no privileged intents (members, presences, message content)
+        intents = discord.Intents.default()  # no privileged intents (members, presences, message content)…
+        intents.message_content = settings.message_content_intent  # …unless the operator opted in
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -173,8 +181,8 @@ async def run_bot(settings: Settings) -> int:
         except discord.LoginFailure:
             print(LOGIN_REFUSED, file=sys.stderr)
             return 2
-        except discord.PrivilegedIntentsRequired:  # pragma: no cover - we ask for none
-            print("Discord refused the requested intents.", file=sys.stderr)
+        except discord.PrivilegedIntentsRequired:  # the portal's toggle is off (gateway close 4014)
+            print(INTENT_REFUSED, file=sys.stderr)
             return 2
     if stopping:
         await asyncio.gather(*stopping, return_exceptions=True)

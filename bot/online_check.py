@@ -1,6 +1,9 @@
 """`python -m bot check --online`: are the Discord token and the Novita key accepted? Nothing is generated.
 
-- Discord: GET /users/@me through discord.py's own HTTP client (what the bot does when it logs in).
+- Discord: GET /users/@me through discord.py's own HTTP client (what the bot does when it logs in), then
+  GET /applications/@me, whose `flags` say whether the application has the Message Content intent
+  (GATEWAY_MESSAGE_CONTENT for verified bots, GATEWAY_MESSAGE_CONTENT_LIMITED for the portal's toggle).
+  MESSAGE_CONTENT_INTENT=true without it is a problem: Discord would refuse the start (close code 4014).
 - Novita: GET task-result for a task id that cannot exist. The key is checked before the task is looked up,
   so 401 means a wrong key and 404 (or 400) means the key is fine; no task is created and nothing is charged.
 """
@@ -34,7 +37,7 @@ PROBE_TASK_ID = "hailuo-bot-key-check-00000000"
 
 @dataclass(frozen=True)
 class Outcome:
-    service: str  # "discord" | "novita"
+    service: str  # "discord" | "intent" | "novita"
     ok: bool
     message: str
 
@@ -60,6 +63,49 @@ async def check_discord(token: str, timeout: float = 20.0) -> Outcome:  # noqa: 
     if not data.get("bot"):
         return Outcome("discord", False, f"DISCORD_TOKEN belongs to {name}, which is not a bot account.")
     return Outcome("discord", True, f"token accepted: logged in as {name} (id {data.get('id')})")
+
+
+async def check_message_content_intent(
+    token: str,
+    wanted: bool,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a plain limit
+) -> Outcome:
+    """Does the application have the Message Content intent, and does that match MESSAGE_CONTENT_INTENT?"""
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        async with asyncio.timeout(timeout):
+            await http.static_login(token.strip())
+            data = await http.request(discord.http.Route("GET", "/applications/@me"))
+    except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        status = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+        return Outcome(
+            "intent",
+            not wanted,
+            f"could not read the application from Discord ({status}) to see whether it has the Message "
+            "Content intent.",
+        )
+    finally:
+        await http.close()
+    flags = discord.ApplicationFlags._from_value(int(data.get("flags") or 0))
+    granted = flags.gateway_message_content or flags.gateway_message_content_limited
+    if wanted and not granted:
+        return Outcome(
+            "intent",
+            False,
+            "MESSAGE_CONTENT_INTENT=true, but the application doesn't have the Message Content intent, so "
+            "Discord would refuse the start. " + HELP["MESSAGE_CONTENT_INTENT"],
+        )
+    if wanted:
+        return Outcome(
+            "intent", True, "Message Content intent granted and asked for: mentions may reply to any image"
+        )
+    state = "granted but not asked for" if granted else "not granted"
+    return Outcome(
+        "intent",
+        True,
+        f"Message Content intent {state} (MESSAGE_CONTENT_INTENT=false): a mention replying to another "
+        "member's image is pointed to Animate image",
+    )
 
 
 async def check_novita(
@@ -118,4 +164,12 @@ async def run_online_checks(settings: Settings) -> list[Outcome]:
                 check_novita(session, settings.novita_base_url, settings.novita_api_key.get_secret_value())
             )
         outcomes.extend(await asyncio.gather(*jobs))
-    return sorted(outcomes, key=lambda o: o.service)
+    token_ok = any(o.service == "discord" and o.ok for o in outcomes)
+    if token_ok and settings.discord_token is not None:
+        outcomes.append(
+            await check_message_content_intent(
+                settings.discord_token.get_secret_value(), settings.message_content_intent
+            )
+        )
+    order = ("discord", "intent", "novita")
+    return sorted(outcomes, key=lambda o: order.index(o.service) if o.service in order else len(order))

@@ -39,6 +39,8 @@ HELP: dict[str, str] = {
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
     "DATABASE_URL": "Leave it unset for the SQLite file at DATABASE_PATH, or give "
     "postgresql://user:password@host:5432/dbname to share the work between several processes.",
+    "MESSAGE_CONTENT_INTENT": "Turn it on in the Developer Portal → your application → Bot → Privileged "
+    "Gateway Intents → Message Content Intent, or set MESSAGE_CONTENT_INTENT=false.",
 }
 
 
@@ -79,6 +81,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
     novita_mode: str = Field("live", pattern="^(live|simulate)$")  # simulate: trial mode, see simulate.py
+    # Ask Discord for the privileged Message Content intent: a mention replying to anyone's image can use it.
+    message_content_intent: bool = False
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)

@@ -20,13 +20,21 @@ log = logging.getLogger("cogs.about")
 PER = {Period.DAY: "day", Period.WEEK: "week", Period.MONTH: "month"}
 
 
-def how_to_use(bot_mention: str) -> str:
+def how_to_use(bot_mention: str, sees_replies: bool) -> str:
+    """`sees_replies`: the bot has the Message Content intent, so a mention may reply to anyone's image."""
+    flags = "(`--duration 10`, `--resolution 1080P`, `--no-expansion`)"
+    if sees_replies:
+        mention = f"**Mention {bot_mention}** with a prompt, attaching an image or replying to one {flags}."
+    else:
+        mention = (
+            f"**Mention {bot_mention}** with a prompt and an attached image {flags}; for an image someone "
+            "else posted, use Animate image instead."
+        )
     return "\n".join(
         [
             "**/video** `prompt` — a video from text; add `image` to animate a picture.",
             "**Right-click a message with an image → Apps → Animate image** — then write the prompt.",
-            f"**Mention {bot_mention}** with a prompt, attaching an image or replying to one "
-            "(`--duration 10`, `--resolution 1080P`, `--no-expansion`).",
+            mention,
             "**/usage** shows your credits, **/jobs** your videos.",
         ]
     )
@@ -68,7 +76,7 @@ class About(commands.Cog):
         embed = discord.Embed(
             title=f"Hailuo Bot {__version__}",
             description="Short videos from a prompt, and optionally an image, with MiniMax Hailuo-02.\n\n"
-            + how_to_use(mention),
+            + how_to_use(mention, sees_replies=self.bot.intents.message_content),
             colour=discord.Colour.blurple(),
         )
         settings = self.bot.settings

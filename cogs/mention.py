@@ -1,12 +1,14 @@
 """Reply-with-image by mention: "@Hailuo make it snow --duration 10" on (or in reply to) an image.
 
-No privileged intent is needed: Discord delivers the content of messages that mention the bot. There is no
-interaction here, so the job card is an ordinary bot message replying to the member (its ids are stored, no
-token), refusals are one-sentence replies that ping nobody, and the result replies to the member's message.
+No privileged intent is needed for the member's own message: Discord delivers the content of messages that
+mention the bot. There is no interaction here, so the job card is an ordinary bot message replying to the
+member (its ids are stored, no token), refusals are one-sentence replies that ping nobody, and the result
+replies to the message the image came from (the member's mention, or the message it replied to).
 
-One limit of running without the message-content intent: the message a member replies to arrives blank
-unless it mentions the bot, so its image can't be seen. The member is then told to use "Animate image" (whose
-target message Discord always shows) or to attach the image to the mention; the bot never guesses.
+The message a member replies to is another matter. Without the message-content intent (MESSAGE_CONTENT_INTENT
+off, the default) Discord sends it blank unless it is the bot's own or mentions the bot, so its image can't be
+seen: the member is told, in one sentence, to use "Animate image" (whose target Discord always shows) or to
+ask the operator to turn the intent on; the bot never guesses. With the intent, any replied-to image is used.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ EMPTY_PROMPT = (
 )
 UNREADABLE = "I couldn't read the message you replied to. Attach the image to your own message instead."
 HIDDEN = (
-    "I can't see what's in the message you replied to (Discord only shows me messages that mention me). "
-    "To animate its image, use Apps → Animate image on it, or attach the image to your mention."
+    "I can't see the image in the message you replied to, because Discord only shows me messages that "
+    "mention me: use Apps → Animate image on that message, or ask whoever runs this bot to turn on its "
+    "Message Content intent."
 )
 _MENTION = re.compile(r"<(@!?|@&|#)([0-9]{1,20})>")
 _HANDLED = (discord.MessageType.default, discord.MessageType.reply)
@@ -119,7 +122,7 @@ class Mention(commands.Cog):
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
             entry="mention",
-            source_message_id=message.id,
+            source_message_id=source.message_id if source else message.id,  # the result replies there
         )
         generate = self.generate
         job, refusal = await generate.admit(request)
@@ -171,7 +174,8 @@ class Mention(commands.Cog):
 
     def _hidden(self, message: discord.Message) -> bool:
         """Without the message-content intent Discord blanks other members' messages that don't mention the
-        bot, including the one replied to: whether it held an image can't be known, so don't guess."""
+        bot, including the one replied to: whether it held an image can't be known, so don't guess. (The
+        bot's own messages and those mentioning it arrive whole, so their images are used.)"""
         blank = not (message.content or message.attachments or message.embeds or message.stickers)
         me = self.bot.user
         return blank and not self.bot.intents.message_content and (me is None or message.author.id != me.id)

@@ -240,7 +240,9 @@ def test_cancel_a_queued_job_from_its_card_refunds(tmp_path: Path) -> None:
 
 
 def test_regenerate_reads_the_source_message_again_when_the_image_link_expires(tmp_path: Path) -> None:
-    with running_world(tmp_path) as world:
+    # Reading another member's message over REST needs the application's Message Content intent (the portal's
+    # toggle): without it Discord returns the message blank, and the member is told the image has expired.
+    with running_world(tmp_path, discord_options={"privileged_intents": ["message_content"]}) as world:
         d = world.discord
         d.world.cdn_link_lifetime = 60.0  # within the bot's safety margin: treated as about to expire
         source = d.post_message(None, d.owner, "", attachments=[("cliff.png", picture(), "image/png")])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.app import INTENT_REFUSED
+from cogs.mention import HIDDEN
 from tests.fakes.fake_discord import Message
 from tests.fakes.novita import FakeTask
 from tests.support.harness import World, running_world
@@ -96,28 +101,6 @@ def test_animate_image_without_an_image_explains_and_spends_nothing(world: World
     assert world.novita.submits == []
 
 
-def test_mention_reply_to_an_image_with_flags(world: World) -> None:
-    d = world.discord
-    photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
-    ask = d.post_message(
-        None, d.member, "the sun sets --duration 10 --no-expansion", mentions=[d.bot_user], reference=photo
-    )
-    card = d.wait_for_message(lambda m: replies_to(ask)(m) and m.embeds, timeout=10)
-    assert "the sun sets" in card.text
-    assert card.mentions == []  # the card pings nobody
-    result = d.wait_for_message(lambda m: m.attachments and replies_to(ask)(m), timeout=30)
-    assert [u.id for u in result.mentions] == [d.member.id]
-
-    body = world.novita.submits[0]["body"]
-    assert (body["prompt"], body["duration"], body["resolution"], body["enable_prompt_expansion"]) == (
-        "the sun sets",
-        10,
-        "768P",
-        False,
-    )
-    assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
-
-
 def test_mention_without_image_is_text_to_video_and_replies_alone_do_nothing(world: World) -> None:
     d = world.discord
     bot_note = d.post_message(None, d.owner, "", mentions=[d.bot_user])  # no prompt: a hint
@@ -140,15 +123,82 @@ def test_mention_without_image_is_text_to_video_and_replies_alone_do_nothing(wor
     assert not [m for m in d.bot_messages() if replies_to(silent)(m)]
 
 
-def test_without_the_content_intent_a_hidden_reply_target_is_explained(tmp_path: Path) -> None:
-    """As on real Discord: the bot has no message-content intent, so the message a member replies to
-    arrives blank unless it mentions the bot; the member's own mention (with its image) is readable."""
-    with running_world(tmp_path, discord_options={"enforce_message_content_intent": True}) as world:
+CONTENT_INTENT = 1 << 15
+
+
+def clean_log(world: World) -> None:
+    log = world.bot.log()
+    assert "Traceback" not in log
+    assert " ERROR " not in log
+
+
+def about_text(world: World) -> str:
+    response = world.discord.slash("about").wait_response()
+    return json.dumps(response.data, ensure_ascii=False)
+
+
+def test_with_the_content_intent_a_reply_to_anyones_image_uses_it(tmp_path: Path) -> None:
+    """MESSAGE_CONTENT_INTENT=true and the portal's toggle on: a mention replying to another member's image
+    (an attachment, or an image embed served through Discord's media proxy) animates that image, the text
+    after the mention is the prompt, and the result replies to the message the image came from."""
+    with running_world(
+        tmp_path, MESSAGE_CONTENT_INTENT="true", discord_options={"privileged_intents": ["message_content"]}
+    ) as world:
         d = world.discord
+        assert d.intents is not None
+        assert d.intents & CONTENT_INTENT
+        photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
+        ask = d.post_message(
+            None,
+            d.member,
+            "the sun sets --duration 10 --no-expansion",
+            mentions=[d.bot_user],
+            reference=photo,
+        )
+        card = d.wait_for_message(lambda m: replies_to(ask)(m) and m.embeds, timeout=10)
+        assert "the sun sets" in card.text
+        assert card.mentions == []  # the card pings nobody
+        result = d.wait_for_message(lambda m: m.attachments and replies_to(photo)(m), timeout=30)
+        assert result.attachments[0].filename.endswith(".mp4")
+        assert [u.id for u in result.mentions] == [d.member.id]
+        body = world.novita.submits[0]["body"]
+        assert (body["prompt"], body["duration"], body["resolution"], body["enable_prompt_expansion"]) == (
+            "the sun sets",
+            10,
+            "768P",
+            False,
+        )
+        assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
+
+        hosted = d.world.register_attachment("beach.png", quadrant_png(), content_type="image/png")
+        link = "https://images.example/beach.png"
+        embed = {
+            "type": "image",
+            "url": link,
+            "thumbnail": {"url": link, "proxy_url": hosted.proxy_url, "width": 800, "height": 600},
+        }
+        linked = d.post_message(None, d.owner, link, embeds=[embed])
+        ask = d.post_message(None, d.moderator, "waves roll in", mentions=[d.bot_user], reference=linked)
+        d.wait_for_message(lambda m: m.attachments and replies_to(linked)(m), timeout=30)
+        assert [s["body"]["prompt"] for s in world.novita.submits] == ["the sun sets", "waves roll in"]
+        assert_is_quadrant_image(world.novita.tasks[world.novita.submits[1]["task_id"]])
+
+        assert "attaching an image or replying to one" in about_text(world)
+        clean_log(world)
+
+
+def test_without_the_content_intent_a_hidden_reply_target_is_explained(tmp_path: Path) -> None:
+    """As on real Discord without the intent (the default): the message a member replies to arrives blank
+    unless it is the bot's own or mentions the bot. A blank one gets one sentence naming both ways out; the
+    others' images are used, and so is an image attached to the mention itself."""
+    with running_world(tmp_path) as world:
+        d = world.discord
+        assert d.intents is not None
+        assert not d.intents & CONTENT_INTENT
         photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
         ask = d.post_message(None, d.member, "the sun sets", mentions=[d.bot_user], reference=photo)
         answer = d.wait_for_message(replies_to(ask), timeout=10)
-        assert "can't see what's in the message you replied to" in answer.content
+        assert answer.content == HIDDEN
         assert answer.mentions == []
 
         own = d.post_message(
@@ -156,5 +206,52 @@ def test_without_the_content_intent_a_hidden_reply_target_is_explained(tmp_path:
             attachments=[("photo.png", quadrant_png(), "image/png")],
         )  # fmt: skip
         d.wait_for_message(lambda m: m.attachments and replies_to(own)(m), timeout=30)
-        assert [s["body"]["prompt"] for s in world.novita.submits] == ["the sun rises"]
-        assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
+
+        # A message that mentions the bot arrives whole: here an image posted with no prompt yet.
+        tagged = d.post_message(
+            None, d.owner, "", mentions=[d.bot_user], attachments=[("tag.png", quadrant_png(), "image/png")]
+        )
+        hint = d.wait_for_message(replies_to(tagged), timeout=10)
+        assert "Tell me what should happen" in hint.content
+        ask = d.post_message(None, d.member, "petals drift", mentions=[d.bot_user], reference=tagged)
+        d.wait_for_message(lambda m: m.attachments and replies_to(tagged)(m), timeout=30)
+
+        # So does the bot's own message.
+        mine = d.post_message(None, d.bot_user, "", attachments=[("mine.png", quadrant_png(), "image/png")])
+        ask = d.post_message(None, d.moderator, "clouds part", mentions=[d.bot_user], reference=mine)
+        d.wait_for_message(lambda m: m.attachments and replies_to(mine)(m), timeout=30)
+
+        prompts = [s["body"]["prompt"] for s in world.novita.submits]
+        assert prompts == ["the sun rises", "petals drift", "clouds part"]
+        for task in world.novita.tasks.values():
+            assert_is_quadrant_image(task)
+        assert "use Animate image instead" in about_text(world)
+        clean_log(world)
+
+
+def test_asking_for_a_content_intent_discord_refuses_stops_with_one_sentence(tmp_path: Path) -> None:
+    """MESSAGE_CONTENT_INTENT=true while the portal's toggle is off: Discord closes the gateway with 4014;
+    the bot exits non-zero with one sentence saying where to turn the intent on, and `check --online`
+    reports the missing intent as a problem."""
+    with running_world(tmp_path, start=False, MESSAGE_CONTENT_INTENT="true") as world:
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "bot", *args], cwd=tmp_path, env=world.bot.env,
+                capture_output=True, text=True, timeout=90,
+            )  # fmt: skip
+
+        started = run()
+        assert started.returncode == 2, started.stdout + started.stderr
+        assert INTENT_REFUSED in started.stderr.splitlines()
+        assert "Traceback" not in started.stdout + started.stderr
+        assert 4014 in [e.detail["code"] for e in world.discord.gateway.log if e.kind == "closed"]
+
+        checked = run("check", "--online")
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert (
+            "problem    MESSAGE_CONTENT_INTENT=true, but the application doesn't have the Message Content "
+            "intent, so Discord would refuse the start." in checked.stderr
+        )
+        assert "Privileged Gateway Intents → Message Content Intent" in checked.stderr
+        assert "Traceback" not in checked.stdout + checked.stderr

@@ -22,6 +22,7 @@ from tests.fakes.fake_discord import FLAG_EPHEMERAL, FakeDiscord, payloads, perm
 
 DEMO_BOT = Path(__file__).parent / "fakes" / "fake_discord" / "demo_bot.py"
 PRIVILEGED = (1 << 1) | (1 << 8) | (1 << 15)
+Seen = asyncio.Queue[discord.Message]
 
 
 def png(width: int = 640, height: int = 480) -> bytes:
@@ -133,7 +134,8 @@ def test_mention_reply(fake: FakeDiscord) -> None:
         fake.channel, fake.member, "animate this", mentions=[fake.bot_user], reference=photo
     )
     reply = fake.wait_for_message(lambda m: m.content.startswith("pong"), after=asked)
-    assert reply.content == "pong: animate this (replying to 1 attachment(s))"
+    # The demo bot has no message-content intent: the moderator's message arrives blank, as on Discord.
+    assert reply.content == "pong: animate this (replying to 0 attachment(s))"
     assert reply.message_reference is not None
     assert reply.message_reference["message_id"] == str(asked.id)
     assert reply.type == 19
@@ -354,13 +356,91 @@ def test_world_defaults() -> None:
 
 
 def test_message_content_intent_stripping() -> None:
-    fake = FakeDiscord(enforce_message_content_intent=True)
-    plain = fake.post_message(None, fake.member, "secret words")
-    mention = fake.post_message(None, fake.member, "hey", mentions=[fake.bot_user])
+    fake = FakeDiscord()
+    plain = fake.post_message(None, fake.member, "secret words", attachments=[("a.png", png(), "image/png")])
+    mention = fake.post_message(None, fake.member, "hey", mentions=[fake.bot_user], reference=plain)
+    dm = fake.world.create_message(fake.world.dm_channel_for(fake.member), fake.member, content="in private")
     no_content = 1 << 9  # GUILD_MESSAGES only
-    assert payloads.message(fake.world, plain, gateway=True, intents=no_content)["content"] == ""
-    assert payloads.message(fake.world, mention, gateway=True, intents=no_content)["content"].endswith("hey")
-    assert payloads.message(fake.world, plain, gateway=True, intents=no_content | 1 << 15)["content"]
+    blank = payloads.message(fake.world, plain, gateway=True, intents=no_content)
+    assert (blank["content"], blank["attachments"], blank["embeds"]) == ("", [], [])
+    shown = payloads.message(fake.world, mention, gateway=True, intents=no_content)
+    assert shown["content"].endswith("hey")
+    assert shown["referenced_message"]["attachments"] == []  # the replied-to message stays blank
+    assert payloads.message(fake.world, dm, intents=no_content)["content"] == "in private"
+    whole = payloads.message(fake.world, mention, gateway=True, intents=no_content | 1 << 15)
+    assert whole["referenced_message"]["attachments"][0]["filename"] == "a.png"
+
+
+async def test_the_message_content_intent_is_applied_as_discord_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the portal's toggle: asking for the intent closes the gateway with 4014, /applications/@me
+    has no message-content flag, and others' messages arrive blank on the gateway and over REST (the bot's
+    own and those mentioning it whole). With the toggle: a session that asks sees everything, one that
+    doesn't still gets blank gateway events, and REST shows everything either way."""
+    content_flags = (1 << 18) | (1 << 19)  # GATEWAY_MESSAGE_CONTENT, GATEWAY_MESSAGE_CONTENT_LIMITED
+
+    async def connect(fake: FakeDiscord, *, ask: bool) -> tuple[discord.Client, asyncio.Task[None], Seen]:
+        intents = discord.Intents.default()
+        intents.message_content = ask
+        client = discord.Client(intents=intents)
+        seen: Seen = asyncio.Queue()
+
+        @client.event
+        async def on_message(message: discord.Message) -> None:
+            await seen.put(message)
+
+        task = asyncio.create_task(client.start(fake.token))
+        await fake.wait_until_ready(15)
+        return client, task, seen
+
+    async def flags(fake: FakeDiscord) -> int:
+        async with aiohttp.ClientSession() as http:
+            auth = {"Authorization": f"Bot {fake.token}"}
+            async with http.get(f"{fake.api_url}/applications/@me", headers=auth) as resp:
+                return int((await resp.json())["flags"])
+
+    for toggled in (False, True):
+        async with FakeDiscord(privileged_intents=["message_content"] if toggled else []) as fake:
+            monkeypatch.setattr(discord.http.Route, "BASE", fake.api_url)
+            monkeypatch.setattr(
+                discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url + "/")
+            )
+            assert bool(await flags(fake) & content_flags) is toggled
+            if not toggled:
+                greedy = discord.Client(intents=discord.Intents(guilds=True, message_content=True))
+                with pytest.raises(discord.PrivilegedIntentsRequired):
+                    await greedy.start(fake.token)
+                await greedy.close()
+                assert [e.detail["code"] for e in fake.gateway.log if e.kind == "closed"] == [4014]
+            for ask in (False, True) if toggled else (False,):
+                client, task, seen = await connect(fake, ask=ask)
+                try:
+                    photo = fake.post_message(
+                        None, fake.member, "look", attachments=[("a.png", png(), "image/png")]
+                    )
+                    got = await asyncio.wait_for(seen.get(), 10)
+                    assert (got.content, len(got.attachments)) == (("look", 1) if ask else ("", 0))
+                    reply = fake.post_message(
+                        None, fake.owner, "this one", mentions=[fake.bot_user], reference=photo
+                    )
+                    got = await asyncio.wait_for(seen.get(), 10)
+                    assert got.content.endswith("this one")  # a mention is always readable
+                    assert got.reference is not None
+                    assert isinstance(got.reference.resolved, discord.Message)
+                    assert len(got.reference.resolved.attachments) == (1 if ask else 0)
+                    channel = client.get_channel(fake.channel.id)
+                    assert isinstance(channel, discord.TextChannel)
+                    fetched = await channel.fetch_message(photo.id)
+                    expected = ("look", 1) if toggled else ("", 0)
+                    assert (fetched.content, len(fetched.attachments)) == expected
+                    assert (await channel.fetch_message(reply.id)).content.endswith("this one")
+                    own = await channel.send("mine", file=discord.File(io.BytesIO(png()), "b.png"))
+                    assert len((await channel.fetch_message(own.id)).attachments) == 1
+                    history = [m async for m in channel.history(limit=3)]
+                    assert [len(m.attachments) for m in history] == [1, 0, 1 if toggled else 0]
+                finally:
+                    await client.close()
+                    await asyncio.wait_for(task, 10)
+            assert fake.internal_errors == []
 
 
 async def test_rest_errors_raw() -> None:

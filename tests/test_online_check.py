@@ -12,7 +12,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.online_check import PROBE_TASK_ID, check_discord, check_novita
+from bot.online_check import PROBE_TASK_ID, check_discord, check_message_content_intent, check_novita
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.novita import FakeNovita
 from tests.support.harness import ROOT
@@ -84,6 +84,23 @@ async def test_discord_token_refused(fake_discord: FakeDiscord) -> None:
     assert "DISCORD_TOKEN" in outcome.message
 
 
+@pytest.mark.parametrize("toggled", [False, True], ids=["portal off", "portal on"])
+async def test_the_message_content_intent_is_read_from_the_application_flags(
+    monkeypatch: pytest.MonkeyPatch, toggled: bool
+) -> None:
+    async with FakeDiscord(privileged_intents=["message_content"] if toggled else []) as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_url)
+        asked = await check_message_content_intent(fake.token, wanted=True)
+        not_asked = await check_message_content_intent(fake.token, wanted=False)
+        assert fake.requests_matching("GET", "/applications/@me")
+    assert not_asked.ok, not_asked.message  # without MESSAGE_CONTENT_INTENT either way is fine
+    assert ("granted but not asked for" if toggled else "not granted") in not_asked.message
+    assert asked.ok is toggled, asked.message
+    if not toggled:
+        assert asked.message.startswith("MESSAGE_CONTENT_INTENT=true, but the application doesn't have")
+        assert "Bot → Privileged Gateway Intents → Message Content Intent" in asked.message
+
+
 # The CLI, with discord.py pointed at the fake by the harness's sitecustomize patch -------------------------
 
 
@@ -119,7 +136,19 @@ def test_cli_check_online_passes_with_the_right_token_and_key(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "discord    ok   token accepted" in result.stdout
     assert "novita     ok   key accepted" in result.stdout
+    assert (
+        "intent     ok   Message Content intent not granted (MESSAGE_CONTENT_INTENT=false)" in result.stdout
+    )
     assert "All good." in result.stdout
+
+
+def test_cli_check_online_reports_an_asked_intent_the_application_lacks(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]
+) -> None:
+    result = check_online(tmp_path, fakes, MESSAGE_CONTENT_INTENT="true")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "problem    MESSAGE_CONTENT_INTENT=true, but the application doesn't have" in result.stderr
+    assert "discord    ok   token accepted" in result.stdout
 
 
 def test_cli_check_online_names_a_wrong_key(tmp_path: Path, fakes: tuple[FakeDiscord, FakeNovita]) -> None:

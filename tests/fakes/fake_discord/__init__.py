@@ -40,14 +40,19 @@ Implemented
     component limits (400/50035), empty messages (400/50006), editing others' messages (403/50005),
     rate limits on demand (429 + X-RateLimit-*/Retry-After/Via headers discord.py needs to retry).
     Gateway: zlib-stream when requested, privileged intents refused unless enabled (close 4014), bad token
-    (4004), intent-filtered MESSAGE_* events, optional message-content stripping as Discord does.
+    (4004), intent-filtered MESSAGE_* events.
+    Message Content intent, as Discord applies it: `privileged_intents` are the portal's toggles (they set
+    `flags` of GET /applications/@me). Others' messages that neither mention the bot nor are in DMs arrive
+    with content, embeds, attachments and components blank: on the gateway (MESSAGE_CREATE/UPDATE and their
+    `referenced_message`) unless the session asked for the intent, over REST (message fetches and lists)
+    unless the application has it toggled on.
 
 Known gaps
     No threads, voice, stickers, polls beyond storage, autocomplete driving, member chunking, presence,
     audit-log reasons, per-route rate-limit buckets beyond on-demand 429s, sharding, application emojis,
     entitlements (always empty), webhooks other than interaction webhooks, attachment uploads via
-    pre-signed `attachments` upload URLs. Message-content stripping is off by default
-    (`enforce_message_content_intent=True` turns it on). CDN signatures are checked but never rotated.
+    pre-signed `attachments` upload URLs. `enforce_message_content_intent=False` turns the message-content
+    blanking off (for tests about something else). CDN signatures are checked but never rotated.
 """
 
 from . import payloads

@@ -45,7 +45,10 @@ from .sync import on_loop, waitable
 from .util import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    INTENT_MESSAGE_CONTENT,
     PERMISSIONS,
+    PRIVILEGED_INTENTS,
+    application_flags,
     permission_bits,
     utcnow,
 )
@@ -70,7 +73,7 @@ class FakeDiscord:
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval: int = 41_250,
         privileged_intents: Iterable[str] = (),
-        enforce_message_content_intent: bool = False,
+        enforce_message_content_intent: bool = True,
         app_name: str = "Hailuo Bot",
         guild_name: str = "Test Server",
         premium_tier: int = 0,
@@ -78,7 +81,12 @@ class FakeDiscord:
         self.response_window = response_window
         self.token_lifetime = token_lifetime
         self.heartbeat_interval = heartbeat_interval
-        self.privileged_intents = set(privileged_intents)
+        self.privileged_intents = set(privileged_intents)  # toggled on in the "Developer Portal"
+        unknown = self.privileged_intents - set(PRIVILEGED_INTENTS)
+        if unknown:
+            raise ValueError(
+                f"unknown privileged intent(s) {sorted(unknown)}; use {sorted(PRIVILEGED_INTENTS)}"
+            )
         self.enforce_message_content_intent = enforce_message_content_intent
         self.app_name = app_name
         self.gateway_compress = True  # honour compress=zlib-stream (False: plain text frames regardless)
@@ -714,6 +722,19 @@ class FakeDiscord:
     @property
     def interactions(self) -> list[Interaction]:
         return list(self.world.interactions.values())
+
+    @property
+    def application_flags(self) -> int:
+        """`flags` of GET /applications/@me: the portal toggles of `privileged_intents`."""
+        return application_flags(self.privileged_intents)
+
+    @property
+    def rest_intents(self) -> int | None:
+        """What REST reads of messages are filtered by: the application's message-content toggle (None when
+        the fake doesn't enforce the intent at all)."""
+        if not self.enforce_message_content_intent:
+            return None
+        return INTENT_MESSAGE_CONTENT if "message_content" in self.privileged_intents else 0
 
     @property
     def intents(self) -> int | None:

@@ -199,6 +199,7 @@ class Gateway:
     async def _close(self, conn: Connection, code: int, reason: str) -> None:
         conn.close_code = code
         log.info("fake_discord gateway: closing with %s %s", code, reason)
+        self.log.append(GatewayLogEntry(time.monotonic(), "closed", {"code": code, "reason": reason}))
         conn.queue.put_nowait(None)
         await conn.ws.close(code=code, message=reason.encode())
 

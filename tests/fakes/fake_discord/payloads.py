@@ -325,7 +325,7 @@ def _content_exempt(world: World, m: Message) -> bool:
     )
 
 
-def application(world: World, owner: User, *, name: str) -> dict[str, Any]:
+def application(world: World, owner: User, *, name: str, flags: int) -> dict[str, Any]:
     assert world.bot_user is not None
     return {
         "id": str(world.application_id),
@@ -338,7 +338,7 @@ def application(world: World, owner: User, *, name: str) -> dict[str, Any]:
         "bot_public": True,
         "bot_require_code_grant": False,
         "verify_key": "0" * 64,
-        "flags": (1 << 19) | (1 << 23),  # GATEWAY_MESSAGE_CONTENT_LIMITED | APPLICATION_COMMAND_BADGE
+        "flags": flags,
         "owner": user(owner),
         "team": None,
         "bot": user(world.bot_user),

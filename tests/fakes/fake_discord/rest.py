@@ -337,7 +337,13 @@ class RestApi:
         return body
 
     def _msg(self, world_msg: Message) -> web.Response:
-        return json_response(payloads.message(self.world, world_msg))
+        return json_response(self._seen(world_msg))
+
+    def _seen(self, world_msg: Message) -> dict[str, Any]:
+        """A message as the app reads it over REST: unless the application has the message-content intent
+        (the portal's toggle, not what a gateway session asked for), others' messages that neither mention
+        it nor are in DMs come back with content, embeds, attachments and components blank."""
+        return payloads.message(self.world, world_msg, intents=self.fake.rest_intents)
 
     # Users, application, gateway ------------------------------------------------------------------------
     async def get_me(self, request: web.Request) -> web.Response:
@@ -348,7 +354,11 @@ class RestApi:
         return json_response(payloads.user(self.world.user(request.match_info["user_id"])))
 
     async def get_application(self, request: web.Request) -> web.Response:
-        return json_response(payloads.application(self.world, self.fake.owner, name=self.fake.app_name))
+        return json_response(
+            payloads.application(
+                self.world, self.fake.owner, name=self.fake.app_name, flags=self.fake.application_flags
+            )
+        )
 
     async def get_gateway(self, request: web.Request) -> web.Response:
         return json_response({"url": self.fake.gateway_url})
@@ -663,7 +673,7 @@ class RestApi:
             newer = [m for m in msgs if m.id > pivot][: limit - len(older)]
             msgs = older + newer
         msgs = sorted(msgs, key=lambda m: m.id, reverse=True)[:limit]
-        return json_response([payloads.message(self.world, m) for m in msgs])
+        return json_response([self._seen(m) for m in msgs])
 
     async def create_message(self, request: web.Request) -> web.Response:
         assert self.world.bot_user is not None

@@ -8,6 +8,7 @@ import itertools
 import mimetypes
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from PIL import Image
@@ -119,6 +120,30 @@ PRIVILEGED_INTENTS = {
     "presences": INTENT_GUILD_PRESENCES,
     "message_content": INTENT_MESSAGE_CONTENT,
 }
+
+# Application flags (GET /applications/@me). A bot in under 100 servers turns privileged intents on with the
+# Developer Portal's toggles, which sets the *_LIMITED flags; verified bots get the unlimited ones instead.
+APP_GATEWAY_PRESENCE = 1 << 12
+APP_GATEWAY_PRESENCE_LIMITED = 1 << 13
+APP_GATEWAY_GUILD_MEMBERS = 1 << 14
+APP_GATEWAY_GUILD_MEMBERS_LIMITED = 1 << 15
+APP_GATEWAY_MESSAGE_CONTENT = 1 << 18
+APP_GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
+APP_APPLICATION_COMMAND_BADGE = 1 << 23
+PORTAL_TOGGLE_FLAGS = {
+    "members": APP_GATEWAY_GUILD_MEMBERS_LIMITED,
+    "presences": APP_GATEWAY_PRESENCE_LIMITED,
+    "message_content": APP_GATEWAY_MESSAGE_CONTENT_LIMITED,
+}
+
+
+def application_flags(enabled_intents: Iterable[str]) -> int:
+    """The application's `flags` for the privileged intents toggled on in the portal."""
+    flags = APP_APPLICATION_COMMAND_BADGE
+    for name in enabled_intents:
+        flags |= PORTAL_TOGGLE_FLAGS[name]
+    return flags
+
 
 # Message flags ---------------------------------------------------------------------------------------------
 FLAG_SUPPRESS_EMBEDS = 1 << 2
