@@ -173,7 +173,7 @@ class JobRunner:
         lease ran out), by the same rules as a restart."""
         self._running = True
         self.store.on_wake(self._woken)
-        await self._claim(steal=self.store.single_process)
+        await self._claim(steal=self.store.single_process, verb="resuming")
         self._spawn_background(self._dispatch(), "dispatcher")
         self._spawn_background(self._claimer(), "claimer")
         self._spawn_background(self._renewer(), "lease-renewer")
@@ -185,17 +185,14 @@ class JobRunner:
         if reason == "claim":
             self._claim_now.set()
 
-    async def _claim(self, steal: bool = False) -> None:
+    async def _claim(self, steal: bool = False, verb: str = "taking over") -> None:
         while True:
             jobs = await self.store.claim_jobs(
                 self.owner, self.settings.job_lease_s, CLAIM_BATCH, steal=steal
             )
             if jobs:
-                log.info(
-                    "driving %d unfinished job(s): %s",
-                    len(jobs),
-                    ", ".join(f"{j.id}:{j.state}" for j in jobs),
-                )
+                listed = ", ".join(f"{j.id}:{j.state}" for j in jobs)
+                log.info("%s %d unfinished job(s): %s", verb, len(jobs), listed)
             for job in jobs:
                 self._drive(job.id)
             if len(jobs) < CLAIM_BATCH:
