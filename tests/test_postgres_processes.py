@@ -108,3 +108,39 @@ def test_a_job_whose_process_is_killed_is_taken_over_by_another(
         assert ledger == {"reserve": 1, "charge": 1}
         assert len(fake.created_submits) == 1
         assert len(log.read_text().splitlines()) == 1
+
+
+def test_the_novita_limits_hold_for_all_processes_together(tmp_path: Path, postgres_url: str) -> None:
+    """Three processes, each with four jobs to send: never more submits in a minute than the rate allows,
+    and never more tasks at Novita at once than the in-flight cap, counted over all three."""
+    timeline = Timeline(queued_s=0.1, processing_s=1.5)
+    with FakeNovita(default_timeline=timeline).threaded() as fake:
+        env = {**env_for(fake, tmp_path, postgres_url), "NOVITA_RATE_PER_MINUTE": "9",
+               "NOVITA_MAX_IN_FLIGHT": "2", "USER_MAX_CONCURRENT": "100", "GUILD_MAX_CONCURRENT": "100",
+               "DEFAULT_QUOTA_CREDITS": "-1"}  # fmt: skip
+        log = tmp_path / "deliveries.log"
+        procs = [
+            subprocess.Popen(
+                [*RUNNER, "--log", str(log), "--submit", f"process {n}", "--count", "4"], cwd=ROOT, env=env
+            )
+            for n in range(3)
+        ]
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and len(fake.created_submits) < 9:
+                time.sleep(0.2)
+            time.sleep(3)  # room for a tenth submit, which must not come within the minute
+            tasks = sorted(fake.tasks.values(), key=lambda t: t.created_at)
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait(10)
+    assert len(fake.submits) == 9  # 12 jobs wait; the rate lets 9 out in the first minute
+    assert len({s["body"]["prompt"] for s in fake.submits}) == 9  # nine different jobs, none sent twice
+    intervals = [(t.created_at, t.finishes_at) for t in tasks]
+    most_at_once = max(sum(1 for a, b in intervals if a <= start < b) for start, _ in intervals)
+    assert most_at_once <= 2
+    submitted_by = {
+        str(row[0]).split(":")[1] for row in query(postgres_url, "SELECT owner FROM novita_submits")
+    }
+    assert submitted_by == {str(p.pid) for p in procs}  # all three took turns

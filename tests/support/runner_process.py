@@ -33,13 +33,12 @@ class LoggingReporter(ConsoleReporter):
         return Delivered(via="console")
 
 
-async def main(log: Path, prompt: str | None, until_jobs: int = 0) -> None:
+async def main(log: Path, prompt: str | None, until_jobs: int = 0, count: int = 1) -> None:
     async with Engine(load_settings(), LoggingReporter(log), backoff_base=0.01) as runner:
         await runner.start()
-        if prompt:
-            job, decision = await runner.submit(
-                JobRequest(guild_id=1, channel_id=2, user_id=3, prompt=prompt)
-            )
+        for n in range(count if prompt else 0):
+            text = prompt if count == 1 else f"{prompt} #{n}"
+            job, decision = await runner.submit(JobRequest(guild_id=1, channel_id=2, user_id=3, prompt=text))
             assert job is not None, decision.message
             runner.start_job(job.id)
         # Until every job rests (and, with --until-jobs, until that many exist: a standby process).
@@ -56,6 +55,7 @@ if __name__ == "__main__":
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--submit")
     parser.add_argument("--until-jobs", type=int, default=0, help="stay up until this many jobs exist")
+    parser.add_argument("--count", type=int, default=1, help="submit this many jobs (prompt #0, #1, ...)")
     parser.add_argument("--deliver-delay", type=float, default=0.0, help="hold each delivery this long")
     parser.add_argument("--max-file-bytes", type=int, help="the OS refuses writes past this (a full disk)")
     args = parser.parse_args()
@@ -64,4 +64,4 @@ if __name__ == "__main__":
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (args.max_file_bytes, args.max_file_bytes))
     LoggingReporter.delay = args.deliver_delay
-    asyncio.run(main(args.log, args.submit, args.until_jobs))
+    asyncio.run(main(args.log, args.submit, args.until_jobs, args.count))
