@@ -1,6 +1,7 @@
 """`python -m bot [run|sync|check|generate]`: settings, logging, start.
 
 python -m bot                     start the bot (same as `run`)
+python -m bot worker              run jobs only, beside `python -m bot` (PostgreSQL: DATABASE_URL)
 python -m bot sync [--guild ID]   register the slash commands with Discord (globally, or in one server)
 python -m bot check [--online]    check settings, database and ffmpeg (--online: also the token and the key)
 python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hailuo-bot {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot (default)")
+    sub.add_parser("worker", help="run jobs only, without a gateway connection (needs DATABASE_URL)")
     sync = sub.add_parser("sync", help="register slash commands with Discord")
     sync.add_argument("--guild", type=int, help="sync to this server only (instant) instead of globally")
     sync.add_argument("--clear", action="store_true", help="remove the commands instead")
@@ -66,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         live = settings.novita_mode == "live"  # trial mode (simulate) needs no Novita key
-        if command in ("run", "sync"):
-            settings.require("discord_token", *(("novita_api_key",) if live and command == "run" else ()))
+        if command in ("run", "worker", "sync"):
+            runs_jobs = command in ("run", "worker")
+            settings.require("discord_token", *(("novita_api_key",) if live and runs_jobs else ()))
             from .invite import token_problem
 
             assert settings.discord_token is not None
@@ -98,10 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(generate(settings, args))
         if command == "migrate-to-postgres":
             return migrate_to_postgres(settings, args.source)
-        from .app import run_bot, sync_commands  # discord.py loads only when needed
+        from .app import run_bot, run_worker, sync_commands  # discord.py loads only when needed
 
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild, clear=args.clear))
+        if command == "worker":
+            return asyncio.run(run_worker(settings))
         return asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
         return 130

@@ -103,6 +103,7 @@ class HailuoBot(commands.Bot):
         self.settings = settings
         self.engine = engine
         self.reporter: DiscordReporter | None = None
+        self.gateway = True  # False in `python -m bot worker`: REST only, no gateway connection or cache
 
     @property
     def runner(self) -> JobRunner:
@@ -129,7 +130,7 @@ class HailuoBot(commands.Bot):
             await self.load_extension(extension)
         if self.engine is None:
             return  # `python -m bot sync`: commands only
-        if self.settings.dev_guild_id:
+        if self.settings.dev_guild_id and self.gateway:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
@@ -217,4 +218,35 @@ async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = 
         )
         names = ", ".join(sorted(c.name for c in synced)) or "none"
         print(f"Synced {len(synced)} command(s) to {where}: {names}")
+    return 0
+
+
+WORKER_NEEDS_POSTGRES = (
+    "`python -m bot worker` shares the jobs of other processes through PostgreSQL: set DATABASE_URL. "
+    "With the SQLite file, `python -m bot` alone runs every job."
+)
+
+
+async def run_worker(settings: Settings) -> int:
+    """Run jobs without a gateway connection: claim, poll, download and deliver over Discord's REST API
+    (the interaction token while it lives, then the bot token), beside one or more `python -m bot`."""
+    if settings.database_url is None:
+        print(WORKER_NEEDS_POSTGRES, file=sys.stderr)
+        return 2
+    bot = HailuoBot(settings, Engine(settings))
+    bot.gateway = False
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows
+            loop.add_signal_handler(sig, stop.set)
+    async with bot:
+        try:
+            await bot.login(_token(settings))  # REST only; setup_hook opens the engine and starts the runner
+        except discord.LoginFailure:
+            print(LOGIN_REFUSED, file=sys.stderr)
+            return 2
+        log.info("worker %s running jobs (no gateway connection)", bot.runner.owner)
+        await stop.wait()
+        await bot.close()
     return 0
