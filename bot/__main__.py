@@ -7,7 +7,8 @@ python -m bot check [--online]    check settings, database and ffmpeg (--online:
 python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
 python -m bot migrate-to-postgres [--from FILE]
                                   copy the SQLite database into the PostgreSQL one at DATABASE_URL
-python -m bot generate "a prompt" [--image FILE] [--duration 6|10] [--resolution 768P|1080P] [--out PATH]
+python -m bot generate "a prompt" [--image FILE] [--last-frame FILE] [--model M] [--duration 6|10]
+                                  [--resolution 768P|1080P] [--out PATH]
                                   make one video through the same job runner (tests an API key)
 """
 
@@ -27,6 +28,7 @@ from .instance_lock import InstanceLocked
 from .logs import setup_logging
 from .models import CAMERA_MOVES, JobRequest, JobState
 from .settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
+from .video_models import DEFAULT_MODEL, MODEL_KEYS
 
 log = logging.getLogger("bot")
 
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--resolution", choices=RESOLUTIONS, default="768P", type=str.upper)
     gen.add_argument("--no-expansion", action="store_true", help="turn off Novita's prompt expansion")
     gen.add_argument("--camera", choices=CAMERA_MOVES, help="a Hailuo camera move appended to the prompt")
+    gen.add_argument("--model", choices=MODEL_KEYS, default=DEFAULT_MODEL, help="the video model")
+    gen.add_argument("--last-frame", type=Path, help="last frame (needs --image; hailuo-02 only)")
     gen.add_argument("--out", type=Path, default=Path("."), help="output file (.mp4) or folder")
     gen.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     return parser
@@ -208,17 +212,27 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    image = None
-    if args.image is not None:
+    from .video_models import refusal
+
+    last_frame = getattr(args, "last_frame", None)
+    problem = refusal(getattr(args, "model", DEFAULT_MODEL), args.image is not None, last_frame is not None)
+    if problem:
+        print(problem.replace("`image`", "--image").replace("`last_frame`", "--last-frame"), file=sys.stderr)
+        return 2
+    image = last = None
+    for path in (args.image, last_frame):
+        if path is None:
+            continue
         try:
-            image = await asyncio.to_thread(args.image.read_bytes)
-            await media.normalise_image(image)  # refuse a bad image before anything is spent
+            data = await asyncio.to_thread(path.read_bytes)
+            await media.normalise_image(data)  # refuse a bad image before anything is spent
         except OSError as exc:
-            print(f"Cannot read {args.image}: {exc.strerror}", file=sys.stderr)
+            print(f"Cannot read {path}: {exc.strerror}", file=sys.stderr)
             return 2
         except media.MediaError as exc:
             print(exc.user_message, file=sys.stderr)
             return 2
+        image, last = (data, last) if path is args.image else (image, data)
     started = time.monotonic()
     async with Engine(settings, ConsoleReporter(args.out, echo=print)) as runner:
         await runner.start()
@@ -236,6 +250,9 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             camera=args.camera,
             image_bytes=image,
             image_name=args.image.name if args.image else None,
+            model=getattr(args, "model", DEFAULT_MODEL),
+            last_frame_bytes=last,
+            last_frame_name=last_frame.name if last_frame else None,
         )
         job, decision = await runner.submit(request)
         if job is None:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import discord
 
+from . import video_models
 from .models import Job, JobState, utcnow
 from .quota import discord_time
 
@@ -36,7 +37,9 @@ def settings_line(job: Job) -> str:
     ]
     if job.camera:
         parts.append(f"camera: {job.camera}")
-    if job.image_path or job.image_url:
+    if job.has_last_frame:
+        parts.append("first → last frame")
+    elif job.image_path or job.image_url:
         parts.append("from an image")
     return " · ".join(parts)
 
@@ -46,15 +49,19 @@ def progress_bar(percent: float, width: int = 12) -> str:
     return "▰" * filled + "▱" * (width - filled)
 
 
-def state_line(job: Job, queue_position: int | None = None, now: datetime | None = None) -> str:
-    """One line saying where the job is, e.g. 'Generating ▰▰▰▱▱▱ 42 % · ready <t:…:R>'."""
+def state_line(
+    job: Job, queue_position: int | None = None, now: datetime | None = None, notice: str | None = None
+) -> str:
+    """One line saying where the job is, e.g. 'Generating ▰▰▰▱▱▱ 42 % · ready <t:…:R>'. `notice` is why
+    queued jobs are held back, when they are (the runner's `queue_notice`)."""
     now = now or utcnow()
     state = job.state
     if state == JobState.ACCEPTED:
         return "⏳ Getting your request ready…"
     if state == JobState.QUEUED:
         where = f" — position {queue_position}" if queue_position else ""
-        return f"🕒 Waiting in line{where}. You can cancel while it waits."
+        held = f"\n⏸️ {notice}" if notice else ""
+        return f"🕒 Waiting in line{where}. You can cancel while it waits.{held}"
     if state in (JobState.SUBMITTING, JobState.SUBMITTED) or (
         state == JobState.PROCESSING and job.novita_status == "TASK_STATUS_QUEUED"
     ):
@@ -78,7 +85,9 @@ def state_line(job: Job, queue_position: int | None = None, now: datetime | None
     return f"❌ {job.error or 'The video could not be made. Your credits were returned.'}"
 
 
-def job_card(job: Job, queue_position: int | None = None, now: datetime | None = None) -> discord.Embed:
+def job_card(
+    job: Job, queue_position: int | None = None, now: datetime | None = None, notice: str | None = None
+) -> discord.Embed:
     if job.state == JobState.FAILED:
         colour = COLOURS["failed"]
     elif job.state in (JobState.CANCELLED, JobState.UNDELIVERED):
@@ -88,13 +97,13 @@ def job_card(job: Job, queue_position: int | None = None, now: datetime | None =
     embed = discord.Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    embed.add_field(name="Status", value=state_line(job, queue_position, now), inline=False)
+    embed.add_field(name="Status", value=state_line(job, queue_position, now, notice), inline=False)
     embed.set_footer(text=footer(job))
     return embed
 
 
 def footer(job: Job) -> str:
-    text = f"Job #{job.id} · MiniMax Hailuo-02"
+    text = f"Job #{job.id} · MiniMax {video_models.display_name(job.model)}"
     return f"{text} · SIMULATED (trial mode, no real video service)" if job.simulated else text
 
 

@@ -104,10 +104,12 @@ class DiscordReporter:
                 if fresh is not None:
                     job = fresh
                 position = self.runner.queue_position(job_id) if self.runner else None
+                notice = self.runner.queue_notice() if self.runner else None
                 async with self._lock(job_id):
                     if job_id in self._closed:
                         return
-                    await self.edit_card(job, embed=cards.job_card(job, position), view=self._card_view(job))
+                    embed = cards.job_card(job, position, notice=notice)
+                    await self.edit_card(job, embed=embed, view=self._card_view(job))
                 self._last_edit[job_id] = time.monotonic()
         except asyncio.CancelledError:
             raise

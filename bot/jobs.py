@@ -37,6 +37,7 @@ from .novita import (
     NovitaClient,
     NovitaConnectionError,
     NovitaError,
+    NovitaNoBalance,
     NovitaRateLimited,
     TaskResult,
     TaskStatus,
@@ -48,6 +49,7 @@ from .store import Store
 log = logging.getLogger("bot.jobs")
 
 REFUNDED = "Your credits were returned."
+BALANCE_PAUSE = "no balance"  # the detail of a submit pause set because Novita's account is out of credit
 CLAIM_BATCH = 200  # unfinished jobs taken per claim query
 MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
 
@@ -161,6 +163,7 @@ class JobRunner:
         self._delivering: set[int] = set()  # jobs being posted right now
         self._background: set[asyncio.Task[Any]] = set()
         self._running = False
+        self.paused_until: float | None = None  # wall clock: submits wait after Novita said "no balance"
         settings.images_dir.mkdir(parents=True, exist_ok=True)
         settings.videos_dir.mkdir(parents=True, exist_ok=True)
 
@@ -270,15 +273,23 @@ class JobRunner:
             raw = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
             await asyncio.to_thread(raw.write_bytes, request.image_bytes)
             request = replace(request, image_path=str(raw))
+        raw_last: Path | None = None
+        if request.last_frame_bytes is not None:  # Regenerate keeps both frames
+            raw_last = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
+            await asyncio.to_thread(raw_last.write_bytes, request.last_frame_bytes)
+            request = replace(request, last_frame_path=str(raw_last))
         lease = (self.owner, utcnow() + timedelta(seconds=self.settings.job_lease_s))
         job, decision = await quota.admit(self.store, self.settings, request, lease=lease)
         if job is None and raw is not None:
             await asyncio.to_thread(raw.unlink, missing_ok=True)
+        if job is None and raw_last is not None:
+            await asyncio.to_thread(raw_last.unlink, missing_ok=True)
         if job is not None:
             job_log(job.id).info(
-                "accepted user=%s guild=%s %s %ss credits=%s entry=%s",
+                "accepted user=%s guild=%s model=%s %s %ss credits=%s entry=%s",
                 job.user_id,
                 job.guild_id,
+                job.model,
                 job.resolution,
                 job.duration,
                 job.credits,
@@ -490,9 +501,55 @@ class JobRunner:
                 return
         if job.image_url or job.image_path:
             update["image_path"] = str(normalised)
+        if job.has_last_frame:
+            last = await self._prepare_last_frame(job)
+            if last is None:
+                return
+            update["last_frame_path"] = str(last)
         job = await self._move(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
         job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
         await self._changed(job)
+
+    async def _prepare_last_frame(self, job: Job) -> Path | None:
+        """The last frame, fetched and normalised like the first (None: the job failed)."""
+        normalised = self.settings.images_dir / f"{job.id}-last.jpg"
+        if await asyncio.to_thread(normalised.exists):
+            return normalised
+        raw = Path(job.last_frame_path) if job.last_frame_path else None
+        try:
+            if raw is not None and await asyncio.to_thread(raw.exists):
+                data = await asyncio.to_thread(raw.read_bytes)
+            elif job.last_frame_url:
+                data = await media.download_image(self.http, job.last_frame_url)
+            else:
+                raise media.ImageRejected("The last frame for this job was lost before it could be used.")
+            image = await media.normalise_image(data)
+            await asyncio.to_thread(normalised.write_bytes, image.jpeg)
+            if raw is not None:
+                await asyncio.to_thread(raw.unlink, missing_ok=True)
+        except media.MediaError as exc:
+            await self._fail(job, f"Last frame: {exc.user_message} {REFUNDED}", str(exc))
+            return None
+        return normalised
+
+    # A pause after Novita said the account is out of credit: queued jobs wait, and their cards say why.
+    async def pause_for_balance(self) -> None:
+        """Novita said the account is out of credit: every process holds its submits for a while (no retry
+        storm), and the cards of queued jobs say why."""
+        seconds = self.settings.novita_balance_pause_s
+        await self.store.pause_submits(seconds, BALANCE_PAUSE)
+        self.paused_until = time.time() + seconds
+        log.warning("Novita account out of credit: submits pause for %.0f s", seconds)
+        self._notify_queue_positions()
+
+    def queue_notice(self) -> str | None:
+        """One sentence for the cards of queued jobs while submits are paused, else None."""
+        if self.paused_until is None or self.paused_until <= time.time():
+            return None
+        return (
+            "The server's video account is out of credit, so jobs are waiting; the moderators have been "
+            f"told. Next try <t:{int(self.paused_until)}:R>."
+        )
 
     # queued -> submitting -> submitted
     async def _step_queued(self, job: Job) -> None:
@@ -542,8 +599,12 @@ class JobRunner:
                 await asyncio.wait_for(self._wake.wait(), min(wait, 5.0))
 
     async def _refresh_global_queue(self) -> None:
+        """Every process's waiting jobs, and a pause another process may have set (for the cards)."""
         with contextlib.suppress(Exception):
             self._global_queue = await self.store.queued_ids()
+            until, detail = await self.store.submit_pause()
+            if until is not None and detail == BALANCE_PAUSE:
+                self.paused_until = until.timestamp()
 
     def _notify_queue_positions(self) -> None:
         self._spawn_background(self._renotify_positions(), "positions")
@@ -562,23 +623,30 @@ class JobRunner:
         """The job no longer waits for or holds a Novita slot: let the dispatcher look again."""
         self._wake.set()
 
-    def _generation_request(self, job: Job, image_uri: str | None) -> GenerationRequest:
+    def _generation_request(
+        self, job: Job, image_uri: str | None, end_image_uri: str | None = None
+    ) -> GenerationRequest:
         return GenerationRequest(
             prompt=job.full_prompt,
             duration=job.duration,
             resolution=job.resolution,
             prompt_expansion=job.prompt_expansion,
             image_data_uri=image_uri,
+            model=job.model,
+            end_image_data_uri=end_image_uri,
+            image_source_url=job.image_url,
         )
 
     async def _submit(self, job: Job) -> None:
         jlog = job_log(job.id)
-        image_uri = None
+        image_uri = end_image_uri = None
         if job.image_path:
             image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.image_path).read_bytes))
+        if job.last_frame_path:
+            end_image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.last_frame_path).read_bytes))
         self._submitting.add(job.id)
         try:
-            task_id = await self.novita.submit(self._generation_request(job, image_uri))
+            task_id = await self.novita.submit(self._generation_request(job, image_uri, end_image_uri))
         except (NovitaRateLimited, NovitaConnectionError) as exc:
             provably_unsent = isinstance(exc, NovitaRateLimited) or not exc.reached
             if provably_unsent and not exc.maybe_created:
@@ -603,6 +671,8 @@ class JobRunner:
             await self._fail(job, f"{exc.user_message} {REFUNDED}", f"{type(exc).__name__}: {exc.detail}")
             return
         except NovitaError as exc:
+            if isinstance(exc, NovitaNoBalance):
+                await self.pause_for_balance()
             if exc.maybe_created:
                 msg = (
                     "We lost contact with the video service while sending your request, so we can't tell "
@@ -610,7 +680,8 @@ class JobRunner:
                 )
             else:
                 msg = f"{exc.user_message} {REFUNDED}"
-            await self._fail(job, msg, f"{type(exc).__name__} status={exc.status} {exc.detail}")
+            reason = f" {exc.reason}" if exc.reason else ""
+            await self._fail(job, msg, f"{type(exc).__name__} status={exc.status}{reason} {exc.detail}")
             return
         finally:
             self._submitting.discard(job.id)
@@ -818,9 +889,12 @@ class JobRunner:
     def _cleanup_inputs(self, job: Job) -> None:
         """A raw upload left by a job that ended before it was normalised goes. The normalised input stays
         for the retention period, so Regenerate can reuse the exact first frame after Discord's link died."""
-        if job.state in RESTING_STATES and job.image_path and job.image_path.endswith(".src"):
-            with contextlib.suppress(OSError):
-                Path(job.image_path).unlink(missing_ok=True)
+        if job.state not in RESTING_STATES:
+            return
+        for path in (job.image_path, job.last_frame_path):
+            if path and path.endswith(".src"):
+                with contextlib.suppress(OSError):
+                    Path(path).unlink(missing_ok=True)
 
     async def _janitor(self) -> None:
         """Remove retained videos and input images past the retention period (undelivered ones included:

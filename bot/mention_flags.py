@@ -14,8 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .settings import DURATIONS, RESOLUTIONS
+from .video_models import MODEL_KEYS
 
-FLAG_HELP = "Use --duration 6|10, --resolution 768P|1080P or --no-expansion."
+FLAG_HELP = (
+    "Use --duration 6|10, --resolution 768P|1080P, --no-expansion or --model " + "|".join(MODEL_KEYS) + "."
+)
 _DASHES = ("--", "—", "–")  # phones turn -- into these
 _FLAG = re.compile(r"^(--|—|–)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$")
 _NAMES = {
@@ -28,8 +31,10 @@ _NAMES = {
     "no_expansion": "no-expansion",
     "noexpansion": "no-expansion",
     "no-prompt-expansion": "no-expansion",
+    "model": "model",
+    "m": "model",
 }
-_NEEDS_VALUE = {"duration", "resolution"}
+_NEEDS_VALUE = {"duration", "resolution", "model"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class MentionRequest:
     resolution: str = "768P"
     prompt_expansion: bool = True
     error: str | None = None  # one sentence for the member when the flags can't be read
+    model: str | None = None  # None: the server's default model
 
 
 def _mention_patterns(bot_id: int, role_ids: Iterable[int]) -> re.Pattern[str]:
@@ -64,6 +70,12 @@ def _resolution(value: str) -> str | None:
     text = value.upper()
     text = text if text.endswith("P") else text + "P"
     return text if text in RESOLUTIONS else None
+
+
+def _model(value: str) -> str | None:
+    text = value.strip().lower()
+    text = text if text.startswith("hailuo") else f"hailuo-{text}"  # `--model 2.3` works too
+    return text if text in MODEL_KEYS else None
 
 
 def parse_mention(content: str, bot_id: int, role_ids: Iterable[int] = ()) -> MentionRequest:
@@ -100,6 +112,12 @@ def parse_mention(content: str, bot_id: int, role_ids: Iterable[int] = ()) -> Me
             if resolution is None:
                 return MentionRequest(prompt="", error="The --resolution flag takes 768P or 1080P.")
             settings["resolution"] = resolution
+        elif name == "model":
+            model = _model(value or "")
+            if model is None:
+                choices = ", ".join(MODEL_KEYS)
+                return MentionRequest(prompt="", error=f"The --model flag takes one of {choices}.")
+            settings["model"] = model
         else:
             settings["prompt_expansion"] = False
     prompt = re.sub(r"[ \t]+", " ", "".join(kept))

@@ -122,6 +122,11 @@ class JobRequest:
     token_expires_at: datetime | None = None
     simulated: bool = False
     operator: bool = False  # the operator's own CLI job: no member quota applies
+    model: str = "hailuo-02"  # a key of bot.video_models.MODELS
+    last_frame_url: str | None = None  # the last frame (Hailuo-02's `end_image`): a URL to fetch; or
+    last_frame_bytes: bytes | None = field(default=None, repr=False)  # already in hand (Regenerate)
+    last_frame_path: str | None = None  # set by the runner, like image_path
+    last_frame_name: str | None = None
 
     @property
     def full_prompt(self) -> str:
@@ -130,7 +135,7 @@ class JobRequest:
 
     def columns(self) -> dict[str, Any]:
         """The job-row columns this request fills (the rest are set by admission and the runner)."""
-        skip = {"image_bytes", "operator"}
+        skip = {"image_bytes", "operator", "last_frame_bytes"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -186,12 +191,24 @@ class Job:
     deadline_at: datetime | None = None
     simulated: bool = False
     prepare_attempts: int = 0  # times the runner began preparing the input image (bounded across restarts)
+    model: str = "hailuo-02"
+    last_frame_url: str | None = None
+    last_frame_path: str | None = None
+    last_frame_name: str | None = None
     lease_owner: str | None = None  # the process driving the job now (see JobRunner and Store.claim_jobs)
     lease_until: datetime | None = None
 
     @property
     def full_prompt(self) -> str:
         return f"{self.prompt} [{self.camera}]" if self.camera else self.prompt
+
+    @property
+    def has_image(self) -> bool:
+        return bool(self.image_url or self.image_path)
+
+    @property
+    def has_last_frame(self) -> bool:
+        return bool(self.last_frame_url or self.last_frame_path)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:

@@ -1,4 +1,7 @@
-"""Async client for Novita's MiniMax Hailuo-02 endpoints: submit a task, poll its result.
+"""Async client for Novita's MiniMax Hailuo endpoints: submit a task, poll its result.
+
+Which endpoint a request goes to, and which fields it may carry, is the model registry's business
+(`video_models.py`); every model shares the task-result endpoint.
 
 Two kinds of failure are kept apart: a task that *ran and failed* is a `TaskResult` with status FAILED;
 an HTTP call that failed raises a `NovitaError` subclass. Retries follow one rule: polls are retried freely,
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
+
+from . import video_models
 
 log = logging.getLogger("bot.novita")
 
@@ -87,6 +92,21 @@ class GenerationRequest:
     prompt_expansion: bool = True
     # Kept out of the repr: a data URI is megabytes of base64 that must not end up in logs.
     image_data_uri: str | None = field(default=None, repr=False)
+    model: str = video_models.DEFAULT_MODEL
+    end_image_data_uri: str | None = field(default=None, repr=False)  # the last frame (Hailuo-02)
+    image_source_url: str | None = field(default=None, repr=False)  # the picture's http(s) origin, if any
+
+    @property
+    def has_image(self) -> bool:
+        return self.image_data_uri is not None or _is_http(self.image_source_url)
+
+    @property
+    def endpoint(self) -> str:
+        return video_models.get(self.model).endpoint(self.has_image)
+
+
+def _is_http(value: str | None) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
 # Errors ---------------------------------------------------------------------------------------------------
@@ -151,7 +171,8 @@ class NovitaBadRequest(NovitaError):
 
 class NovitaAuthError(NovitaError):
     default_user_message = (
-        "The video service rejected the bot's API key. The bot's operator needs to check the Novita key."
+        "The video service rejected the bot's API key, so no videos can be made for now. "
+        "The moderators have been told."
     )
 
 
@@ -164,7 +185,22 @@ class NovitaForbidden(NovitaError):
 
 class NovitaNoBalance(NovitaForbidden):
     default_user_message = (
-        "The video service is out of credit. A server admin needs to top up the Novita account."
+        "The server's video account is out of credit, so no videos can be made for now. "
+        "The moderators have been told."
+    )
+
+
+class NovitaContentRefused(NovitaBadRequest):
+    """Novita's content rules refused the prompt (ILLEGAL_PROMPT) or the image (ILLEGAL_IMAGE_CONTENT)."""
+
+    default_user_message = "Novita's content rules refused this request. Change it and try again."
+
+
+class NovitaAccountProblem(NovitaForbidden):
+    """The account needs the operator (API_NOT_ALLOWED, NEED_REAL_NAME_VERIFY, BILLING_AUTH_FAILED)."""
+
+    default_user_message = (
+        "The video service can't be used with the bot's account right now. The moderators have been told."
     )
 
 
@@ -340,6 +376,51 @@ def _parse_error_body(body: bytes) -> _ErrorBody:
     )
 
 
+# Novita's documented error reasons that need their own answer, whatever the HTTP status they come with.
+_CONTENT_REASONS = {
+    "ILLEGAL_PROMPT": "Novita's content rules refused the prompt. Change the wording and try again.",
+    "ILLEGAL_IMAGE_CONTENT": "Novita's content rules refused the image. Try a different picture.",
+}
+_BALANCE_REASONS = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "NOT_ENOUGH_BALANCE"})
+# What the operator must do, for the moderators and the log (never shown to members as such).
+OPERATOR_ACTIONS = {
+    "BILLING_BALANCE_NOT_ENOUGH": "top up the Novita account's balance",
+    "NOT_ENOUGH_BALANCE": "top up the Novita account's balance",
+    "INVALID_API_KEY": "check NOVITA_API_KEY: Novita says the key is invalid (make a new one in Novita's "
+    "key management and restart the bot)",
+    "MISSING_API_KEY": "set NOVITA_API_KEY and restart the bot",
+    "API_NOT_ALLOWED": "enable this model's API for the Novita account (or switch the model off with "
+    "/settings models)",
+    "NEED_REAL_NAME_VERIFY": "complete the real-name verification of the Novita account",
+    "BILLING_AUTH_FAILED": "check the Novita account's billing",
+}
+_KEY_REASONS = frozenset({"INVALID_API_KEY", "MISSING_API_KEY"})
+_ACCOUNT_REASONS = frozenset({"API_NOT_ALLOWED", "NEED_REAL_NAME_VERIFY", "BILLING_AUTH_FAILED"})
+_SAFE_REASON = re.compile(r"[^A-Za-z0-9_.:-]+")
+
+
+def safe_reason(reason: str | None, limit: int = 64) -> str:
+    """An error reason from the network, safe to quote anywhere: word characters only, cut to `limit`."""
+    return _SAFE_REASON.sub("_", reason or "").strip("_")[:limit]
+
+
+def _by_reason(reason: str | None, detail: str, common: dict[str, Any]) -> NovitaError | None:
+    """The error for a documented `reason` (branching on it, not only on the HTTP status), or None."""
+    key = (reason or "").strip().upper()
+    action = OPERATOR_ACTIONS.get(key)
+    if action:
+        detail = f"{detail} — operator: {action}"
+    if key in _BALANCE_REASONS:
+        return NovitaNoBalance(detail, **common)
+    if key in _CONTENT_REASONS:
+        return NovitaContentRefused(detail, user_message=_CONTENT_REASONS[key], **common)
+    if key in _KEY_REASONS:
+        return NovitaAuthError(detail, **common)
+    if key in _ACCOUNT_REASONS:
+        return NovitaAccountProblem(detail, **common)
+    return None
+
+
 def _elide_images(body: Mapping[str, Any], image_fields: Sequence[str]) -> dict[str, Any]:
     out = dict(body)
     for name in image_fields:
@@ -369,7 +450,7 @@ class NovitaClient:
         *,
         base_url: str,
         api_key: str,
-        image_fields: Sequence[str] = ("image_url", "image"),
+        image_fields: Sequence[str] = ("image",),
         request_timeout: float = 30.0,
         poll_retries: int = 4,
         submit_retries: int = 3,
@@ -406,18 +487,25 @@ class NovitaClient:
             "resolution": request.resolution,
             "enable_prompt_expansion": request.prompt_expansion,
         }
-        if request.image_data_uri is not None:
-            # Novita's schema moved from `image_url` to `image`; sending both works under either.
-            for name in self._image_fields:
-                body[name] = request.image_data_uri
+        # `image` (Novita's current name) takes a URL or a data URI: it gets the normalised picture.
+        # `image_url` (the seed's older name) takes an http(s) URL only: it gets the source's link, if any.
+        source_url = request.image_source_url if _is_http(request.image_source_url) else None
+        if "image" in self._image_fields or source_url is None:
+            image = request.image_data_uri or source_url
+            if image is not None:
+                body["image"] = image
+        if "image_url" in self._image_fields and source_url is not None:
+            body["image_url"] = source_url
+        if request.end_image_data_uri is not None:
+            body["end_image"] = request.end_image_data_uri
         return body
 
     async def submit(self, request: GenerationRequest) -> str:
         """Create a task and return its id. See the module docstring for what is retried."""
         body = self.build_submit_body(request)
         data = json.dumps(body).encode()
-        url = self._base_url + SUBMIT_PATH
-        log.debug("novita submit: POST %s body=%s", url, _elide_images(body, self._image_fields))
+        url = self._base_url + request.endpoint
+        log.debug("novita submit: POST %s body=%s", url, _elide_images(body, ("image", "end_image")))
         attempt = 0
         while True:
             try:
@@ -573,13 +661,22 @@ class NovitaClient:
         reason = self._redact(parsed.reason) if parsed.reason else None
         common: dict[str, Any] = {
             "status": status,
-            "reason": reason,
+            "reason": safe_reason(reason) or None,
             "request_id": response.request_id,
             "operation": operation,
         }
+        if (known := _by_reason(reason, detail, common)) is not None:
+            return known
         balance_text = f"{reason or ''} {parsed.message}".lower()
         if status == 400:
-            return NovitaBadRequest(detail, **common)
+            shown = common["reason"]
+            said = f" ({shown})" if shown and shown != "INVALID_REQUEST_BODY" else ""
+            return NovitaBadRequest(
+                detail,
+                user_message=f"The video service refused the request as invalid{said}. "
+                "Check the prompt, settings and image, then try again.",
+                **common,
+            )
         if status == 401:
             return NovitaAuthError(detail, **common)
         if status == 402 or (status == 403 and ("balance" in balance_text or "insufficient" in balance_text)):

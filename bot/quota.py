@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from . import video_models
 from .models import Job, JobRequest, parse_iso, utcnow
 from .settings import DURATIONS, RESOLUTIONS, Period, Settings
 from .store import PolicyRows, Store, UsageSnapshot
@@ -173,11 +174,11 @@ async def admit(
     """Check every limit and, if allowed, create the job with its credits reserved — atomically.
     `lease` (owner, until) makes the admitting process the job's driver from the first moment."""
     now = now or utcnow()
-    table = settings.credit_table
+    table = video_models.credit_table(settings, request.model)
     if request.guild_id is not None and not request.operator:
-        table = credit_table(settings, await store.guild_settings(request.guild_id))
+        table = credit_table(settings, await store.guild_settings(request.guild_id), request.model)
     credits = table[(request.resolution, request.duration)]
-    cost = settings.price_for(request.resolution, request.duration)
+    cost = video_models.price(settings, request.model, request.resolution, request.duration)
     holder: dict[str, Policy] = {}
 
     def windows(rows: PolicyRows) -> tuple[datetime, datetime]:
@@ -277,9 +278,12 @@ def video_kind(resolution: str, duration: int) -> str:
     return f"{resolution}/{duration}"
 
 
-def credit_table(settings: Settings, guild_row: dict[str, Any] | None) -> dict[tuple[str, int], int]:
-    """Credits per kind of video: the settings' table with this server's overrides on top."""
-    table = dict(settings.credit_table)
+def credit_table(
+    settings: Settings, guild_row: dict[str, Any] | None, model: str = video_models.DEFAULT_MODEL
+) -> dict[tuple[str, int], int]:
+    """Credits per kind of video for `model`: the settings' table (the model's own entries, else the base
+    table) with this server's overrides on top (a /quota set-cost applies to every model)."""
+    table = video_models.credit_table(settings, model)
     raw = (guild_row or {}).get("credit_table")
     overrides = json.loads(raw) if isinstance(raw, str) and raw else raw or {}
     for key, value in overrides.items():

@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from . import video_models
 from .models import parse_iso
 from .quota import BudgetStatus, discord_time, period_window
 from .settings import Period
@@ -78,6 +79,7 @@ class UsageReport:
     members: list[tuple[int, str | None, Tally]]  # most expensive first
     channels: list[tuple[int | None, Tally]]  # busiest first
     undelivered: list[dict[str, Any]] = field(default_factory=list)  # any age: still actionable
+    models: list[tuple[str, Tally]] = field(default_factory=list)  # by video model, most expensive first
 
 
 def _rank(tally: Tally) -> tuple[float, int, int]:
@@ -94,7 +96,9 @@ def summarise(
     members: dict[int, Tally] = {}
     names: dict[int, str | None] = {}
     channels: dict[int | None, Tally] = {}
+    models: dict[str, Tally] = {}
     for row in rows:
+        models.setdefault(row.get("model") or video_models.DEFAULT_MODEL, Tally()).add(row)
         totals.add(row)
         members.setdefault(row["user_id"], Tally()).add(row)
         names[row["user_id"]] = row.get("user_name") or names.get(row["user_id"])
@@ -108,6 +112,7 @@ def summarise(
         members=[(uid, names.get(uid), t) for uid, t in ranked_members],
         channels=ranked_channels,
         undelivered=list(undelivered),
+        models=sorted(models.items(), key=lambda kv: (_rank(kv[1]), kv[0])),
     )
 
 
@@ -168,6 +173,13 @@ def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> dis
             for cid, t in report.channels
         ]
         embed.add_field(name="By channel", value=_lines(chans), inline=False)
+    if report.models:
+        per_model = [
+            f"{video_models.display_name(key)} — {plural(t.jobs, 'job')} · {t.succeeded} made · "
+            f"{money(t.usd)} · {plural(t.credits, 'credit')}"
+            for key, t in report.models
+        ]
+        embed.add_field(name="By model", value=_lines(per_model), inline=False)
     if report.undelivered:
         lost = [
             f"#{row['id']} by <@{row['user_id']}> · {_when(row.get('finished_at') or row['created_at'])}"
@@ -193,7 +205,7 @@ CSV_COLUMNS = (
     "job_id", "created_utc", "finished_utc", "delivered_utc", "seconds_taken", "user", "user_id", "channel",
     "channel_id", "entry", "outcome", "state", "prompt", "camera", "duration_s", "resolution",
     "prompt_expansion", "from_image", "credits", "charge", "cost_usd", "task_id", "delivered_via",
-    "result_link", "reencoded", "error", "timeline",
+    "result_link", "reencoded", "error", "timeline", "model", "last_frame",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -270,6 +282,8 @@ def csv_row(
         "yes" if row.get("reencoded") else "no",
         text_cell(row.get("error")),
         timeline_cell(row["created_at"], events),
+        row.get("model") or video_models.DEFAULT_MODEL,
+        "yes" if row.get("last_frame_name") else "no",
     ]
 
 

@@ -46,6 +46,7 @@ HELP: dict[str, str] = {
 
 DEFAULT_CREDITS = {("768P", 6): 1, ("768P", 10): 2, ("1080P", 6): 2}
 DEFAULT_PRICES = {("768P", 6): 0.28, ("768P", 10): 0.56, ("1080P", 6): 0.49}
+IMAGE_FIELDS = ("image", "image_url")
 
 
 def _table(text: str, kind: type, defaults: dict[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
@@ -57,6 +58,21 @@ def _table(text: str, kind: type, defaults: dict[tuple[str, int], Any]) -> dict[
         if res not in RESOLUTIONS or not dur.strip().isdigit() or int(dur) not in DURATIONS or not value:
             raise ValueError(f"'{part}' is not of the form 768P/6=1")
         out[(res, int(dur))] = kind(value.strip())
+    return out
+
+
+def _model_table(text: str, kind: type) -> dict[tuple[str, str, int], Any]:
+    """Parse 'hailuo-2.3:768P/6=1,hailuo-2.3:1080P/6=3' into {('hailuo-2.3', '768P', 6): 1, ...}."""
+    from .video_models import MODEL_KEYS  # the registry imports settings
+
+    out: dict[tuple[str, str, int], Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        model, _, rest = part.partition(":")
+        model = model.strip().lower()
+        if model not in MODEL_KEYS:
+            raise ValueError(f"'{part}': the model must be one of {', '.join(MODEL_KEYS)}")
+        for (res, dur), value in _table(rest, kind, {}).items():
+            out[(model, res, dur)] = value
     return out
 
 
@@ -73,7 +89,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     novita_api_key: SecretStr | None = None
     novita_base_url: str = "https://api.novita.ai"
-    novita_image_fields: Annotated[tuple[str, ...], NoDecode] = ("image_url", "image")
+    # `image` carries the normalised picture as a data URI; `image_url` (the older name, http(s) URLs only)
+    # carries the source attachment's link. See `.env.example`.
+    novita_image_fields: Annotated[tuple[str, ...], NoDecode] = ("image",)
     database_path: Path = Path("data/hailuo.db")
     # postgresql://user:password@host:port/dbname puts the store on PostgreSQL (several processes) instead
     database_url: SecretStr | None = None
@@ -109,6 +127,12 @@ class Settings(BaseSettings):
         default_factory=lambda: DEFAULT_PRICES
     )
 
+    # Per-model credits and prices beyond the base tables (see bot/video_models.py); and how long submits
+    # pause after Novita said the account is out of credit.
+    model_credit_table: Annotated[dict[tuple[str, str, int], int] | None, NoDecode] = None
+    model_price_table: Annotated[dict[tuple[str, str, int], float] | None, NoDecode] = None
+    novita_balance_pause_s: float = Field(300.0, ge=0)
+
     # Discord presentation
     card_edit_interval_s: float = Field(3.0, ge=0)
     interaction_token_minutes: float = Field(14.5, gt=0, le=15)
@@ -133,8 +157,8 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         fields = tuple(value)
-        if not fields or any(f not in ("image_url", "image") for f in fields):
-            raise ValueError("must be image_url, image, or both separated by a comma")
+        if not fields or any(f not in IMAGE_FIELDS for f in fields):
+            raise ValueError("must be image, image_url, or both separated by a comma")
         return fields
 
     @field_validator("credit_table", mode="before")
@@ -146,6 +170,16 @@ class Settings(BaseSettings):
     @classmethod
     def _prices(cls, value: Any) -> Any:
         return _table(value, float, DEFAULT_PRICES) if isinstance(value, str) else value
+
+    @field_validator("model_credit_table", mode="before")
+    @classmethod
+    def _model_credits(cls, value: Any) -> Any:
+        return _model_table(value, int) if isinstance(value, str) else value
+
+    @field_validator("model_price_table", mode="before")
+    @classmethod
+    def _model_prices(cls, value: Any) -> Any:
+        return _model_table(value, float) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

@@ -1,10 +1,11 @@
-"""Trial mode (`NOVITA_MODE=simulate`): an in-process stand-in for Novita's Hailuo-02 API.
+"""Trial mode (`NOVITA_MODE=simulate`): an in-process stand-in for Novita's Hailuo video API, every model.
 
 `SimulatedNovita` has the interface the job runner uses on `NovitaClient` (`submit`, `get_result`) and follows
 the real service's timeline: queued → processing with `progress_percent` and `eta` → succeed, answered through
 the same task-result parser as real answers. Its videos are real, small MP4s made with ffmpeg in a subprocess
-(never on the event loop): the first frame slowly zooming for image jobs, a moving test pattern for text jobs,
-both with the prompt and "SIMULATED" drawn in (text rendered with Pillow, so no system fonts are needed).
+(never on the event loop): the first frame slowly zooming for image jobs, a cross-fade from the first to the
+last frame when a last frame is given, a moving test pattern for text jobs, all with the prompt and
+"SIMULATED" drawn in (text rendered with Pillow, so no system fonts are needed).
 
 Video links: the simulator serves its files from a tiny aiohttp server on 127.0.0.1 (random port,
 unguessable paths), so the runner fetches them through exactly the production path (`media.download_video`:
@@ -41,7 +42,7 @@ from types import TracebackType
 from aiohttp import web
 from PIL import Image, ImageDraw, ImageFont
 
-from . import media
+from . import media, video_models
 from .novita import GenerationRequest, NovitaBadRequest, TaskResult, parse_task_result
 
 log = logging.getLogger("bot.simulate")
@@ -67,6 +68,8 @@ class SimTask:
     created: float  # time.time(): the timeline survives a restart
     has_image: bool = False
     fail: bool = False
+    model: str = video_models.DEFAULT_MODEL
+    has_last_frame: bool = False
 
 
 class SimulatedNovita:
@@ -143,18 +146,8 @@ class SimulatedNovita:
     async def submit(self, request: GenerationRequest) -> str:
         """Check the request as Novita does, record the task, start its video; return the task id."""
         _validate(request)
-        image: bytes | None = None
-        if request.image_data_uri is not None:
-            match = _DATA_URI.fullmatch(request.image_data_uri)
-            try:
-                image = base64.b64decode(match.group(1), validate=True) if match else None
-            except (binascii.Error, ValueError):
-                image = None
-            if not image:
-                raise NovitaBadRequest(
-                    "image must be a data:image/(jpeg|png|webp);base64 URI",
-                    status=400, reason="INVALID_IMAGE", operation="submit",
-                )  # fmt: skip
+        image = _decode("image", request.image_data_uri)
+        last = _decode("end_image", request.end_image_data_uri)
         task = SimTask(
             task_id=f"sim-{uuid.uuid4().hex}",
             prompt=request.prompt,
@@ -163,14 +156,16 @@ class SimulatedNovita:
             created=time.time(),
             has_image=image is not None,
             fail=FAIL_TAG in request.prompt.lower(),
+            model=request.model,
+            has_last_frame=last is not None,
         )
-        await asyncio.to_thread(self._save, task, image)
+        await asyncio.to_thread(self._save, task, image, last)
         self._tasks[task.task_id] = task
         if not task.fail:
             self._start_render(task)
         log.info(
-            "simulator: task %s created (%s %ss, %s)",
-            task.task_id, task.resolution, task.duration, "image" if image else "text",
+            "simulator: task %s created (%s, %s %ss, %s)", task.task_id, task.model,
+            task.resolution, task.duration, "first and last frame" if last else "image" if image else "text",
         )  # fmt: skip
         return task.task_id
 
@@ -185,10 +180,13 @@ class SimulatedNovita:
                           "(its files under MEDIA_DIR/simulated were removed)."),
                 task_id,
             )  # fmt: skip
+        kind = video_models.get(task.model).task_type(task.has_image)
         elapsed = time.time() - task.created
         total = self.queued_s + self.processing_s
         if elapsed < self.queued_s:
-            return parse_task_result(_document(task_id, "TASK_STATUS_QUEUED", eta=total - elapsed), task_id)
+            return parse_task_result(
+                _document(task_id, task_type=kind, status="TASK_STATUS_QUEUED", eta=total - elapsed), task_id
+            )
         render = None if task.fail else self._start_render(task)
         finished = elapsed >= total and (render is None or render.done())
         if not finished:
@@ -196,17 +194,26 @@ class SimulatedNovita:
             progress = min(99, int(99 * (elapsed - self.queued_s) / span))
             eta = max(1.0, total - elapsed)
             return parse_task_result(
-                _document(task_id, "TASK_STATUS_PROCESSING", progress=progress, eta=eta), task_id
+                _document(
+                    task_id, task_type=kind, status="TASK_STATUS_PROCESSING", progress=progress, eta=eta
+                ),
+                task_id,
             )
         if render is None:
-            return parse_task_result(_document(task_id, "TASK_STATUS_FAILED", reason=FAIL_REASON), task_id)
+            return parse_task_result(
+                _document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=FAIL_REASON), task_id
+            )
         error = render.exception() if not render.cancelled() else asyncio.CancelledError()
         if error is not None:
             self._renders.pop(task_id, None)  # the next poll tries again
             reason = f"The simulator could not make the video: {error}"
-            return parse_task_result(_document(task_id, "TASK_STATUS_FAILED", reason=reason), task_id)
+            return parse_task_result(
+                _document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=reason), task_id
+            )
         url = f"{self.base_url}/videos/{task_id}.mp4"
-        return parse_task_result(_document(task_id, "TASK_STATUS_SUCCEED", video_url=url), task_id)
+        return parse_task_result(
+            _document(task_id, task_type=kind, status="TASK_STATUS_SUCCEED", video_url=url), task_id
+        )
 
     # Tasks on disk --------------------------------------------------------------------------------------
     def _meta_path(self, task_id: str) -> Path:
@@ -215,12 +222,17 @@ class SimulatedNovita:
     def _image_path(self, task_id: str) -> Path:
         return self.folder / f"{task_id}.img"
 
+    def _last_path(self, task_id: str) -> Path:
+        return self.folder / f"{task_id}.last.img"
+
     def _video_path(self, task_id: str) -> Path:
         return self.folder / f"{task_id}.mp4"
 
-    def _save(self, task: SimTask, image: bytes | None) -> None:
+    def _save(self, task: SimTask, image: bytes | None, last: bytes | None = None) -> None:
         if image is not None:
             self._image_path(task.task_id).write_bytes(image)
+        if last is not None:
+            self._last_path(task.task_id).write_bytes(last)
         self._meta_path(task.task_id).write_text(json.dumps(asdict(task)))
 
     async def _load(self, task_id: str) -> SimTask | None:
@@ -280,20 +292,35 @@ class SimulatedNovita:
     ) -> list[str]:
         w, h = size
         frames = max(1, task.duration * self.fps)
-        if image is not None:
+        if image is not None and task.has_last_frame:
+            # The video moves from the first picture to the last: a plain cross-fade, made by ffmpeg.
+            seconds = str(task.duration)
+            fit = f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={self.fps}"
+            inputs = [
+                "-loop", "1", "-t", seconds, "-i", f"file:{image}",
+                "-loop", "1", "-t", seconds, "-i", f"file:{self._last_path(task.task_id)}",
+            ]  # fmt: skip
+            fade = f"A*(1-min(T/{seconds},1))+B*min(T/{seconds},1)"
+            video = (
+                f"[0:v]{fit},format=yuv420p[a];[1:v]{fit},format=yuv420p[b];[a][b]blend=all_expr='{fade}'[bg]"
+            )
+            overlay_input = "2:v"
+        elif image is not None:
             zoom = (
                 f"zoompan=z='min(1+0.0015*on,1.3)':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
                 f":d={frames}:s={w}x{h}:fps={self.fps}"
             )
             inputs = ["-i", f"file:{image}"]
             video = f"[0:v]scale={2 * w}:{2 * h},setsar=1,{zoom}[bg]"
+            overlay_input = "1:v"
         else:
             inputs = ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={self.fps}"]
             video = "[0:v]setsar=1[bg]"
+            overlay_input = "1:v"
         return [
             *inputs,
             "-i", f"file:{overlay}",
-            "-filter_complex", f"{video};[bg][1:v]overlay=0:0:format=auto,format=yuv420p[v]",
+            "-filter_complex", f"{video};[bg][{overlay_input}]overlay=0:0:format=auto,format=yuv420p[v]",
             "-map", "[v]", "-frames:v", str(frames), "-r", str(self.fps),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-movflags", "+faststart", "-an",
             f"file:{dest}",
@@ -330,10 +357,38 @@ class SimulatedNovita:
 # Helpers ------------------------------------------------------------------------------------------------
 
 
+def _decode(name: str, uri: str | None) -> bytes | None:
+    """A data URI's image bytes (None when not given); a 400 like Novita's when it isn't one."""
+    if uri is None:
+        return None
+    match = _DATA_URI.fullmatch(uri)
+    try:
+        image = base64.b64decode(match.group(1), validate=True) if match else None
+    except (binascii.Error, ValueError):
+        image = None
+    if not image:
+        raise NovitaBadRequest(
+            f"{name} must be a data:image/(jpeg|png|webp);base64 URI",
+            status=400, reason="INVALID_IMAGE", operation="submit",
+        )  # fmt: skip
+    return image
+
+
 def _validate(request: GenerationRequest) -> None:
-    """Refuse what Novita refuses (novita-facts.md), with its 400 error."""
+    """Refuse what Novita refuses, with its 400 error: the common fields, and per model what its endpoint
+    accepts (no `end_image` on Hailuo 2.3, a first frame for the image-only endpoints)."""
     problem = None
-    if not 1 <= len(request.prompt) <= 2000:
+    model = video_models.MODELS.get(request.model)
+    has_image = request.image_data_uri is not None
+    if model is None:
+        problem = f"no such model {request.model!r}."
+    elif model.image_required and not has_image:
+        problem = f"image is required for {model.image_endpoint}."
+    elif request.end_image_data_uri is not None and not model.last_frame:
+        problem = f"end_image is not accepted by {model.endpoint(has_image).rsplit('/', 1)[-1]}."
+    elif request.end_image_data_uri is not None and not has_image:
+        problem = "end_image needs image (the first frame)."
+    elif not 1 <= len(request.prompt) <= 2000:
         problem = f"prompt must be 1 to 2000 characters long (got {len(request.prompt)})."
     elif request.duration not in (6, 10):
         problem = f"duration must be 6 or 10 (got {request.duration!r})."
@@ -349,6 +404,7 @@ def _document(
     task_id: str,
     status: str,
     *,
+    task_type: str = "MINIMAX_HAILUO_02",
     progress: float = 0,
     eta: float = 0,
     reason: str = "",
@@ -358,7 +414,7 @@ def _document(
     videos = [{"video_url": video_url, "video_url_ttl": str(VIDEO_TTL_S), "video_type": "mp4"}]
     return {
         "task": {
-            "task_id": task_id, "task_type": "MINIMAX_HAILUO_02", "status": status, "reason": reason,
+            "task_id": task_id, "task_type": task_type, "status": status, "reason": reason,
             "eta": math.ceil(max(0.0, eta)), "progress_percent": 100 if video_url else progress,
         },
         "images": [],

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, quota
+from bot import __version__, quota, video_models
 from bot.settings import Period, Settings
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ PER = {Period.DAY: "day", Period.WEEK: "week", Period.MONTH: "month"}
 
 def how_to_use(bot_mention: str, sees_replies: bool) -> str:
     """`sees_replies`: the bot has the Message Content intent, so a mention may reply to anyone's image."""
-    flags = "(`--duration 10`, `--resolution 1080P`, `--no-expansion`)"
+    flags = "(`--duration 10`, `--resolution 1080P`, `--no-expansion`, `--model hailuo-2.3`)"
     if sees_replies:
         mention = f"**Mention {bot_mention}** with a prompt, attaching an image or replying to one {flags}."
     else:
@@ -32,7 +32,8 @@ def how_to_use(bot_mention: str, sees_replies: bool) -> str:
         )
     return "\n".join(
         [
-            "**/video** `prompt` — a video from text; add `image` to animate a picture.",
+            "**/video** `prompt` — a video from text; add `image` to animate a picture, `last_frame` for "
+            "the picture it ends on (Hailuo-02), `model` to pick the model.",
             "**Right-click a message with an image → Apps → Animate image** — then write the prompt.",
             mention,
             "**/usage** shows your credits, **/jobs** your videos.",
@@ -91,6 +92,12 @@ class About(commands.Cog):
                 inline=False,
             )
             embed.add_field(name="You", value=mine.summary(), inline=False)
+            allowed = video_models.allowed_models(guild)
+            embed.add_field(
+                name="Models here (credits per video)",
+                value=video_models.cost_lines(settings, allowed, guild)[:1024],
+                inline=False,
+            )
         else:
             embed.add_field(
                 name="This server", value="Use /about in a server to see its limits.", inline=False
@@ -101,7 +108,7 @@ class About(commands.Cog):
                 value="Videos are simulated on this bot; nothing is sent to the video service.",
                 inline=False,
             )
-        embed.set_footer(text=f"Hailuo Bot v{__version__} · MiniMax Hailuo-02 through Novita")
+        embed.set_footer(text=f"Hailuo Bot v{__version__} · MiniMax Hailuo models through Novita")
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

@@ -28,7 +28,7 @@ import discord
 from discord import ui
 from discord.ext import commands
 
-from bot import cards, media
+from bot import cards, media, video_models
 from bot.app import reply
 from bot.models import InvalidTransition, Job, JobState, parse_iso
 from bot.permissions import is_moderator
@@ -74,6 +74,10 @@ IMAGE_EXPIRED = (
 VIDEO_GONE = (
     "Video #{id} is no longer kept (videos are kept for {hours:g} hours), so its last frame can't be used. "
     "Use /video to start a new one."
+)
+LAST_FRAME_EXPIRED = (
+    "The last frame of video #{id} is no longer kept, so it can't be reused. Use /video with both images "
+    "again."
 )
 BAD_FRAME = "The last frame of video #{id} can't be used as a first frame. Use Regenerate or /video instead."
 FRAME_SLOW = "I'm still reading the last frame of video #{id}. Try again in a few seconds."
@@ -202,6 +206,9 @@ class Buttons(commands.Cog):
     # New jobs from a result ----------------------------------------------------------------------------
     async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
         image, refusal = await self.rerun_image(job)
+        if refusal is None:  # Regenerate keeps both frames
+            last, refusal = await self.rerun_last_frame(job)
+            image.update(last)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -215,6 +222,7 @@ class Buttons(commands.Cog):
             entry="regenerate",
             parent_job_id=job.id,
             source_message_id=job.source_message_id,
+            model=job.model,
             **image,
         )
         await self.generate.start_from_interaction(interaction, request)
@@ -228,6 +236,7 @@ class Buttons(commands.Cog):
         modal = settings_modal(
             f"hailuo:m:edit:{job.id}", f"Edit & regenerate #{job.id}", prompt=prompt,
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
+            model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
         await send_modal(interaction, modal)
 
@@ -244,15 +253,21 @@ class Buttons(commands.Cog):
             f"hailuo:m:cont:{job.id}", f"Continue video #{job.id}", prompt_label="What happens next?",
             placeholder="Describe how the video continues from its last frame",
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
+            model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
         await send_modal(interaction, modal)
+
+    async def model_choices(self, interaction: discord.Interaction, job: Job) -> tuple[str, ...]:
+        """The models the modal offers: the server's, with the job's own first (preselected)."""
+        allowed = await self.generate.allowed_models(interaction.guild_id)
+        return allowed if job.model in allowed else (job.model, *allowed)
 
     async def modal_submitted(self, interaction: discord.Interaction, kind: str, job_id: int) -> None:
         job = await self.job_here(interaction, job_id)
         if job is None:
             return
         form = read_form(
-            interaction, VideoForm(job.prompt, job.duration, job.resolution, job.prompt_expansion)
+            interaction, VideoForm(job.prompt, job.duration, job.resolution, job.prompt_expansion, job.model)
         )
         refusal = check_options(form.prompt, form.duration, form.resolution)
         if refusal:
@@ -260,7 +275,7 @@ class Buttons(commands.Cog):
             return
         fields: dict[str, Any] = {
             "prompt": form.prompt, "duration": form.duration, "resolution": form.resolution,
-            "prompt_expansion": form.prompt_expansion, "parent_job_id": job.id,
+            "prompt_expansion": form.prompt_expansion, "parent_job_id": job.id, "model": form.model,
         }  # fmt: skip
         if kind == "edit":
             image, refusal = await self.rerun_image(job)
@@ -268,6 +283,9 @@ class Buttons(commands.Cog):
             keeps_camera = job.camera is not None and len(job.full_prompt) > MAX_PROMPT
             fields.update(entry="edit", camera=job.camera if keeps_camera else None, **image)
             fields["source_message_id"] = job.source_message_id
+            if refusal is None:  # both frames, as Regenerate
+                last, refusal = await self.rerun_last_frame(job)
+                fields.update(last)
         else:
             frame, refusal = await self.last_frame(job)
             fields.update(entry="continue", image_bytes=frame, image_name=f"video-{job.id}-last-frame.jpg")
@@ -296,6 +314,17 @@ class Buttons(commands.Cog):
         if source is None:
             return {}, IMAGE_EXPIRED.format(id=job.id)
         return {"image_url": source.url, "image_name": source.filename}, None
+
+    async def rerun_last_frame(self, job: Job) -> tuple[dict[str, Any], str | None]:
+        """Request fields for the same last frame as `job` (none when it had none), or why not."""
+        if not job.has_last_frame:
+            return {}, None
+        if job.last_frame_path and await file_exists(job.last_frame_path):
+            data = await asyncio.to_thread(Path(job.last_frame_path).read_bytes)
+            return {"last_frame_bytes": data, "last_frame_name": job.last_frame_name}, None
+        if job.last_frame_url and link_alive(job.last_frame_url):
+            return {"last_frame_url": job.last_frame_url, "last_frame_name": job.last_frame_name}, None
+        return {}, LAST_FRAME_EXPIRED.format(id=job.id)
 
     async def refetch_image(self, job: Job) -> ImageSource | None:
         """A fresh signed link from the message the image came from (or the message it replied to)."""
@@ -433,6 +462,7 @@ def details_embed(job: Job, events: list[dict[str, Any]]) -> discord.Embed:
         title=f"Video #{job.id} — details", description=job.full_prompt[:4000], colour=cards.COLOURS["muted"]
     )
     embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
+    embed.add_field(name="Model", value=video_models.display_name(job.model), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     made = {"slash": "/video", "context": "Animate image", "mention": "a mention"}.get(job.entry, job.entry)
     if job.parent_job_id:

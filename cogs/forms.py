@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 from discord import ui
 
-from bot import media
+from bot import media, video_models
 from bot.validation import MAX_PROMPT
 
 MODAL_PREFIX = "hailuo:m:"
@@ -29,12 +29,13 @@ _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", 
 
 @dataclass(frozen=True)
 class VideoForm:
-    """What the modal asked: the same options as /video except the image and camera."""
+    """What the modal asked: the same options as /video except the images and camera."""
 
     prompt: str
     duration: int | str
     resolution: str
     prompt_expansion: bool
+    model: str = video_models.DEFAULT_MODEL
 
 
 def settings_modal(
@@ -47,8 +48,11 @@ def settings_modal(
     duration: int = 6,
     resolution: str = "768P",
     prompt_expansion: bool = True,
+    model: str = video_models.DEFAULT_MODEL,
+    models: tuple[str, ...] = (),
 ) -> ui.Modal:
-    """Prompt (required, up to 2000 characters), duration, resolution and prompt expansion."""
+    """Prompt (required, up to 2000 characters), duration, resolution, prompt expansion, and the model
+    when `models` offers a choice (a modal holds five components: this is the fifth)."""
     modal = ui.Modal(title=title[:45], custom_id=custom_id, timeout=None)
     text = ui.TextInput(
         custom_id="prompt",
@@ -85,6 +89,13 @@ def settings_modal(
             component=ui.Checkbox(custom_id="expansion", default=prompt_expansion),
         )
     )
+    if models:
+        choices = [
+            discord.SelectOption(label=video_models.MODELS[k].name, value=k, default=k == model,
+                                 description=video_models.MODELS[k].note[:100] or None)
+            for k in models
+        ]  # fmt: skip
+        modal.add_item(ui.Label(text="Model", component=ui.Select(custom_id="model", options=choices)))
     return modal
 
 
@@ -134,6 +145,7 @@ def read_form(interaction: discord.Interaction, defaults: VideoForm) -> VideoFor
         duration=int(duration_text) if duration_text.isdigit() else duration_text,
         resolution=first("resolution", defaults.resolution),
         prompt_expansion=expansion if isinstance(expansion, bool) else str(expansion).lower() == "true",
+        model=first("model", defaults.model),
     )
 
 

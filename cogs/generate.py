@@ -8,6 +8,7 @@ The mention entry (cogs/mention.py) and the result buttons (cogs/buttons.py) use
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable
@@ -17,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, quota
+from bot import cards, quota, video_models
 from bot.app import reply
 from bot.blocklist import blocklist_hit
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
@@ -90,8 +91,22 @@ class Generate(commands.Cog):
             return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."
         return None
 
+    async def allowed_models(self, guild_id: int | None) -> tuple[str, ...]:
+        """The models this server lets its members use (all of them outside a server)."""
+        if guild_id is None:
+            return video_models.MODEL_KEYS
+        return video_models.allowed_models(await self.bot.store.guild_settings(guild_id))
+
+    async def model_refusal(self, request: JobRequest) -> str | None:
+        """Whether the chosen model can serve this request here: frames it takes, the server's choice."""
+        has_image = bool(request.image_url or request.image_bytes is not None or request.image_path)
+        has_last = bool(request.last_frame_url or request.last_frame_bytes is not None)
+        allowed = await self.allowed_models(request.guild_id)
+        return video_models.refusal(request.model, has_image, has_last, allowed)
+
     async def admit(self, request: JobRequest) -> tuple[Job | None, str]:
         refusal = check_options(request.prompt, request.duration, request.resolution, request.camera)
+        refusal = refusal or await self.model_refusal(request)
         refusal = refusal or await self.server_rules(request.guild_id, request.channel_id, request.prompt)
         if refusal:
             return None, refusal
@@ -167,6 +182,8 @@ class Generate(commands.Cog):
         resolution="Video resolution (1080P is 6 s only)",
         prompt_expansion="Let the model enrich your prompt (on by default)",
         camera="A camera move, added to the prompt as [Move]",
+        model="The video model (Hailuo-02 by default; Hailuo 2.3 Fast needs an image)",
+        last_frame="Last frame: the picture the video ends on (needs image; Hailuo-02 only)",
     )
     @app_commands.choices(
         duration=[
@@ -178,6 +195,7 @@ class Generate(commands.Cog):
             app_commands.Choice(name="1080P", value="1080P"),
         ],
         camera=[app_commands.Choice(name=move, value=move) for move in CAMERA_MOVES],
+        model=[app_commands.Choice(name=m.name, value=m.key) for m in video_models.MODELS.values()],
     )
     @app_commands.guild_only()
     async def video(
@@ -189,13 +207,21 @@ class Generate(commands.Cog):
         resolution: str = "768P",
         prompt_expansion: bool = True,
         camera: str | None = None,
+        model: str | None = None,
+        last_frame: discord.Attachment | None = None,
     ) -> None:
         refusal = check_options(prompt, duration, resolution, camera)
         if refusal is None and image is not None:
             refusal = image_refusal(image)
+        if refusal is None and last_frame is not None:
+            problem = image_refusal(last_frame)
+            refusal = f"Last frame: {problem}" if problem else None
         if refusal:
             await reply(interaction, refusal)
             return
+        if model is None:
+            allowed = await self.allowed_models(interaction.guild_id)
+            model = video_models.default_model(allowed, image is not None, last_frame is not None)
         request = self.interaction_request(
             interaction,
             prompt=prompt.strip(),
@@ -206,8 +232,18 @@ class Generate(commands.Cog):
             image_url=image.url if image else None,
             image_name=image.filename if image else None,
             entry="slash",
+            model=model,
+            last_frame_url=last_frame.url if last_frame else None,
+            last_frame_name=last_frame.filename if last_frame else None,
         )
-        await self.start_from_interaction(interaction, request)
+        job = await self.start_from_interaction(interaction, request)
+        if job is not None and image is not None and last_frame is not None:
+            warning = video_models.aspect_warning(
+                (image.width, image.height), (last_frame.width, last_frame.height)
+            )
+            if warning:
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.followup.send(warning, ephemeral=True)
 
     # "Animate image" -------------------------------------------------------------------------------------
     async def animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -223,7 +259,12 @@ class Generate(commands.Cog):
         self._targets[(interaction.user.id, message.id)] = source
         while len(self._targets) > TARGET_CACHE:
             self._targets.popitem(last=False)
-        await send_modal(interaction, settings_modal(f"hailuo:m:animate:{message.id}", "Animate image"))
+        allowed = await self.allowed_models(interaction.guild_id)
+        modal = settings_modal(
+            f"hailuo:m:animate:{message.id}", "Animate image",
+            model=video_models.default_model(allowed, has_image=True), models=allowed,
+        )  # fmt: skip
+        await send_modal(interaction, modal)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -235,7 +276,7 @@ class Generate(commands.Cog):
             await guarded(interaction, work, "Animate image")
 
     async def animate_submitted(self, interaction: discord.Interaction, message_id: int) -> None:
-        form = read_form(interaction, VideoForm("", 6, "768P", True))
+        form = read_form(interaction, VideoForm("", 6, "768P", True, video_models.DEFAULT_MODEL))
         refusal = check_options(form.prompt, form.duration, form.resolution)
         if refusal:
             await reply(interaction, refusal)
@@ -256,6 +297,7 @@ class Generate(commands.Cog):
             image_name=source.filename,
             entry="context",
             source_message_id=message_id,
+            model=form.model,
         )
         await self.start_from_interaction(interaction, request)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, video_models
 from bot.mention_flags import addresses_bot, parse_mention
 from bot.models import JobRequest
 from bot.validation import visible_text
@@ -109,6 +109,11 @@ class Mention(commands.Cog):
             await self.refuse(message, refusal)
             return
         author = message.author
+        generate = self.generate
+        model = parsed.model
+        if model is None:
+            allowed = await generate.allowed_models(message.guild.id if message.guild else None)
+            model = video_models.default_model(allowed, source is not None)
         request = JobRequest(
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -123,8 +128,8 @@ class Mention(commands.Cog):
             image_name=source.filename if source else None,
             entry="mention",
             source_message_id=source.message_id if source else message.id,  # the result replies there
+            model=model,
         )
-        generate = self.generate
         job, refusal = await generate.admit(request)
         if job is None:
             await self.refuse(message, refusal)

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota
+from bot import quota, video_models
 from bot.app import reply
 from bot.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.cards import COLOURS
@@ -383,6 +383,9 @@ class Moderation(commands.Cog):
         modlog = row.get("modlog_channel_id")
         embed.add_field(name="Moderation log", value=f"<#{modlog}>" if modlog else "Off", inline=True)
         embed.add_field(name="Results as spoilers", value="On" if row.get("spoiler") else "Off", inline=True)
+        embed.add_field(
+            name="Models", value=video_models.names(video_models.allowed_models(row)), inline=True
+        )
         mod_role = row.get("mod_role_id")
         embed.add_field(
             name="Moderator role",
@@ -577,6 +580,62 @@ class Moderation(commands.Cog):
             else "Only members with Manage Server can use the moderator commands now."
         )
         await self._done(interaction, text, f"modrole {role.id if role else None}")
+
+    @settings_group.command(
+        name="models", description="Which video models members may use here (default: all)"
+    )
+    @app_commands.describe(
+        model="The model to switch on or off; leave empty to see the list (or, with allowed, allow all)",
+        allowed="On: members may use it; off: they may not",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.name, value=m.key) for m in video_models.MODELS.values()]
+    )
+    async def models(
+        self, interaction: discord.Interaction, model: str | None = None, allowed: bool | None = None
+    ) -> None:
+        guild_id, actor = self._ids(interaction)
+        row = await self.bot.store.guild_settings(guild_id)
+        current = video_models.allowed_models(row)
+        if model is not None and model not in video_models.MODELS:
+            await reply(interaction, f"Choose one of {video_models.names(video_models.MODEL_KEYS)}.")
+            return
+        if allowed is None:  # show
+            await reply(interaction, "", embed=self.models_embed(current, row))
+            return
+        if model is None:
+            chosen: tuple[str, ...] = video_models.MODEL_KEYS if allowed else ()
+        elif allowed:
+            chosen = (*current, model)
+        else:
+            chosen = tuple(k for k in current if k != model)
+        if not chosen:
+            await reply(
+                interaction,
+                "At least one model must stay on. To stop videos here, use /quota set-default credits:0.",
+            )
+            return
+        await self.bot.store.set_guild_settings(
+            guild_id, actor, allowed_models=video_models.encode_allowed(chosen)
+        )
+        now_allowed = video_models.allowed_models({"allowed_models": video_models.encode_allowed(chosen)})
+        await self._done(
+            interaction,
+            f"Members here can now use {video_models.names(now_allowed)}.",
+            f"models {list(now_allowed)}",
+        )
+
+    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any]) -> discord.Embed:
+        embed = discord.Embed(title="🎬 Video models", colour=COLOURS["working"])
+        for key, model in video_models.MODELS.items():
+            state = "✅ allowed" if key in allowed else "⛔ switched off"
+            embed.add_field(name=f"{model.name} — {state}", value=model.note or "—", inline=False)
+        embed.add_field(
+            name="Credits per video",
+            value=cut(video_models.cost_lines(self.bot.settings, video_models.MODEL_KEYS, row)),
+            inline=False,
+        )
+        return embed
 
 
 def _when(text: str) -> str:

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota, reports
+from bot import quota, reports, video_models
 from bot.app import reply
 from bot.cards import COLOURS
 from bot.models import Job, utcnow
@@ -100,7 +100,12 @@ class Usage(commands.Cog):
             embed.add_field(name="Server budget", value=budget.summary(), inline=False)
         table = quota.credit_table(settings, row)
         costs = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in quota.VIDEO_KINDS)
-        embed.set_footer(text=f"Credits per video — {costs}")
+        embed.add_field(
+            name="Models here (credits per video)",
+            value=video_models.cost_lines(settings, video_models.allowed_models(row), row)[:1024],
+            inline=False,
+        )
+        embed.set_footer(text=f"Credits per video ({video_models.display_name(None)}) — {costs}")
         return embed
 
     # /server-usage -----------------------------------------------------------------------------------------

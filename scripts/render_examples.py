@@ -74,7 +74,8 @@ def embed_text(embed: object, content: str = "", attachment: str | None = None) 
     if data.get("description"):
         lines.append(f"│ {as_displayed(data['description'])}")
     for field in data.get("fields", []):
-        lines += ["│", f"│ {field['name']}", f"│ {as_displayed(field['value'])}"]
+        lines += ["│", f"│ {field['name']}"]
+        lines += [f"│ {line}" for line in as_displayed(field["value"]).splitlines()]
     if data.get("footer"):
         lines += ["│", f"│ {data['footer']['text']}"]
     if attachment:
@@ -169,6 +170,38 @@ def examples() -> list[Example]:
                     sample_job(state=JobState.DELIVERED, simulated=True, delivered_at=NOW), usage.summary()
                 ),
                 attachment="hailuo-17.mp4",
+            ),
+        ),
+        Example(
+            "From a first to a last frame, with another model",
+            "A `last_frame` (Hailuo-02 only) shows as “first → last frame”; the footer names the model.",
+            embed_text(
+                cards.job_card(
+                    sample_job(
+                        state=JobState.PROCESSING,
+                        progress=10.0,
+                        eta_s=200,
+                        novita_status="PROCESSING",
+                        image_path="first.jpg",
+                        last_frame_path="last.jpg",
+                    ),
+                    now=NOW,
+                )
+            )
+            + "\n\n"
+            + embed_text(cards.job_card(sample_job(model="hailuo-2.3-fast", image_path="a.jpg"), now=NOW)),
+        ),
+        Example(
+            "Waiting while the video account is out of credit",
+            "After Novita says the account is out of credit, new submits pause and queued jobs say why.",
+            embed_text(
+                cards.job_card(
+                    sample_job(),
+                    queue_position=1,
+                    now=NOW,
+                    notice="The server's video account is out of credit, so jobs are waiting; the moderators "
+                    f"have been told. Next try <t:{int((NOW + timedelta(minutes=5)).timestamp())}:R>.",
+                )
             ),
         ),
     ]

@@ -37,6 +37,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         poll_max_s=0.5,
         novita_rate_per_minute=600,
         novita_request_timeout_s=5,
+        novita_balance_pause_s=0.3,
     )
 
 

@@ -67,7 +67,7 @@ def test_animate_image_asks_for_a_prompt_and_replies_to_the_image(world: World) 
     menu = d.context_menu("Animate image", source)
     assert menu.wait_response().type == 9  # a modal
     labels = [c.get("label") for c in menu.modal["components"]]
-    assert labels == ["Prompt", "Duration", "Resolution", "Prompt expansion"]
+    assert labels == ["Prompt", "Duration", "Resolution", "Prompt expansion", "Model"]
 
     submit = d.submit_modal(menu, {"prompt": "leaves fall slowly", "duration": ["10"], "expansion": False})
     card = submit.wait_original()

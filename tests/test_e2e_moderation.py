@@ -68,6 +68,7 @@ def test_only_moderators_can_use_moderator_commands(tmp_path: Path) -> None:
             ("settings", "modlog", {"channel": general}),
             ("settings", "spoiler", {"enabled": True}),
             ("settings", "modrole", {"role": role}),
+            ("settings", "models", {"model": "hailuo-2.3", "allowed": False}),
         ]
         synced = d.commands
         for name in ("server-usage", "quota", "settings"):  # hidden from members by default in Discord

@@ -38,6 +38,8 @@ def test_trial_mode_generates_and_delivers_simulated_videos(tmp_path: Path) -> N
             DATABASE_PATH=str(tmp_path / "data" / "hailuo.db"),
             MEDIA_DIR=str(tmp_path / "data" / "media"),
             DEV_GUILD_ID=str(fake.guild.id),
+            USER_MAX_CONCURRENT="10",
+            DEFAULT_QUOTA_CREDITS="-1",
             **FAST,
         )
         for name in ("NOVITA_API_KEY", "NOVITA_BASE_URL"):  # nothing Novita-related is needed
@@ -53,17 +55,34 @@ def test_trial_mode_generates_and_delivers_simulated_videos(tmp_path: Path) -> N
                 {"prompt": "the sea comes alive"},
                 attachments={"image": ("sea.png", png(), "image/png")},
             )
-            for inter in (text_job, image_job):
+            frames_job = fake.slash(
+                "video",
+                {"prompt": "blue to red"},
+                attachments={
+                    "image": ("first.png", png(), "image/png"),
+                    "last_frame": ("last.png", png(700, 480), "image/png"),
+                },
+            )
+            fast_job = fake.slash(
+                "video",
+                {"prompt": "fast", "model": "hailuo-2.3-fast"},
+                attachments={"image": ("sea.png", png(), "image/png")},
+            )
+            text_23 = fake.slash("video", {"prompt": "a comet", "model": "hailuo-2.3"})
+            jobs = (text_job, image_job, frames_job, fast_job, text_23)
+            for inter in jobs:
                 response = inter.wait_response()
                 assert not response.ephemeral
                 assert "SIMULATED" in footer(response.data["embeds"])
-            for inter in (text_job, image_job):
+            for inter in jobs:
                 card = inter.wait_original(lambda m: m.attachments, timeout=90)
                 video = fake.cdn_bytes(card.attachments[0])
                 assert video[4:8] == b"ftyp"
                 assert card.embeds[0]["title"].startswith("🎞️ Your video is ready")
                 assert "SIMULATED" in footer(card.embeds)
             log = bot.log()
+            assert "first and last frame" in log  # the simulator cross-faded the two
+            assert "hailuo-2.3-fast" in log
             assert "WARNING" in log
             assert "TRIAL MODE" in log
             about = fake.slash("about").wait_response()

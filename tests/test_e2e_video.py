@@ -182,14 +182,20 @@ def test_image_video_sends_the_normalised_attachment(world: World) -> None:
     task = next(iter(world.novita.tasks.values()))
     assert task.image_format == "JPEG"  # normalised before sending: Novita never fetches Discord's link
     assert task.image_size == (1200, 900)
-    body = world.novita.submits[0]["body"]
-    assert body["image"] == body["image_url"]
+    body = world.novita.bodies["minimax-hailuo-02"][0]
+    assert "image_url" not in body  # the older field takes http(s) URLs only, never the data URI
     assert body["image"].startswith("data:image/jpeg;base64,")
 
 
 def test_the_prompt_option_carries_discords_own_limits(world: World) -> None:
     options = {o["name"]: o for o in world.discord.commands["video"].payload["options"]}
-    assert list(options) == ["prompt", "image", "duration", "resolution", "prompt_expansion", "camera"]
+    assert list(options) == [
+        "prompt", "image", "duration", "resolution", "prompt_expansion", "camera", "model", "last_frame",
+    ]  # fmt: skip
+    assert [(c["name"], c["value"]) for c in options["model"]["choices"]] == [
+        ("Hailuo-02", "hailuo-02"), ("Hailuo 2.3", "hailuo-2.3"), ("Hailuo 2.3 Fast", "hailuo-2.3-fast"),
+    ]  # fmt: skip
+    assert options["last_frame"]["type"] == 11  # an attachment
     assert options["prompt"]["required"] is True
     assert options["prompt"]["max_length"] == 2000
     assert [c["value"] for c in options["duration"]["choices"]] == [6, 10]

@@ -39,11 +39,11 @@ async def test_text_job_completes_with_the_right_body(env: Env) -> None:
     assert await env.store.ledger_totals() == {"reserve": 2, "charge": 2}
 
 
-async def test_image_job_sends_the_normalised_image_under_both_names(env: Env) -> None:
+async def test_image_job_sends_the_normalised_image_as_a_data_uri_in_image(env: Env) -> None:
     job = await env.run(request(image_bytes=png(4000, 3000), image_name="big.png"))
     assert job.state == JobState.DELIVERED
     body = env.fake.submits[0]["body"]
-    assert body["image_url"] == body["image"]
+    assert "image_url" not in body  # takes an http(s) URL only: never the data URI
     assert body["image"].startswith("data:image/jpeg;base64,")
     sent = Image.open(io.BytesIO(base64.b64decode(body["image"].split(",", 1)[1])))
     assert sent.size == (1920, 1440)

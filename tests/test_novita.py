@@ -120,16 +120,18 @@ async def test_text_submit_body_and_task(fake: FakeNovita, make_client: MakeClie
     assert fake.tasks[task_id].image is None
 
 
-async def test_image_submit_sends_data_uri_under_both_names(
+async def test_image_goes_as_a_data_uri_in_image_and_never_in_image_url(
     fake: FakeNovita, make_client: MakeClient
 ) -> None:
     original = image_bytes((640, 400))
     uri = data_uri(original)
-    task_id = await make_client().submit(GenerationRequest("waves", image_data_uri=uri))
+    source = "https://cdn.discordapp.com/attachments/1/2/photo.png?ex=1"
+    request = GenerationRequest("waves", image_data_uri=uri, image_source_url=source)
+    task_id = await make_client().submit(request)
 
-    body = fake.submits[-1]["body"]
-    assert body["image_url"] == uri
+    body = fake.bodies["minimax-hailuo-02"][-1]
     assert body["image"] == uri
+    assert "image_url" not in body  # the default sends Novita's current field only
     task = fake.tasks[task_id]
     assert task.image == original
     assert (task.image_format, task.image_size) == ("JPEG", (640, 400))
@@ -137,16 +139,44 @@ async def test_image_submit_sends_data_uri_under_both_names(
         assert got.tobytes() == want.tobytes()
 
 
-async def test_image_under_one_configured_name(fake: FakeNovita, make_client: MakeClient) -> None:
+async def test_image_url_carries_only_the_sources_http_link(
+    fake: FakeNovita, make_client: MakeClient
+) -> None:
     uri = data_uri(image_bytes((400, 640), fmt="PNG"), "image/png")
-    client = make_client(image_fields=("image",))
+    client = make_client(image_fields=("image", "image_url"))
+    source = "https://cdn.discordapp.com/attachments/1/2/photo.png"
+    body = client.build_submit_body(GenerationRequest("x", image_data_uri=uri, image_source_url=source))
+    assert (body["image"], body["image_url"]) == (uri, source)
+    task_id = await client.submit(GenerationRequest("x", image_data_uri=uri, image_source_url=source))
+    assert fake.tasks[task_id].image_format == "PNG"
+
+    # No http(s) source (a Continue frame): image_url is left out rather than given a data URI.
     body = client.build_submit_body(GenerationRequest("x", image_data_uri=uri))
     assert "image_url" not in body
     assert body["image"] == uri
+    # Only image_url configured, and no link to give: the picture still goes, in `image`.
+    only_url = make_client(image_fields=("image_url",))
+    assert only_url.build_submit_body(GenerationRequest("x", image_data_uri=uri)) == {
+        **client.build_submit_body(GenerationRequest("x")),
+        "image": uri,
+    }
+    body = only_url.build_submit_body(GenerationRequest("x", image_data_uri=uri, image_source_url=source))
+    assert body.get("image_url") == source
+    assert "image" not in body
 
-    task_id = await client.submit(GenerationRequest("x", image_data_uri=uri))
-    assert fake.tasks[task_id].image_format == "PNG"
-    assert "image_url" not in fake.submits[-1]["body"]
+
+async def test_fake_refuses_a_data_uri_in_image_url(fake: FakeNovita, session: aiohttp.ClientSession) -> None:
+    """The seed's `image_url` takes an http(s) URL only: the old way of sending the picture fails."""
+    url = fake.base_url + "/v3/async/minimax-hailuo-02"
+    auth = {"Authorization": f"Bearer {fake.api_key}"}
+    uri = data_uri(image_bytes())
+    async with session.post(url, json={"prompt": "x", "image_url": uri, "image": uri}, headers=auth) as resp:
+        assert resp.status == 400
+        answer = await resp.json()
+    assert answer["reason"] == "INVALID_REQUEST_BODY"
+    assert "image_url must be an http(s) URL" in answer["message"]
+    assert set(answer) == {"code", "reason", "message", "metadata"}
+    assert not fake.tasks
 
 
 def test_request_repr_hides_image() -> None:
@@ -219,10 +249,10 @@ async def test_fake_refuses_other_content_types_and_mismatched_fields(
     async with session.post(url, data='{"prompt": "x"}', headers=auth) as resp:
         assert resp.status == 400
         assert "Content-Type" in (await resp.json())["message"]
-    two = {"prompt": "x", "image": "https://a.example/1.jpg", "image_url": "https://a.example/2.jpg"}
+    two = {"prompt": "x", "image": "https://a.example/1.jpg", "image_url": "ftp://a.example/2.jpg"}
     async with session.post(url, json=two, headers=auth) as resp:
         assert resp.status == 400
-        assert "differ" in (await resp.json())["message"]
+        assert "image_url" in (await resp.json())["message"]
     not_bool = {"prompt": "x", "enable_prompt_expansion": "yes"}
     async with session.post(url, json=not_bool, headers=auth) as resp:
         assert resp.status == 400
@@ -267,9 +297,9 @@ async def test_no_balance(fake: FakeNovita, make_client: MakeClient) -> None:
     exc = info.value
     assert isinstance(exc, NovitaForbidden)
     assert (exc.status, exc.reason, exc.maybe_created) == (403, "NOT_ENOUGH_BALANCE", False)
-    assert exc.user_message == (
-        "The video service is out of credit. A server admin needs to top up the Novita account."
-    )
+    assert "out of credit" in exc.user_message
+    assert "moderators have been told" in exc.user_message
+    assert "operator: top up" in exc.detail
     assert "balance" in exc.detail.lower()
     assert not fake.tasks
 
@@ -690,3 +720,84 @@ def test_standalone_fake_serves_until_interrupted() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# Models and frames ----------------------------------------------------------------------------------------
+
+_FIRST = data_uri(image_bytes((640, 480)))
+_LAST = data_uri(image_bytes((640, 480), fmt="PNG"), "image/png")
+
+
+@pytest.mark.parametrize(
+    ("request_", "endpoint"),
+    [
+        (GenerationRequest("x", image_data_uri=_FIRST, end_image_data_uri=_LAST), "minimax-hailuo-02"),
+        (GenerationRequest("x", model="hailuo-2.3"), "minimax-hailuo-2.3-t2v"),
+        (GenerationRequest("x", model="hailuo-2.3", image_data_uri=_FIRST), "minimax-hailuo-2.3-i2v"),
+        (
+            GenerationRequest("x", model="hailuo-2.3-fast", image_data_uri=_FIRST),
+            "minimax-hailuo-2.3-fast-i2v",
+        ),
+    ],
+    ids=["02-both-frames", "2.3-text", "2.3-image", "fast-image"],
+)
+async def test_each_model_is_submitted_to_its_endpoint(
+    fake: FakeNovita, make_client: MakeClient, request_: GenerationRequest, endpoint: str
+) -> None:
+    task_id = await make_client().submit(request_)
+    task = fake.tasks[task_id]
+    assert task.endpoint == endpoint
+    [body] = fake.bodies[endpoint]
+    assert body.get("end_image") == request_.end_image_data_uri
+    if request_.end_image_data_uri:
+        assert task.end_image is not None
+    result = await make_client().get_result(task_id)
+    assert result.task_id == task_id
+
+
+async def test_fake_refuses_per_endpoint_what_novita_documents(
+    fake: FakeNovita, session: aiohttp.ClientSession
+) -> None:
+    auth = {"Authorization": f"Bearer {fake.api_key}"}
+    cases = [
+        ("minimax-hailuo-2.3-i2v", {"image": _FIRST, "end_image": _LAST}, "end_image is not supported"),
+        ("minimax-hailuo-2.3-fast-i2v", {"image": _FIRST, "end_image": _LAST}, "end_image is not supported"),
+        ("minimax-hailuo-2.3-i2v", {}, "image is required"),
+        ("minimax-hailuo-2.3-fast-i2v", {}, "image is required"),
+        ("minimax-hailuo-2.3-t2v", {"image": _FIRST}, "takes no image"),
+        ("minimax-hailuo-02", {"end_image": _LAST}, "end_image needs image"),
+        ("minimax-hailuo-02", {"image": _FIRST, "end_image": "data:image/jpeg;base64,AAAA"}, "end_image"),
+        ("minimax-hailuo-02", {"image_url": _FIRST}, "image_url must be an http(s) URL"),
+    ]
+    for endpoint, fields, needle in cases:
+        url = f"{fake.base_url}/v3/async/{endpoint}"
+        async with session.post(url, json={"prompt": "x", **fields}, headers=auth) as resp:
+            answer = await resp.json()
+        assert resp.status == 400, (endpoint, fields)
+        assert needle in answer["message"], (endpoint, answer)
+        assert answer["metadata"] == {}
+    assert not fake.tasks
+    ok = {"prompt": "x", "image": "https://a.example/1.jpg", "image_url": "https://a.example/1.jpg"}
+    async with session.post(
+        f"{fake.base_url}/v3/async/minimax-hailuo-2.3-i2v", json=ok, headers=auth
+    ) as resp:
+        assert resp.status == 200
+
+
+async def test_video_url_ttl_as_an_integer_is_read_too(fake: FakeNovita, make_client: MakeClient) -> None:
+    fake.script(Timeline(queued_s=0.01, processing_s=0.02, ttl_as_int=True))
+    client = make_client()
+    task_id = await client.submit(GenerationRequest("x"))
+    async with asyncio.timeout(10):
+        while not (result := await client.get_result(task_id)).finished:
+            await asyncio.sleep(0.02)
+    assert result.videos[0].ttl_seconds == 3600
+
+
+async def test_billing_balance_400_is_no_balance_by_its_reason(
+    fake: FakeNovita, make_client: MakeClient
+) -> None:
+    fake.no_balance, fake.no_balance_reason = True, "BILLING_BALANCE_NOT_ENOUGH"
+    with pytest.raises(NovitaNoBalance) as info:
+        await make_client().submit(GenerationRequest("x"))
+    assert (info.value.status, info.value.reason) == (400, "BILLING_BALANCE_NOT_ENOUGH")

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
-        if key.startswith(("DISCORD_", "NOVITA_", "DEFAULT_", "POLL_", "CREDIT_", "PRICE_", "LOG_")):
+        if key.startswith(
+            ("DISCORD_", "NOVITA_", "DEFAULT_", "POLL_", "CREDIT_", "PRICE_", "LOG_", "MODEL_")
+        ):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -26,7 +28,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_defaults_follow_the_product_card() -> None:
     s = load_settings()
     assert s.novita_base_url == "https://api.novita.ai"
-    assert s.novita_image_fields == ("image_url", "image")
+    assert s.novita_image_fields == ("image",)  # a data URI goes in `image`; `image_url` takes URLs only
     assert s.default_quota_credits == 5
     assert s.default_quota_period == Period.DAY
     assert s.user_max_concurrent == 2
@@ -114,3 +116,24 @@ def test_check_reports_ok_without_network(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "All good." in result.stdout
     assert "t" * 30 not in result.stdout + result.stderr
+
+
+def test_per_model_credits_and_prices_fall_back_to_the_base_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import video_models
+
+    monkeypatch.setenv("MODEL_CREDIT_TABLE", "hailuo-2.3:1080P/6=3, hailuo-2.3-fast:768P/6=1")
+    monkeypatch.setenv("MODEL_PRICE_TABLE", "hailuo-2.3:1080P/6=0.8")
+    s = load_settings()
+    assert video_models.credits(s, "hailuo-2.3", "1080P", 6) == 3
+    assert video_models.credits(s, "hailuo-2.3", "768P", 10) == 2  # not given: Hailuo-02's table
+    assert video_models.credits(s, "hailuo-02", "1080P", 6) == 2
+    assert video_models.price(s, "hailuo-2.3", "1080P", 6) == pytest.approx(0.8)
+    assert video_models.price(s, "hailuo-2.3-fast", "768P", 6) == pytest.approx(0.28)
+
+
+@pytest.mark.parametrize("value", ["hailuo-9:768P/6=1", "hailuo-2.3:720P/6=1", "768P/6=1"])
+def test_a_malformed_model_table_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MODEL_CREDIT_TABLE", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "MODEL_CREDIT_TABLE" in str(info.value)

@@ -175,3 +175,70 @@ def test_live_mode_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     settings = load_settings(novita_api_key="k", database_path=tmp_path / "db")
     assert settings.novita_mode == "live"
     assert not Engine(settings).simulated
+
+
+def colour_jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (640, 480)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def test_a_last_frame_makes_a_real_cross_fade_from_the_first_picture(
+    sim: SimulatedNovita, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    red, blue = (230, 30, 30), (30, 30, 230)
+    request = GenerationRequest(
+        prompt="red to blue",
+        image_data_uri=media.to_data_uri(colour_jpeg(red)),
+        end_image_data_uri=media.to_data_uri(colour_jpeg(blue, (800, 480))),
+    )
+    task_id = await sim.submit(request)
+    result = (await settle(sim, task_id))[-1]
+    assert result.video is not None
+    dest = tmp_path / "fade.mp4"
+    await media.download_video(http, result.video.url, dest)
+    last = Image.open(io.BytesIO(await media.extract_last_frame(dest))).convert("RGB")
+    first_frame = tmp_path / "first.png"
+    proc = await asyncio.create_subprocess_exec(
+        media.ffmpeg_exe(), "-loglevel", "error", "-i", str(dest), "-frames:v", "1", str(first_frame)
+    )
+    assert await proc.wait() == 0
+    first = Image.open(first_frame).convert("RGB")
+    middle = (first.width // 2, first.height // 3)  # above the prompt band, below the badge
+    r, _, b = first.getpixel(middle)
+    assert r > 150 > b  # starts red
+    r, _, b = last.getpixel(middle)
+    assert b > 150 > r  # ends blue
+    assert (first.width, first.height) == (480, 360)  # the first frame's shape
+
+
+@pytest.mark.parametrize(
+    ("model", "image", "end_image", "needle"),
+    [
+        ("hailuo-2.3", True, True, "end_image is not accepted"),
+        ("hailuo-2.3-fast", False, False, "image is required"),
+        ("hailuo-02", False, True, "end_image needs image"),
+        ("hailuo-9", False, False, "no such model"),
+    ],
+)
+async def test_each_model_refuses_what_its_endpoint_refuses(
+    sim: SimulatedNovita, model: str, image: bool, end_image: bool, needle: str
+) -> None:
+    uri = media.to_data_uri(colour_jpeg((1, 2, 3)))
+    request = GenerationRequest(
+        prompt="x",
+        model=model,
+        image_data_uri=uri if image else None,
+        end_image_data_uri=uri if end_image else None,
+    )
+    with pytest.raises(NovitaBadRequest, match=needle):
+        await sim.submit(request)
+
+
+@pytest.mark.parametrize("model", ["hailuo-2.3", "hailuo-2.3-fast"])
+async def test_other_models_make_videos_in_trial_mode(sim: SimulatedNovita, model: str) -> None:
+    uri = media.to_data_uri(colour_jpeg((10, 200, 10)))
+    task_id = await sim.submit(GenerationRequest(prompt="grass", model=model, image_data_uri=uri))
+    result = (await settle(sim, task_id))[-1]
+    assert result.succeeded
+    assert result.video is not None

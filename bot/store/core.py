@@ -461,6 +461,14 @@ class Store:
                 tx.upsert("runner_pauses", {"name": "submit", "until": until, "detail": detail}, pk=("name",))
             tx.notify(WAKE_CHANNEL, "pause")
 
+    @_in_background
+    def submit_pause(self, tx: Tx) -> tuple[datetime | None, str | None]:
+        """The pause on submits now in force (until, why), or (None, None)."""
+        row = tx.one(
+            "SELECT until, detail FROM runner_pauses WHERE name = 'submit' AND until > ?", [iso(utcnow())]
+        )
+        return (parse_iso(row["until"]), row["detail"]) if row else (None, None)
+
     @_in_thread
     def submits_since(self, tx: Tx, since: datetime) -> list[datetime]:
         """When each recorded submit went out since `since` (for the rate-limit tests)."""
@@ -590,7 +598,7 @@ class Store:
         "duration", "resolution", "prompt_expansion", "image_name", "parent_job_id", "credits", "cost_usd",
         "charge_state", "task_id", "novita_status", "delivered_via", "result_channel_id", "result_message_id",
         "card_channel_id", "card_message_id", "reencoded", "error", "error_detail", "created_at",
-        "submitted_at", "finished_at", "delivered_at", "simulated",
+        "submitted_at", "finished_at", "delivered_at", "simulated", "model", "last_frame_name",
     )  # fmt: skip
 
     @_in_thread

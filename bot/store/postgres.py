@@ -106,7 +106,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         "ALTER TABLE jobs ADD COLUMN prepare_attempts INTEGER NOT NULL DEFAULT 0;",
     ),
     (
-        "m004_leases",
+        "m004_models",
+        """
+        ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT 'hailuo-02';
+        ALTER TABLE jobs ADD COLUMN last_frame_url TEXT;
+        ALTER TABLE jobs ADD COLUMN last_frame_path TEXT;
+        ALTER TABLE jobs ADD COLUMN last_frame_name TEXT;
+        ALTER TABLE guild_settings ADD COLUMN allowed_models TEXT;
+        """,
+    ),
+    (
+        "m005_leases",
         """
         ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
         ALTER TABLE jobs ADD COLUMN lease_until TEXT;

@@ -123,7 +123,18 @@ def m003_prepare_attempts(db: Database) -> None:
 
 
 @migrations()
-def m004_leases(db: Database) -> None:
+def m004_models(db: Database) -> None:
+    """The video model of each job and its last frame (see bot/video_models.py); the models a server allows
+    (a JSON list of model keys; NULL: all of them, including models added later)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT 'hailuo-02'")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_url TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_path TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN last_frame_name TEXT")
+    db.execute("ALTER TABLE guild_settings ADD COLUMN allowed_models TEXT")
+
+
+@migrations()
+def m005_leases(db: Database) -> None:
     """Leases (which process drives a job) and the Novita pacing every process shares."""
     db.execute("ALTER TABLE jobs ADD COLUMN lease_owner TEXT")
     db.execute("ALTER TABLE jobs ADD COLUMN lease_until TEXT")

@@ -1,6 +1,7 @@
-"""A loopback fake of Novita's asynchronous MiniMax Hailuo-02 API, faithful to `novita-facts.md`.
+"""A loopback fake of Novita's asynchronous MiniMax Hailuo API (Hailuo-02, 2.3 and 2.3 Fast), as documented.
 
-It refuses what the real service refuses (auth, content type, every documented parameter and image limit),
+It refuses what the real service refuses (auth, content type, every documented parameter and image limit,
+which image fields each endpoint takes), records every submit body per endpoint (`bodies`),
 runs each task along a scripted `Timeline` computed from timestamps (so thousands of tasks in flight cost
 nothing between polls), serves real MP4 files at expiring links, and injects faults on demand.
 
@@ -50,6 +51,25 @@ RESULT_PATH = "/v3/async/task-result"
 DEFAULT_API_KEY = "test-novita-key"
 TASK_TYPE = "MINIMAX_HAILUO_02"
 
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What one submit endpoint accepts: the first frame (`image`) and the last (`end_image`)."""
+
+    task_type: str
+    image: Literal["optional", "required", "refused"]
+    end_image: bool
+
+
+# Written from Novita's pages, independently of the bot's registry, so a wrong registry entry fails.
+ENDPOINTS = {
+    "minimax-hailuo-02": EndpointSpec(TASK_TYPE, "optional", end_image=True),
+    "minimax-hailuo-2.3-t2v": EndpointSpec("MINIMAX_HAILUO_2_3_T2V", "refused", end_image=False),
+    "minimax-hailuo-2.3-i2v": EndpointSpec("MINIMAX_HAILUO_2_3_I2V", "required", end_image=False),
+    "minimax-hailuo-2.3-fast-i2v": EndpointSpec("MINIMAX_HAILUO_2_3_FAST_I2V", "required", end_image=False),
+}
+SUBMIT_PATHS = {f"/v3/async/{name}": name for name in ENDPOINTS}
+
 IMAGE_FIELDS = ("image_url", "image")
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MIN_SHORT_SIDE = 300  # exclusive: the short side must be over 300 px
@@ -75,6 +95,12 @@ _DEFAULT_REASONS = {
 }
 _DEFAULT_MESSAGES = {
     "NOT_ENOUGH_BALANCE": "Not enough balance. Please top up your account to continue.",
+    "BILLING_BALANCE_NOT_ENOUGH": "Insufficient balance, please recharge your account.",
+    "ILLEGAL_PROMPT": "The prompt contains content that is not allowed.",
+    "ILLEGAL_IMAGE_CONTENT": "The image contains content that is not allowed.",
+    "INVALID_API_KEY": "Invalid API key.",
+    "API_NOT_ALLOWED": "This API is not enabled for your account.",
+    "NEED_REAL_NAME_VERIFY": "Real-name verification is required to use this API.",
     "RATE_LIMIT_EXCEEDED": "Rate limit exceeded, please slow down.",
     "SERVICE_UNAVAILABLE": "Service is overloaded, please retry later.",
 }
@@ -85,6 +111,7 @@ _RESET = web.RequestKey("reset", bool)
 _VIDEO_PATH = web.RequestKey("video_path", Path)
 
 _VIDEO_LOCK = threading.Lock()  # the video helpers cache with functools / file checks, not thread-safe
+_Image = tuple[bytes, str, tuple[int, int]]  # decoded bytes, Pillow format, size
 
 
 @dataclass
@@ -102,6 +129,7 @@ class Timeline:
     video_status: int = 200
     video_not_mp4: bool = False
     gif_first: bool = False  # list a GIF preview before the MP4 in `videos[]` (the documents allow both)
+    ttl_as_int: bool = False  # `video_url_ttl` as an integer (Novita's Python SDK types it so) not a string
 
 
 @dataclass
@@ -115,6 +143,8 @@ class FakeTask:
     image_format: str | None = None  # "JPEG" | "PNG" | "WEBP"
     image_size: tuple[int, int] | None = None
     image_url: str | None = None  # when sent as a plain http(s) URL (never fetched)
+    endpoint: str = "minimax-hailuo-02"
+    end_image: bytes | None = None  # decoded last frame, when sent as a data URI
     polls: int = 0
     video_downloads: int = 0
     gif_downloads: int = 0
@@ -215,6 +245,7 @@ class FakeNovita:
         self.default_timeline = default_timeline or Timeline()
         self.video_ttl_s = video_ttl_s
         self.no_balance = False
+        self.no_balance_reason = "NOT_ENOUGH_BALANCE"  # or BILLING_BALANCE_NOT_ENOUGH (answered with 400)
         self.submits: list[dict[str, Any]] = []
         self.tasks: dict[str, FakeTask] = {}
         self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=request_log_limit)
@@ -229,7 +260,8 @@ class FakeNovita:
         self._background: set[asyncio.Future[Any]] = set()
         self._closing = asyncio.Event()  # ends injected hangs at shutdown, so stopping is quick
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
-        self.app.router.add_post(SUBMIT_PATH, self._handle_submit)
+        for path in SUBMIT_PATHS:
+            self.app.router.add_post(path, self._handle_submit)
         self.app.router.add_get(RESULT_PATH, self._handle_poll)
         self.app.router.add_get("/videos/{name}", self._handle_video)
         self.server = LoopbackServer(self.app)
@@ -322,6 +354,15 @@ class FakeNovita:
     def created_submits(self) -> list[dict[str, Any]]:
         return [s for s in self.submits if s["created"]]
 
+    @property
+    def bodies(self) -> dict[str, list[dict[str, Any]]]:
+        """Every submit body received, by endpoint name (`minimax-hailuo-2.3-i2v`), in arrival order."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for record in self.submits:
+            if isinstance(record["body"], dict):
+                out.setdefault(record["endpoint"], []).append(record["body"])
+        return out
+
     def video_url(self, task_id: str) -> str:
         return f"{self.base_url}/videos/{task_id}.mp4"
 
@@ -345,7 +386,7 @@ class FakeNovita:
     ) -> web.StreamResponse:
         request_id = uuid.uuid4().hex
         request[_REQUEST_ID] = request_id
-        endpoint = {SUBMIT_PATH: "submit", RESULT_PATH: "poll"}.get(request.path)
+        endpoint = "submit" if request.path in SUBMIT_PATHS else {RESULT_PATH: "poll"}.get(request.path)
         if endpoint is None:
             endpoint = "video" if request.path.startswith("/videos/") else "other"
         entry: dict[str, Any] = {
@@ -480,6 +521,7 @@ class FakeNovita:
         record: dict[str, Any] = {
             "time": time.time(),
             "request_id": request[_REQUEST_ID],
+            "endpoint": SUBMIT_PATHS[request.path],
             "body": None,
             "created": False,
             "task_id": None,
@@ -537,8 +579,10 @@ class FakeNovita:
     async def _create_task(self, request: web.Request, raw: bytes, record: dict[str, Any]) -> FakeTask:
         body = self._parse_submit_body(request, raw, record)
         if self.no_balance:
-            raise _Refusal(403, "NOT_ENOUGH_BALANCE", _DEFAULT_MESSAGES["NOT_ENOUGH_BALANCE"])
-        image = await self._validate(body)
+            reason = self.no_balance_reason
+            raise _Refusal(400 if reason.startswith("BILLING") else 403, reason, _DEFAULT_MESSAGES[reason])
+        endpoint = record["endpoint"]
+        image, end_image = await self._validate(body, ENDPOINTS[endpoint])
         timeline = self._timelines.popleft() if self._timelines else self.default_timeline
         task = FakeTask(
             task_id=str(uuid.uuid4()),
@@ -546,7 +590,10 @@ class FakeNovita:
             timeline=timeline,
             created_at=time.monotonic(),
             scale=self.time_scale,
+            endpoint=endpoint,
         )
+        if isinstance(end_image, tuple):
+            task.end_image = end_image[0]
         if isinstance(image, tuple):
             task.image, task.image_format, task.image_size = image
         elif isinstance(image, str):
@@ -562,8 +609,11 @@ class FakeNovita:
             job.add_done_callback(self._background.discard)
         return task
 
-    async def _validate(self, body: dict[str, Any]) -> tuple[bytes, str, tuple[int, int]] | str | None:
-        """Check a submit body like the real service; return the decoded image, its URL, or None."""
+    async def _validate(
+        self, body: dict[str, Any], spec: EndpointSpec
+    ) -> tuple[_Image | str | None, _Image | str | None]:
+        """Check a submit body like the real service; return the first and last frame (decoded, a URL,
+        or None)."""
 
         def refuse(message: str) -> _Refusal:
             return _Refusal(400, "INVALID_REQUEST_BODY", message)
@@ -584,16 +634,27 @@ class FakeNovita:
         for flag in ("enable_prompt_expansion", "fast_pretreatment"):
             if flag in body and not isinstance(body[flag], bool):
                 raise refuse(f"{flag} must be a boolean.")
-        present = [body[name] for name in IMAGE_FIELDS if name in body and body[name] is not None]
-        if len(present) == 2 and present[0] != present[1]:
-            raise refuse("image and image_url are both set but differ; send one first-frame image.")
-        if body.get("end_image") is not None:
-            await self._check_image_value("end_image", body["end_image"])
-        if not present:
-            return None
-        return await self._check_image_value("image", present[0])
+        # `image_url` is the older name: an http(s) URL only, never a data URI.
+        image_url = body.get("image_url")
+        if image_url is not None and (
+            not isinstance(image_url, str) or not image_url.startswith(("http://", "https://"))
+        ):
+            raise refuse("image_url must be an http(s) URL; send a data URI in image instead.")
+        first_value = body.get("image") if body.get("image") is not None else image_url
+        if spec.image == "required" and first_value is None:
+            raise refuse("image is required for this model.")
+        if spec.image == "refused" and first_value is not None:
+            raise refuse("this endpoint is text to video and takes no image; use the i2v endpoint.")
+        end_value = body.get("end_image")
+        if end_value is not None and not spec.end_image:
+            raise refuse("end_image is not supported by this model.")
+        if end_value is not None and first_value is None:
+            raise refuse("end_image needs image (the first frame).")
+        end = await self._check_image_value("end_image", end_value) if end_value is not None else None
+        first = await self._check_image_value("image", first_value) if first_value is not None else None
+        return first, end
 
-    async def _check_image_value(self, name: str, value: object) -> tuple[bytes, str, tuple[int, int]] | str:
+    async def _check_image_value(self, name: str, value: object) -> _Image | str:
         if not isinstance(value, str) or not value:
             raise _Refusal(400, "INVALID_REQUEST_BODY", f"{name} must be a non-empty string.")
         if value.startswith(("http://", "https://")):
@@ -623,7 +684,8 @@ class FakeNovita:
         try:
             fmt, size = check_image(data, match.group(1))
         except _Refusal as refusal:
-            return refusal
+            message = refusal.message if name == "image" else f"{name}: {refusal.message}"
+            return _Refusal(refusal.status, refusal.reason, message)
         return data, fmt, size
 
     # Poll -----------------------------------------------------------------------------------------------
@@ -679,7 +741,7 @@ class FakeNovita:
                 videos.append(
                     {
                         "video_url": self.video_url(task.task_id),
-                        "video_url_ttl": str(ttl),
+                        "video_url_ttl": ttl if timeline.ttl_as_int else str(ttl),  # type: ignore[dict-item]
                         "video_type": "mp4",
                     }
                 )
@@ -688,7 +750,7 @@ class FakeNovita:
         return {
             "task": {
                 "task_id": task.task_id,
-                "task_type": TASK_TYPE,
+                "task_type": ENDPOINTS[task.endpoint].task_type,
                 "status": status,
                 "reason": reason,
                 "eta": eta,
