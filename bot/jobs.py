@@ -278,7 +278,11 @@ class JobRunner:
             raw_last = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
             await asyncio.to_thread(raw_last.write_bytes, request.last_frame_bytes)
             request = replace(request, last_frame_path=str(raw_last))
-        lease = (self.owner, utcnow() + timedelta(seconds=self.settings.job_lease_s))
+        # One process (SQLite): the job is this process's from the first moment. Several (PostgreSQL): it is
+        # born free, and whichever runner claims it first (this one, or a worker woken by NOTIFY) drives it.
+        lease = None
+        if self.store.single_process:
+            lease = (self.owner, utcnow() + timedelta(seconds=self.settings.job_lease_s))
         job, decision = await quota.admit(self.store, self.settings, request, lease=lease)
         if job is None and raw is not None:
             await asyncio.to_thread(raw.unlink, missing_ok=True)
@@ -298,7 +302,11 @@ class JobRunner:
         return job, decision
 
     def start_job(self, job_id: int) -> None:
-        self._drive(job_id)
+        """The member has their answer: the job may move. With several processes, claim it like any other."""
+        if self.store.single_process:
+            self._drive(job_id)
+        else:
+            self._claim_now.set()
 
     async def cancel(self, job_id: int, reason: str = "Cancelled by the requester.") -> Job | None:
         """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late.

@@ -256,6 +256,8 @@ class Store:
             job = self._job(tx, job_id)
             assert job is not None
             self._ledger(tx, job, "reserve", now)
+            if job.lease_owner is None:
+                tx.notify(WAKE_CHANNEL, "claim")  # born free: the first runner to claim it drives it
             return job, decision
 
     # Transitions -------------------------------------------------------------------------------------
