@@ -3,15 +3,23 @@
 Python's regular expressions backtrack, and a pattern like `(a+)+$` can take minutes on a 2000-character
 prompt. Patterns are therefore judged by their parsed shape before they are saved: no backreferences, no
 nested repetition, no alternatives inside a repeated group, and a bound on the work a pattern can do from
-each position (see `pattern_work`). Matching then stays well under a second even on hostile prompts.
+each position (see `pattern_work`). Matching then stays well under a second even on hostile prompts, and it
+runs in a worker thread (`screen`), where the event loop gets its turn between two patterns.
+
+Prompts and rules are compared after `folded`: full-width letters, ligatures and the like become plain ones,
+the marks that decorate letters (n̶, ü) and invisible characters are dropped, so `ｎｕｄｅ` or `nu̶de` still
+hit a `nude` rule.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import re._constants as sre_c  # the parsed form of a pattern, to judge its shape before saving it
 import re._parser as sre_parse
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .validation import MAX_PROMPT, visible_text
@@ -154,21 +162,52 @@ def _work(items: list[Any]) -> int:
     return work
 
 
+# Marks that decorate letters (accents, strike-throughs, "zalgo"): the combining diacritical blocks and the
+# variation selectors. Marks that are part of other scripts' spelling (Japanese voicing marks, Indic vowel
+# signs) are kept, so folding never turns one word of those scripts into another.
+_DECORATIONS = re.compile(
+    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f\U000e0100-\U000e01ef]"
+)
+
+
+def folded(text: str, *, case: bool = True) -> str:
+    """`text` as the blocklist compares it: compatibility forms made plain (ｎ → n, ﬁ → fi), decorating
+    marks and invisible characters (zero-width, soft hyphen, joiners) dropped; with `case`, case-folded."""
+    text = _DECORATIONS.sub("", unicodedata.normalize("NFKD", text))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = unicodedata.normalize("NFKC", text)
+    return text.casefold() if case else text
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_rule(entry: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(folded(entry))}(?!\w)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_rule(pattern: str) -> re.Pattern[str]:
+    # Not case-folded: that would turn \S into \s. IGNORECASE does that part.
+    return re.compile(folded(pattern, case=False), re.IGNORECASE)
+
+
 def blocklist_hit(prompt: str, entries: Iterable[str]) -> str | None:
-    """The first blocklist entry the prompt matches: plain words (whole word, any case) or `re:` patterns."""
-    text = visible_text(prompt).casefold()
+    """The first blocklist entry the prompt matches: plain words (whole word, any case) or `re:` patterns,
+    both compared after `folded`. Blocking: moderators' patterns may take milliseconds; see `screen`."""
+    text = folded(visible_text(prompt))
     for entry in entries:
-        if entry.startswith("re:"):
-            try:
-                if _safe_search(entry[3:], text):
-                    return entry
-            except re.error:
-                continue
-        elif re.search(rf"(?<!\w){re.escape(entry.casefold())}(?!\w)", text):
+        pattern = entry.startswith("re:")
+        try:
+            rule = _pattern_rule(entry[3:]) if pattern else _word_rule(entry)
+        except re.error:
+            continue
+        # Patterns were judged for prompts of MAX_PROMPT characters (folding can lengthen a prompt).
+        if rule.search(text[:MAX_PROMPT] if pattern else text):
             return entry
     return None
 
 
-def _safe_search(pattern: str, text: str) -> bool:
-    """Moderators' patterns run on prompts of at most 2000 characters, and are screened when saved."""
-    return re.search(pattern, text[:MAX_PROMPT], re.IGNORECASE) is not None
+async def screen(prompt: str, entries: Sequence[str]) -> str | None:
+    """`blocklist_hit` off the event loop (patterns are bounded, but ten of them can take 0.1 s together)."""
+    if not entries:
+        return None
+    return await asyncio.to_thread(blocklist_hit, prompt, list(entries))

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 import discord
 
 from . import video_models
+from .embeds import Embed
 from .models import Job, JobState, utcnow
+from .novita import MAX_ETA_S
 from .quota import discord_time
 
 COLOURS = {
@@ -69,8 +71,8 @@ def state_line(
     if state == JobState.PROCESSING:
         percent = job.progress or 0.0
         line = f"🎬 Generating {progress_bar(percent)} {percent:.0f} %"
-        if job.eta_s is not None and job.eta_s > 0:
-            line += f" · ready {discord_time(now + timedelta(seconds=job.eta_s))}"
+        if job.eta_s is not None and job.eta_s > 0:  # bounded where parsed; a row stored before, here
+            line += f" · ready {discord_time(now + timedelta(seconds=min(job.eta_s, MAX_ETA_S)))}"
         return line
     if state == JobState.DOWNLOADING:
         return "⬇️ Video ready — downloading it…"
@@ -87,14 +89,14 @@ def state_line(
 
 def job_card(
     job: Job, queue_position: int | None = None, now: datetime | None = None, notice: str | None = None
-) -> discord.Embed:
+) -> Embed:
     if job.state == JobState.FAILED:
         colour = COLOURS["failed"]
     elif job.state in (JobState.CANCELLED, JobState.UNDELIVERED):
         colour = COLOURS["muted"]
     else:
         colour = COLOURS["working"]
-    embed = discord.Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
+    embed = Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Status", value=state_line(job, queue_position, now, notice), inline=False)
@@ -113,10 +115,8 @@ def elapsed(job: Job) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> discord.Embed:
-    embed = discord.Embed(
-        title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"]
-    )
+def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> Embed:
+    embed = Embed(title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"])
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Took", value=elapsed(job), inline=True)

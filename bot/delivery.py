@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from . import cards, media, quota
+from . import cards, media, quota, redaction
 from .jobs import Delivered, DeliveryFailed, job_log
 from .models import Job, JobState, utcnow
 
@@ -38,8 +38,8 @@ log = logging.getLogger("bot.delivery")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 ATTEMPT = "delivery-attempt"
 CLOSED_MEMORY = 10_000
+DETAIL_LIMIT = 1000  # of a failure's technical detail (redacted, then cut)
 EXPIRED_TOKEN = 50027
-UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 
 
@@ -48,6 +48,13 @@ def requester_only(job: Job) -> discord.AllowedMentions:
     return discord.AllowedMentions(
         everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
     )
+
+
+def nonce(job: Job, via: str) -> str:
+    """The same for every post of this job's result to one place: with `enforce_nonce` (which discord.py
+    sends with any nonce) Discord answers a repeat within a few minutes with the message already made, so a
+    retried or resumed upload cannot make a second one. Up to 25 characters."""
+    return f"hailuo-{job.id}-{via[0]}"
 
 
 def token_alive(job: Job, margin_s: float = 5.0) -> bool:
@@ -170,7 +177,7 @@ class DiscordReporter:
                 raise DeliveryFailed(
                     f"The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
                     f"{hours:g} hours: use /jobs to get it, or ask the bot's operator.",
-                    f"re-encode failed: {exc}",
+                    redaction.clip(f"re-encode failed: {exc}", DETAIL_LIMIT),
                 ) from exc
         self._forget(job.id)
         await self._notify_final(job, delivered)
@@ -248,6 +255,7 @@ class DiscordReporter:
                         view=view,
                         reference=reply_to,
                         allowed_mentions=requester_only(job),
+                        nonce=nonce(job, "channel"),
                     ),
                 )
                 assert msg is not None
@@ -264,12 +272,18 @@ class DiscordReporter:
             dm_upload, dm_reencoded = await self._fit(job, upload, DEFAULT_UPLOAD_LIMIT)
             where = f" (I couldn't post it in <#{channel_id}>)" if channel_id else ""
             msg = await user.send(
-                f"Your video #{job.id} is ready{where}.", embed=embed, file=self._file(job, dm_upload)
+                f"Your video #{job.id} is ready{where}.",
+                embed=embed,
+                file=self._file(job, dm_upload),
+                nonce=nonce(job, "dm"),
             )
             await self._mark_card_done(job, None, dm=True)
             return Delivered("dm", msg.channel.id, msg.id, reencoded or dm_reencoded)
         except (discord.HTTPException, media.MediaError) as exc:
-            detail = f"channel and DM refused: {getattr(exc, 'status', '')} {getattr(exc, 'code', '')} {exc}"
+            detail = redaction.clip(
+                f"channel and DM refused: {getattr(exc, 'status', '')} {getattr(exc, 'code', '')} {exc}",
+                DETAIL_LIMIT,
+            )
             hours = self.settings.retention_hours
             raise DeliveryFailed(
                 f"I couldn't post your video in the channel or send it to you by DM. It's kept for "
@@ -348,53 +362,97 @@ class DiscordReporter:
         return usage.summary()
 
     async def _find_delivery(self, job: Job, paths: set[str]) -> Delivered | None:
-        """After a restart: did an earlier attempt already post this job's video?"""
+        """After a restart: did an earlier attempt already post this job's video? Each place is looked at on
+        its own: a card deleted meanwhile (404) must not stop the look at the channel."""
+        jlog = job_log(job.id)
+        looks: list[tuple[str, Callable[[], Awaitable[Delivered | None]]]] = []
+        if "interaction" in paths and job.card_channel_id and job.card_message_id:
+            looks.append(("the card", lambda: self._card_result(job)))
+        channel_id = job.card_channel_id or job.channel_id
+        if "channel" in paths and channel_id:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            looks.append(("the channel", lambda: self._posted_in(job, "channel", channel, 50)))
+        if "dm" in paths:
+            looks.append(("the DMs", lambda: self._dm_result(job)))
+        for where, look in looks:
+            try:
+                found = await look()
+            except discord.HTTPException as exc:
+                jlog.info("could not look for an earlier result in %s (%s %s)", where, exc.status, exc.code)
+                continue
+            if found is not None:
+                return found
+        return None
+
+    async def _card_result(self, job: Job) -> Delivered | None:
+        assert job.card_channel_id is not None
+        assert job.card_message_id is not None
+        channel = self.bot.get_partial_messageable(job.card_channel_id)
+        card = await channel.fetch_message(job.card_message_id)
+        return Delivered("interaction", card.channel.id, card.id) if card.attachments else None
+
+    async def _dm_result(self, job: Job) -> Delivered | None:
+        user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+        return await self._posted_in(job, "dm", user.dm_channel or await user.create_dm(), 20)
+
+    async def _posted_in(
+        self, job: Job, via: str, channel: discord.abc.Messageable, limit: int
+    ) -> Delivered | None:
+        """The bot's own result message for `job` among the channel's last `limit` messages."""
         marker = f"#{job.id} is ready"
         me = self.bot.user.id if self.bot.user else None
-        with contextlib.suppress(discord.HTTPException):
-            if "interaction" in paths and job.card_channel_id and job.card_message_id:
-                channel = self.bot.get_partial_messageable(job.card_channel_id)
-                card = await channel.fetch_message(job.card_message_id)
-                if card.attachments:
-                    return Delivered("interaction", card.channel.id, card.id)
-            if "channel" in paths and (job.card_channel_id or job.channel_id):
-                channel = self.bot.get_partial_messageable(job.card_channel_id or job.channel_id or 0)
-                async for msg in channel.history(limit=50):
-                    if msg.author.id == me and marker in msg.content and msg.attachments:
-                        return Delivered("channel", msg.channel.id, msg.id)
-            if "dm" in paths:
-                user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-                dm = user.dm_channel or await user.create_dm()
-                async for msg in dm.history(limit=20):
-                    if msg.author.id == me and marker in msg.content and msg.attachments:
-                        return Delivered("dm", msg.channel.id, msg.id)
+        async for msg in channel.history(limit=limit):
+            if msg.author.id == me and marker in msg.content and msg.attachments:
+                return Delivered(via, msg.channel.id, msg.id)
         return None
 
     # Endings ------------------------------------------------------------------------------------------
     async def job_ended(self, job: Job) -> None:
-        async with self._lock(job.id):
-            self._close_card(job.id)
-            fresh = await self.store.get_job(job.id)
-            job = fresh or job
-            position = None
-            edited = await self.edit_card(job, embed=cards.job_card(job, position), view=None)
-            if job.state == JobState.FAILED and (edited is None or not token_alive(job)):
-                await self._tell_requester(job)
-        self._forget(job.id)
-        self._spoilers.discard(job.id)
-        await self._notify_final(job)
+        try:
+            async with self._lock(job.id):
+                self._close_card(job.id)
+                job = await self.store.get_job(job.id) or job
+                try:
+                    edited = await self.edit_card(job, embed=cards.job_card(job), view=None)
+                except discord.HTTPException as exc:
+                    job_log(job.id).warning("the final card edit was refused (%s %s)", exc.status, exc.code)
+                    edited = None
+                if job.state == JobState.FAILED and (edited is None or not token_alive(job)):
+                    await self._tell_requester(job)
+        finally:  # whatever Discord said, the moderation log hears about the ending
+            self._forget(job.id)
+            self._spoilers.discard(job.id)
+            await self._notify_final(job)
 
     async def _tell_requester(self, job: Job) -> None:
-        """A failure after the member stopped watching: a short reply that notifies them."""
+        """A failure the card can't show, or shown after the member stopped watching: a reply that notifies
+        them in the channel, or a DM when the channel refuses."""
+        text = redaction.clip(
+            f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip(), 2000
+        )
+        jlog = job_log(job.id)
         channel_id = job.card_channel_id or job.channel_id
-        if channel_id is None:
-            return
-        channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        text = f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip()
-        with contextlib.suppress(discord.HTTPException):
-            await channel.send(
-                text[:2000], reference=self._reply_target(job), allowed_mentions=requester_only(job)
+        if channel_id is not None:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+            try:
+                await channel.send(
+                    text, reference=self._reply_target(job), allowed_mentions=requester_only(job)
+                )
+                return
+            except discord.HTTPException as exc:
+                jlog.warning(
+                    "the channel refused the failure notice (%s %s); trying a DM", exc.status, exc.code
+                )
+        try:
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            where = f" in <#{channel_id}>" if channel_id else ""
+            await user.send(
+                redaction.clip(
+                    f"Your video #{job.id}{where} could not be made. {job.error or ''}".strip(), 2000
+                )
             )
+        except discord.HTTPException as exc:
+            jlog.warning("the failure notice could not be sent by DM either (%s %s)", exc.status, exc.code)
 
     def _forget(self, job_id: int) -> None:
         self._last_edit.pop(job_id, None)

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from . import media, quota
+from . import media, quota, redaction
 from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
 from .novita import (
     GenerationRequest,
@@ -166,6 +166,8 @@ class JobRunner:
         self.paused_until: float | None = None  # wall clock: submits wait after Novita said "no balance"
         settings.images_dir.mkdir(parents=True, exist_ok=True)
         settings.videos_dir.mkdir(parents=True, exist_ok=True)
+        # Every entry's image is prepared through media.normalise_image: bound how many at once, process-wide.
+        media.limit_concurrent_images(settings.image_max_concurrent)
 
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -427,7 +429,7 @@ class JobRunner:
             job = await self._move(
                 job_id,
                 JobState.UNDELIVERED,
-                detail=repr(exc),
+                detail=redaction.clip(repr(exc), 1000),
                 expect=(JobState.DELIVERING,),
                 error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
             )
@@ -436,10 +438,10 @@ class JobRunner:
                 job_id,
                 JobState.FAILED,
                 charge=ChargeState.REFUNDED,
-                detail=repr(exc),
+                detail=redaction.clip(repr(exc), 1000),
                 expect=(job.state,),
                 error=f"Something went wrong on our side. {REFUNDED} Please try again.",
-                error_detail=repr(exc)[:500],
+                error_detail=redaction.clip(repr(exc), 500),
                 finished_at=utcnow(),
             )
         await self._ended(job)
@@ -466,10 +468,10 @@ class JobRunner:
             job.id,
             JobState.FAILED,
             charge=ChargeState.REFUNDED,
-            detail=(detail or error)[:1000],
+            detail=redaction.clip(detail or error, 1000),
             expect=(job.state,),
             error=error,
-            error_detail=(detail or "")[:2000] or None,
+            error_detail=redaction.clip(detail or "", 2000) or None,
             finished_at=utcnow(),
             **fields,
         )
@@ -497,7 +499,9 @@ class JobRunner:
                 if raw is not None and await asyncio.to_thread(raw.exists):
                     data = await asyncio.to_thread(raw.read_bytes)
                 elif job.image_url:
-                    data = await media.download_image(self.http, job.image_url)
+                    data = await media.download_image(
+                        self.http, job.image_url, origins=self.settings.image_origins
+                    )
                 else:
                     raise media.ImageRejected("The image for this job was lost before it could be used.")
                 image = await media.normalise_image(data)
@@ -528,7 +532,9 @@ class JobRunner:
             if raw is not None and await asyncio.to_thread(raw.exists):
                 data = await asyncio.to_thread(raw.read_bytes)
             elif job.last_frame_url:
-                data = await media.download_image(self.http, job.last_frame_url)
+                data = await media.download_image(
+                    self.http, job.last_frame_url, origins=self.settings.image_origins
+                )
             else:
                 raise media.ImageRejected("The last frame for this job was lost before it could be used.")
             image = await media.normalise_image(data)
@@ -849,10 +855,10 @@ class JobRunner:
             job = await self._move(
                 job.id,
                 JobState.UNDELIVERED,
-                detail=exc.detail[:1000] or None,
+                detail=redaction.clip(exc.detail, 1000) or None,
                 expect=(JobState.DELIVERING,),
                 error=exc.user_message,
-                error_detail=exc.detail[:2000] or None,
+                error_detail=redaction.clip(exc.detail, 2000) or None,
             )
             await self._ended(job)
             return

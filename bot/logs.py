@@ -8,21 +8,22 @@ import logging.handlers
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import redaction
+
 
 class RedactSecrets(logging.Filter):
-    """Replace any known secret that slipped into a log record (message, args or traceback) with ***."""
+    """Replace any known secret that slipped into a log record (message, args or traceback) with ***, and a
+    piece of one (8 characters or more) left at the end of a token by a cut somewhere."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        redaction.register(*secrets)
 
     def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redaction.redact(text, mask="***")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if redaction.registered():
             record.msg = self._clean(record.getMessage())
             record.args = None
             if record.exc_info and record.exc_info[1] is not None:

@@ -13,18 +13,20 @@ import contextlib
 import functools
 import io
 import logging
+import math
 import os
 import re
 import shutil
 import struct
 import tempfile
 import uuid
+import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import imageio_ffmpeg
@@ -35,7 +37,11 @@ log = logging.getLogger("bot.media")
 ALLOWED_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # an image must be *under* this
 MIN_SHORT_SIDE = 300  # the short side must be *over* this
-MIN_ASPECT, MAX_ASPECT = 2 / 5, 5 / 2
+MAX_IMAGE_PIXELS = 50_000_000  # the largest image accepted at all (7000 × 7000 passes)
+# The most memory one image may take while it is decoded and resized. JPEGs are decoded at a reduced scale
+# and large PNGs band by band, so they always fit; a WebP (or an unusual PNG) too large for it is refused.
+DECODE_BUDGET_BYTES = 64 * 1024 * 1024
+MAX_ASPECT = (5, 2)  # long side to short side at most 5:2, in either orientation (2:5 .. 5:2)
 
 _USE_INSTEAD = "use a JPG, PNG or WebP image"
 
@@ -143,7 +149,7 @@ def _type_refusal(ctype: str | None) -> str:
 
 
 def _check_dimensions(width: int, height: int) -> None:
-    """Short side over 300 px and aspect ratio within 2:5..5:2 (exact integer arithmetic)."""
+    """Short side over 300 px and aspect ratio within 2:5..5:2 (MAX_ASPECT; exact integer arithmetic)."""
     if width <= 0 or height <= 0:
         raise ImageRejected(f"That image has no usable size; {_USE_INSTEAD}.", f"size {width}x{height}")
     short = min(width, height)
@@ -153,12 +159,13 @@ def _check_dimensions(width: int, height: int) -> None:
             "Try a larger image.",
             f"short side {short} <= {MIN_SHORT_SIDE}",
         )
-    # width/height < 2/5  <=>  5*width < 2*height ; width/height > 5/2  <=>  2*width > 5*height
-    if 5 * width < 2 * height or 2 * width > 5 * height:
+    long, most = max(width, height), MAX_ASPECT  # long/short > 5/2  <=>  2*long > 5*short (exact)
+    if most[1] * long > most[0] * short:
+        ratios = f"{most[1]}:{most[0]} and {most[0]}:{most[1]}"
         raise ImageRejected(
-            f"That image is {width}×{height} px; its aspect ratio must be between 2:5 and 5:2. "
+            f"That image is {width}×{height} px; its aspect ratio must be between {ratios}. "
             "Crop it closer to square and try again.",
-            f"aspect {width}/{height} outside 2:5..5:2",
+            f"aspect {width}/{height} outside {ratios}",
         )
 
 
@@ -252,11 +259,14 @@ _EXIF_TRANSPOSE = {
 
 
 def normalise_image_sync(
-    data: bytes, *, long_side: int = 1920, max_pixels: int = 50_000_000
+    data: bytes, *, long_side: int = 1920, max_pixels: int = MAX_IMAGE_PIXELS
 ) -> NormalisedImage:
     """Validate the real bytes and return an upright RGB JPEG whose long side is at most `long_side`.
 
-    Blocking (Pillow): call `normalise_image` from async code.
+    Memory stays bounded whatever the image declares: the size is judged from the header before anything is
+    decoded; a JPEG is decoded at a reduced scale (libjpeg's draft mode); a large PNG is decoded band by
+    band, each band reduced as it comes (`_png_reduced`); anything else is decoded whole only within
+    DECODE_BUDGET_BYTES. Blocking (Pillow): call `normalise_image` from async code.
     """
     if not data:
         raise ImageRejected(f"That file is empty; {_USE_INSTEAD}.", "empty image")
@@ -279,7 +289,7 @@ def normalise_image_sync(
         )
         raise ImageRejected(message, f"unidentified image ({name or 'unknown'})") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected("That image has far too many pixels; try a smaller image.", str(exc)) from exc
+        raise ImageRejected(_too_many_pixels(None, max_pixels), str(exc)) from exc
     except _DECODE_ERRORS as exc:
         raise ImageRejected(
             f"That image is damaged or incomplete; {_USE_INSTEAD}, or upload it again.", repr(exc)
@@ -290,40 +300,25 @@ def normalise_image_sync(
         width, height = im.size
         if width * height > max_pixels:
             raise ImageRejected(
-                f"That image is {width}×{height} px, too many pixels to process; try a smaller image.",
-                f"{width * height} pixels > {max_pixels}",
+                _too_many_pixels((width, height), max_pixels), f"{width * height} pixels > {max_pixels}"
             )
         # A 90° EXIF rotation only swaps the sides and the rules are symmetric, so an unusable image is
         # refused here, before any decoding; the upright size is checked again below.
         _check_dimensions(width, height)
-        stored_target = _target_size((width, height), long_side)
         try:
-            if getattr(im, "is_animated", False):
-                im.seek(0)  # APNG / animated WebP: the first frame
-            elif source_format == "JPEG" and stored_target != (width, height):
-                im.draft("RGB", stored_target)  # libjpeg decodes at a reduced scale, never below the target
-            im.load()
-            icc = im.info.get("icc_profile")
-            picture = _workable(im)
-            if picture.size != stored_target:  # resize before turning and flattening: less to copy
-                picture = picture.resize(stored_target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            picture, icc, orientation = _decode(im, data, source_format, long_side)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected("That image has far too many pixels; try a smaller image.", str(exc)) from exc
+            raise ImageRejected(_too_many_pixels(None, max_pixels), str(exc)) from exc
         except _DECODE_ERRORS as exc:
             raise ImageRejected(
                 f"That image is damaged or incomplete; {_USE_INSTEAD}, or upload it again.", repr(exc)
             ) from exc
-        # Read after load(): a PNG's eXIf chunk may follow its pixels. A broken EXIF block is ignored.
-        try:
-            orientation = int(im.getexif().get(0x0112, 1))
-        except Exception:
-            log.debug("unreadable EXIF orientation; assuming upright", exc_info=True)
-            orientation = 1
 
     if orientation in _EXIF_TRANSPOSE:
         picture = picture.transpose(_EXIF_TRANSPOSE[orientation])
     _check_dimensions(*((height, width) if orientation in _ROTATED_ORIENTATIONS else (width, height)))
     rgb = _flatten_to_rgb(picture)
+    del picture
     out = io.BytesIO()
     # No optimize=True: it saves a few per cent but holds the GIL for the whole encode (~40 ms at 1920 px).
     save_kw: dict[str, object] = {"quality": 90}
@@ -334,6 +329,223 @@ def normalise_image_sync(
     if len(jpeg) >= MAX_IMAGE_BYTES:  # cannot happen at sane sizes; the limit is the API's
         raise ImageRejected("That image is too detailed to send; try a smaller image.", f"jpeg {len(jpeg)}")
     return NormalisedImage(jpeg=jpeg, width=rgb.width, height=rgb.height, source_format=source_format)
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> str:
+    side = math.isqrt(max_pixels) // 100 * 100
+    shown = f"That image is {size[0]}×{size[1]} px" if size else "That image has"
+    return (
+        f"{shown}, too many pixels to process: the largest accepted is {max_pixels / 1e6:g} megapixels "
+        f"(about {side}×{side} px). Try a smaller image."
+    )
+
+
+def _decode(
+    im: Image.Image, data: bytes, source_format: str, long_side: int
+) -> tuple[Image.Image, object, int]:
+    """(the picture in a workable mode, its long side at most `long_side`; ICC profile; EXIF orientation).
+
+    What is held decoded at once stays within DECODE_BUDGET_BYTES: JPEGs are decoded at a reduced scale,
+    large PNGs band by band; other images that would not fit are refused."""
+    width, height = im.size
+    target = _target_size(im.size, long_side)
+    if getattr(im, "is_animated", False):
+        im.seek(0)  # APNG / animated WebP: the first frame
+    elif source_format == "JPEG" and target != im.size:
+        if _decode_cost(_jpeg_scaled(im.size, target), source_format) > DECODE_BUDGET_BYTES:
+            target = (math.ceil(target[0] / 2), math.ceil(target[1] / 2))  # a little under the long side
+        im.draft("RGB", target)  # libjpeg decodes at a reduced scale, never below the target
+    icc = im.info.get("icc_profile")
+    if _decode_cost(im.size, source_format) > DECODE_BUDGET_BYTES:
+        layout = _png_layout(data) if source_format == "PNG" else None
+        if layout is None:  # a format (or PNG kind) that can only be decoded whole: too big for that
+            most = DECODE_BUDGET_BYTES // _DECODE_COST.get(source_format, _DEFAULT_COST)
+            side = math.isqrt(most) // 100 * 100
+            kind = "a WebP image" if source_format == "WEBP" else f"this kind of {source_format} image"
+            raise ImageRejected(
+                f"That image is {width}×{height} px; {kind} can be at most {most / 1e6:.1f} megapixels here "
+                f"(about {side}×{side} px). Save it as a JPG, or make it smaller, and try again.",
+                f"{source_format} {width}x{height} {im.mode}: over {DECODE_BUDGET_BYTES} bytes to decode",
+            )
+        # Reduced while decoded by a whole factor of at least 2, to no less than the target where that
+        # allows it (then resized below as usual), else a little under it.
+        scale = max(width / target[0], height / target[1])
+        factor = max(1, min(max(2, math.floor(scale)), min(im.size) // (MIN_SHORT_SIDE + 1)))
+        final = _target_size((math.ceil(width / factor), math.ceil(height / factor)), long_side)
+        picture = _png_reduced(data, layout, factor, final[0])
+        orientation = _orientation(layout.exif or im.info.get("exif"))
+    else:
+        im.load()
+        picture = _workable(im)
+        # Read after load(): a PNG's eXIf chunk may follow its pixels. A broken EXIF block is ignored.
+        try:
+            orientation = int(im.getexif().get(0x0112, 1))
+        except Exception:
+            log.debug("unreadable EXIF orientation; assuming upright", exc_info=True)
+            orientation = 1
+        final = _target_size(picture.size, long_side)
+    if picture.size != final:  # resize before turning and flattening: less to copy
+        picture = picture.resize(final, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return picture, icc, orientation
+
+
+# Bytes held while an image of this format is decoded and resized, per pixel (measured: Pillow keeps 4 bytes
+# a pixel; its WebP decoder holds the decoded frame three times over).
+_DECODE_COST = {"WEBP": 18}
+_DEFAULT_COST = 7
+
+
+def _decode_cost(size: tuple[int, int], source_format: str) -> int:
+    return size[0] * size[1] * _DECODE_COST.get(source_format, _DEFAULT_COST)
+
+
+def _jpeg_scaled(size: tuple[int, int], request: tuple[int, int]) -> tuple[int, int]:
+    """The size libjpeg's draft mode decodes at for `request`: the largest 1/1, 1/2, 1/4 or 1/8 scale that
+    stays at least as large as the request (Pillow's JpegImageFile.draft)."""
+    fit = min(size[0] // request[0], size[1] // request[1])
+    scale = next(s for s in (8, 4, 2, 1) if fit >= s)
+    return math.ceil(size[0] / scale), math.ceil(size[1] / scale)
+
+
+def _orientation(exif: bytes | None) -> int:
+    if not exif:
+        return 1
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        return int(parsed.get(0x0112, 1))
+    except Exception:
+        log.debug("unreadable EXIF orientation; assuming upright", exc_info=True)
+        return 1
+
+
+# Large PNGs, band by band ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _PngLayout:
+    width: int
+    height: int
+    mode: str  # L, LA, RGB, RGBA or P: 8 bits per sample, not interlaced
+    idat: tuple[memoryview, ...]
+    palette: bytes = b""
+    transparency: bytes = b""
+    exif: bytes | None = None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}  # colour type -> mode, at 8 bits a sample
+_BAND_BYTES = 1024 * 1024  # filtered PNG rows decoded at a time
+
+
+def _png_layout(data: bytes) -> _PngLayout | None:
+    """Where a PNG's parts are, when it is one `_png_reduced` can decode (8-bit samples, not interlaced)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    view = memoryview(data)
+    pos, header, idat = len(_PNG_SIGNATURE), None, []
+    parts: dict[bytes, bytes] = {}
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
+        body = view[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body[:13])
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind in (b"PLTE", b"tRNS", b"eXIf") and kind not in parts:
+            parts[kind] = bytes(body)
+        elif kind == b"IEND":
+            break
+    if header is None or not idat:
+        return None
+    width, height, depth, colour, _, _, interlace = header
+    mode = _PNG_MODES.get(colour)
+    if depth != 8 or interlace != 0 or mode is None or (mode == "P" and b"PLTE" not in parts):
+        return None
+    return _PngLayout(
+        width, height, mode, tuple(idat), parts.get(b"PLTE", b""), parts.get(b"tRNS", b""), parts.get(b"eXIf")
+    )
+
+
+def _inflated(chunks: tuple[memoryview, ...], most: int) -> Iterator[bytes]:
+    """The zlib stream split over IDAT chunks, inflated at most `most` bytes at a time."""
+    inflater = zlib.decompressobj()
+    for chunk in chunks:
+        pending: bytes | memoryview = chunk
+        while True:
+            out = inflater.decompress(pending, most)
+            if out:
+                yield out
+            pending = inflater.unconsumed_tail
+            if not pending and len(out) < most:
+                break
+    if tail := inflater.flush():
+        yield tail
+
+
+def _png_reduced(data: bytes, layout: _PngLayout, factor: int, width_to: int | None = None) -> Image.Image:
+    """The PNG box-reduced by `factor` (as `Image.reduce` would), holding one band of rows at a time, and
+    then resized across to `width_to` (Lanczos; rows are resampled independently, so band by band too).
+
+    Each band of filtered rows goes through Pillow's own PNG row decoder (`zip`), preceded by the last row
+    of the band before, unfiltered (filter type 0), which is what the next row's filters refer to. Band
+    heights are multiples of `factor`, so the reduced bands join into exactly the reduced picture.
+    """
+    width, height, mode = layout.width, layout.height, layout.mode
+    stride = width * len(mode) + 1  # one filter byte and the samples of a row
+    rows_per_band = max(factor, _BAND_BYTES // stride // factor * factor)
+    out: Image.Image | None = None
+    previous = b""
+    pending = bytearray()
+    top = 0
+    stream = _inflated(layout.idat, _BAND_BYTES)
+    while top < height:
+        rows = min(rows_per_band, height - top)
+        while len(pending) < rows * stride:
+            chunk = next(stream, None)
+            if chunk is None:
+                raise EOFError(f"PNG data ends at row {top + len(pending) // stride} of {height}")
+            pending += chunk
+        filtered = bytes(pending[: rows * stride])
+        del pending[: rows * stride]
+        lead = b"\x00" + previous if previous else b""
+        band = Image.frombytes(
+            mode, (width, rows + bool(previous)), zlib.compress(lead + filtered, 0), "zip", mode
+        )
+        del filtered, lead
+        if previous:
+            band = band.crop((0, 1, width, rows + 1))
+        previous = band.crop((0, rows - 1, width, rows)).tobytes()
+        small = _png_workable(band, layout)
+        del band
+        if factor > 1:
+            small = small.reduce(factor)
+        if width_to is not None and small.width != width_to:
+            small = small.resize((width_to, small.height), Image.Resampling.LANCZOS)
+        if out is None:
+            out = Image.new(small.mode, (small.width, math.ceil(height / factor)))
+        out.paste(small, (0, top // factor))
+        top += rows
+    assert out is not None
+    return out
+
+
+def _png_workable(band: Image.Image, layout: _PngLayout) -> Image.Image:
+    """A decoded band in the mode the whole-image path gives (`_workable`): palettes and colour keys
+    applied, so transparency survives the reduction."""
+    if layout.mode == "P":
+        colours = len(layout.palette) // 3
+        alphas = layout.transparency[:colours].ljust(colours, b"\xff")
+        if layout.transparency:
+            rgba = b"".join(layout.palette[3 * i : 3 * i + 3] + alphas[i : i + 1] for i in range(colours))
+            band.putpalette(rgba, "RGBA")
+            return band.convert("RGBA")
+        band.putpalette(layout.palette, "RGB")
+        return band.convert("RGB")
+    if layout.transparency and layout.mode in ("L", "RGB"):
+        values = struct.unpack(f">{len(layout.transparency) // 2}H", layout.transparency)
+        band.info["transparency"] = values[0] if layout.mode == "L" else tuple(values[:3])
+        return band.convert("RGBA")
+    return band
 
 
 def _target_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -348,9 +560,30 @@ def _target_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+_image_slots = 2
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def limit_concurrent_images(slots: int) -> None:
+    """At most `slots` images are normalised at once in this process (IMAGE_MAX_CONCURRENT): each can hold
+    tens of MB while it is worked on. Others wait their turn, off the event loop's way."""
+    global _image_slots
+    _image_slots = max(1, slots)
+    _gates.clear()
+
+
+def _gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(_image_slots)
+    return gate
+
+
 async def normalise_image(data: bytes, **kw: int) -> NormalisedImage:
-    """`normalise_image_sync` in a worker thread."""
-    return await asyncio.to_thread(normalise_image_sync, data, **kw)
+    """`normalise_image_sync` in a worker thread, at most `limit_concurrent_images` at once."""
+    async with _gate():
+        return await asyncio.to_thread(normalise_image_sync, data, **kw)
 
 
 def to_data_uri(jpeg: bytes) -> str:
@@ -364,48 +597,88 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+MAX_REDIRECTS = 3
+NOT_ON_DISCORD = (
+    "That image isn't stored on Discord, so I can't fetch it. Upload the image to Discord and try again."
+)
+
+
+def _origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL, lower-case; None for anything else (userinfo included)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+@functools.lru_cache(maxsize=64)
+def _origin_pattern(origin: str) -> re.Pattern[str]:
+    """An origin with `*` standing for one or more letters, digits or hyphens (a part of one host label)."""
+    return re.compile("".join("[a-z0-9-]+" if c == "*" else re.escape(c) for c in origin.lower()))
+
+
+def image_url_allowed(url: str, origins: Sequence[str]) -> bool:
+    """Is `url` on one of `origins` (e.g. `https://cdn.discordapp.com`, `https://images-ext-*.discordapp.net`)?"""
+    origin = _origin(url)
+    return origin is not None and any(_origin_pattern(o).fullmatch(origin) for o in origins)
+
+
 async def download_image(
     session: aiohttp.ClientSession,
     url: str,
     *,
+    origins: Sequence[str] | None = None,
     max_bytes: int = MAX_IMAGE_BYTES,
     timeout: float = 30,  # noqa: ASYNC109 - the whole transfer's limit, handed to aiohttp
 ) -> bytes:
-    """Fetch an image into memory, refusing (and stopping the transfer) once it passes `max_bytes`."""
+    """Fetch an image into memory, refusing (and stopping the transfer) once it passes `max_bytes`.
+
+    Only from `origins` (the settings' IMAGE_ORIGINS: Discord's media hosts), and redirects only to them;
+    without `origins`, only from the URL's own origin. What the remote server answered (its status) goes to
+    the log detail, never to the member: it would make the bot a probe of places it can reach.
+    """
     retry = "try uploading it again"
+    failed = f"Couldn't download the image; {retry}."
+    allowed = tuple(origins) if origins is not None else tuple(filter(None, [_origin(url)]))
     too_big = ImageRejected(
         f"That image is over {_limit_mb(max_bytes)}; it must be smaller. "
         "Try a smaller or more compressed image.",
         f"image download over {max_bytes} bytes from {_redact(url)}",
     )
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            if resp.status != 200:
-                raise ImageRejected(
-                    f"Couldn't download the image (HTTP {resp.status}); {retry}.",
-                    f"image download HTTP {resp.status} from {_redact(url)}",
-                )
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise too_big
-            buf = bytearray()
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                buf += chunk
-                if len(buf) > max_bytes:
-                    raise too_big
-            return bytes(buf)
+        async with asyncio.timeout(timeout):
+            for _ in range(MAX_REDIRECTS + 1):
+                if not image_url_allowed(url, allowed):
+                    raise ImageRejected(NOT_ON_DISCORD, f"image URL off the allowed hosts: {_redact(url)}")
+                async with session.get(url, allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    if resp.status != 200:
+                        raise ImageRejected(failed, f"image download HTTP {resp.status} from {_redact(url)}")
+                    if resp.content_length is not None and resp.content_length > max_bytes:
+                        raise too_big
+                    buf = bytearray()
+                    async for chunk in resp.content.iter_chunked(64 * 1024):
+                        buf += chunk
+                        if len(buf) > max_bytes:
+                            raise too_big
+                    return bytes(buf)
+            raise ImageRejected(
+                failed, f"image download: more than {MAX_REDIRECTS} redirects from {_redact(url)}"
+            )
     except aiohttp.ClientResponseError as exc:  # a session created with raise_for_status=True
-        raise ImageRejected(
-            f"Couldn't download the image (HTTP {exc.status}); {retry}.",
-            f"image download HTTP {exc.status} from {_redact(url)}",
-        ) from exc
+        raise ImageRejected(failed, f"image download HTTP {exc.status} from {_redact(url)}") from exc
     except TimeoutError as exc:
         raise ImageRejected(
             f"Couldn't download the image in time; {retry}.", f"image download timed out: {_redact(url)}"
         ) from exc
     except aiohttp.ClientError as exc:
-        raise ImageRejected(
-            f"Couldn't download the image; {retry}.", f"image download failed: {_redact(url)}: {exc!r}"
-        ) from exc
+        raise ImageRejected(failed, f"image download failed: {_redact(url)}: {exc!r}") from exc
 
 
 def is_mp4(path: Path) -> bool:

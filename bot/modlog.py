@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from . import redaction
 from .cards import settings_line, short_prompt
 from .models import Job, JobState
 from .reports import jump_link
@@ -31,8 +32,11 @@ ICONS = {
 
 
 def safe_text(text: str, limit: int = PROMPT_SHOWN) -> str:
-    """Member text for message content: one line, markdown and mentions neutralised, cut to `limit`."""
-    text = discord.utils.escape_mentions(discord.utils.escape_markdown(short_prompt(text, limit)))
+    """Member text for message content: one line, markdown and mentions neutralised, secrets redacted, cut to
+    `limit` (redacted before the cut)."""
+    text = discord.utils.escape_mentions(
+        discord.utils.escape_markdown(short_prompt(redaction.redact(text), limit))
+    )
     return text.replace("<#", "<\u200b#").replace("<@", "<\u200b@")  # channel/role mentions too
 
 
@@ -72,7 +76,7 @@ def modlog_line(job: Job) -> str:
         # What went wrong underneath (e.g. Novita's status and message), for the moderators only.
         detail = f"\n-# detail: {safe_text(job.error_detail, 300)}"
     prompt = f"\n> {safe_text(job.full_prompt)}"
-    return (head + detail + prompt)[:2000]
+    return redaction.clip(head + detail + prompt, 2000)
 
 
 class ModerationLog:

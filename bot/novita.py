@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from . import video_models
+from . import redaction, video_models
 
 log = logging.getLogger("bot.novita")
 
@@ -35,7 +35,11 @@ RESULT_PATH = "/v3/async/task-result"
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-novita-request-id", "request-id", "x-trace-id", "trace-id")
 _DETAIL_LIMIT = 500
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+")
+_EXCERPT_LIMIT = 200
+# Every number read from Novita is held to a sane range where it is parsed: an absurd value (eta "1e12")
+# must not reach date arithmetic later on.
+MAX_ETA_S = 24 * 3600.0
+MAX_VIDEO_TTL_S = 30 * 24 * 3600
 
 
 class TaskStatus(enum.StrEnum):
@@ -265,6 +269,10 @@ def _to_int(value: object) -> int | None:
     return int(number) if number is not None else None
 
 
+def _clamped(value: float | None, low: float, high: float) -> float | None:
+    return None if value is None else min(high, max(low, value))
+
+
 def _parse_status(raw: str) -> TaskStatus:
     normalised = raw.strip().upper()
     try:
@@ -290,7 +298,7 @@ def _parse_videos(value: object) -> tuple[VideoOutput, ...]:
         videos.append(
             VideoOutput(
                 url=url.strip(),
-                ttl_seconds=_to_int(item.get("video_url_ttl")),
+                ttl_seconds=_to_int(_clamped(_to_float(item.get("video_url_ttl")), 0, MAX_VIDEO_TTL_S)),
                 video_type=video_type.strip().lower() if isinstance(video_type, str) else "",
             )
         )
@@ -318,9 +326,9 @@ def parse_task_result(payload: object, task_id: str) -> TaskResult:
         task_id=returned_id if isinstance(returned_id, str) and returned_id else task_id,
         status=_parse_status(raw_status),
         raw_status=raw_status,
-        reason=reason if isinstance(reason, str) else ("" if reason is None else str(reason)),
-        eta_seconds=max(0.0, eta) if eta is not None else None,
-        progress_percent=min(100.0, max(0.0, progress)) if progress is not None else None,
+        reason=redaction.redact(reason if isinstance(reason, str) else "" if reason is None else str(reason)),
+        eta_seconds=_clamped(eta, 0.0, MAX_ETA_S),
+        progress_percent=_clamped(progress, 0.0, 100.0),
         videos=_parse_videos(payload.get("videos")),
     )
 
@@ -408,8 +416,8 @@ def _by_reason(reason: str | None, detail: str, common: dict[str, Any]) -> Novit
     """The error for a documented `reason` (branching on it, not only on the HTTP status), or None."""
     key = (reason or "").strip().upper()
     action = OPERATOR_ACTIONS.get(key)
-    if action:
-        detail = f"{detail} — operator: {action}"
+    if action:  # first, so the cut to the detail limit never drops the action
+        detail = redaction.clip(f"operator: {action} — {detail}", _DETAIL_LIMIT)
     if key in _BALANCE_REASONS:
         return NovitaNoBalance(detail, **common)
     if key in _CONTENT_REASONS:
@@ -463,6 +471,7 @@ class NovitaClient:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        redaction.register(api_key)
         self._image_fields = tuple(image_fields)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._poll_retries = max(0, poll_retries)
@@ -588,7 +597,7 @@ class NovitaClient:
         except aiohttp.ConnectionTimeoutError as exc:
             # Timed out before a connection existed (including waiting for a pooled one): nothing was sent.
             raise NovitaTimeout(
-                self._redact(f"connecting to Novita timed out: {exc}"), operation=operation
+                redaction.redact(f"connecting to Novita timed out: {exc}"), operation=operation
             ) from None
         except TimeoutError:
             raise NovitaTimeout(
@@ -597,18 +606,18 @@ class NovitaClient:
         except aiohttp.ClientSSLError as exc:
             # The host answered but TLS failed before the request was sent: no task, and no point retrying.
             raise NovitaConnectionError(
-                self._redact(f"TLS failure: {exc}"), reached=True, operation=operation
+                redaction.redact(f"TLS failure: {exc}"), reached=True, operation=operation
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise NovitaConnectionError(
-                self._redact(f"could not connect: {exc}"), reached=False, operation=operation
+                redaction.redact(f"could not connect: {exc}"), reached=False, operation=operation
             ) from None
         except aiohttp.InvalidURL as exc:
-            raise NovitaError(self._redact(f"invalid Novita URL: {exc}"), operation=operation) from None
+            raise NovitaError(redaction.redact(f"invalid Novita URL: {exc}"), operation=operation) from None
         except aiohttp.ClientError as exc:
             # Reset, disconnect or broken payload after the request was (at least partly) sent.
             raise NovitaConnectionError(
-                self._redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
+                redaction.redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
                 reached=True,
                 maybe_created=is_submit,
                 operation=operation,
@@ -621,7 +630,9 @@ class NovitaClient:
             return json.loads(response.body)
         except ValueError:
             raise NovitaMalformedResponse(
-                self._redact(f"invalid JSON ({len(response.body)} bytes): {self._excerpt(response.body)}"),
+                redaction.redact(
+                    f"invalid JSON ({len(response.body)} bytes): {self._excerpt(response.body)}"
+                ),
                 status=response.status,
                 request_id=response.request_id,
                 maybe_created=operation == "submit",
@@ -633,7 +644,7 @@ class NovitaClient:
         task_id = payload.get("task_id") if isinstance(payload, Mapping) else None
         if not isinstance(task_id, str) or not task_id.strip():
             raise NovitaMalformedResponse(
-                self._redact(f"answer has no task_id: {self._excerpt(response.body)}"),
+                redaction.redact(f"answer has no task_id: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 maybe_created=True,
@@ -648,7 +659,7 @@ class NovitaClient:
             return parse_task_result(payload, task_id)
         except NovitaMalformedResponse as exc:
             raise NovitaMalformedResponse(
-                self._redact(f"{exc.detail}: {self._excerpt(response.body)}"),
+                redaction.redact(f"{exc.detail}: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 operation="poll",
@@ -657,8 +668,8 @@ class NovitaClient:
     def _http_error(self, response: _Response, operation: str) -> NovitaError:
         status = response.status
         parsed = _parse_error_body(response.body)
-        detail = self._redact(parsed.message[:_DETAIL_LIMIT]) or f"HTTP {status} with an empty body"
-        reason = self._redact(parsed.reason) if parsed.reason else None
+        detail = redaction.clip(parsed.message, _DETAIL_LIMIT) or f"HTTP {status} with an empty body"
+        reason = redaction.clip(parsed.reason, _EXCERPT_LIMIT) if parsed.reason else None
         common: dict[str, Any] = {
             "status": status,
             "reason": safe_reason(reason) or None,
@@ -717,12 +728,7 @@ class NovitaClient:
             error.detail,
         )
 
-    def _redact(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "[redacted]")
-        return _BEARER_RE.sub(r"\1[redacted]", text)
-
     @staticmethod
-    def _excerpt(body: bytes, limit: int = 200) -> str:
-        text = " ".join(body.decode("utf-8", errors="replace").split())
-        return text if len(text) <= limit else text[:limit] + "…"
+    def _excerpt(body: bytes, limit: int = _EXCERPT_LIMIT) -> str:
+        """The body on one line, redacted and then cut (the order matters: see bot/redaction.py)."""
+        return redaction.clip(" ".join(body.decode("utf-8", errors="replace").split()), limit)

@@ -17,6 +17,7 @@ from typing import Any
 import discord
 
 from . import video_models
+from .embeds import Embed
 from .models import parse_iso
 from .quota import BudgetStatus, discord_time, period_window
 from .settings import Period
@@ -148,10 +149,10 @@ def totals_text(t: Tally) -> str:
     return text
 
 
-def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> discord.Embed:
+def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> Embed:
     """The /server-usage answer. Mentions inside an embed never ping."""
     label = PERIOD_LABELS[report.period]
-    embed = discord.Embed(title=f"📊 Server usage — {label}", colour=discord.Colour.blurple())
+    embed = Embed(title=f"📊 Server usage — {label}", colour=discord.Colour.blurple())
     embed.description = (
         f"Since {discord_time(report.since, 'f')} (UTC periods)." if report.since else "Since the start."
     )

@@ -14,6 +14,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RESOLUTIONS = ("768P", "1080P")
+# Where images may be fetched from: Discord's own media hosts (attachments, and the proxy for linked images).
+DISCORD_MEDIA_ORIGINS = (
+    "https://cdn.discordapp.com",
+    "https://media.discordapp.net",
+    "https://images-ext-*.discordapp.net",
+)
 DURATIONS = (6, 10)
 
 
@@ -101,6 +107,7 @@ class Settings(BaseSettings):
     novita_mode: str = Field("live", pattern="^(live|simulate)$")  # simulate: trial mode, see simulate.py
     # Ask Discord for the privileged Message Content intent: a mention replying to anyone's image can use it.
     message_content_intent: bool = False
+    image_origins: Annotated[tuple[str, ...], NoDecode] = DISCORD_MEDIA_ORIGINS
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
@@ -132,6 +139,8 @@ class Settings(BaseSettings):
     model_credit_table: Annotated[dict[tuple[str, str, int], int] | None, NoDecode] = None
     model_price_table: Annotated[dict[tuple[str, str, int], float] | None, NoDecode] = None
     novita_balance_pause_s: float = Field(300.0, ge=0)
+    # Images
+    image_max_concurrent: int = Field(2, ge=1, le=64)
 
     # Discord presentation
     card_edit_interval_s: float = Field(3.0, ge=0)
@@ -160,6 +169,20 @@ class Settings(BaseSettings):
         if not fields or any(f not in IMAGE_FIELDS for f in fields):
             raise ValueError("must be image, image_url, or both separated by a comma")
         return fields
+
+    @field_validator("image_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        origins = tuple(str(v).strip().rstrip("/").lower() for v in value)
+        for origin in origins:
+            scheme, sep, host = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not host or any(c in host for c in "/?#@"):
+                raise ValueError(f"'{origin}' is not an origin such as https://cdn.discordapp.com")
+        if not origins:
+            raise ValueError("must name at least one origin, such as https://cdn.discordapp.com")
+        return origins
 
     @field_validator("credit_table", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__, quota, video_models
+from bot.embeds import Embed
 from bot.settings import Period, Settings
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class About(commands.Cog):
     async def about(self, interaction: discord.Interaction) -> None:
         bot_user = self.bot.user
         mention = bot_user.mention if bot_user else "the bot"
-        embed = discord.Embed(
+        embed = Embed(
             title=f"Hailuo Bot {__version__}",
             description="Short videos from a prompt, and optionally an image, with MiniMax Hailuo-02.\n\n"
             + how_to_use(mention, sees_replies=self.bot.intents.message_content),

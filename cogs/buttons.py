@@ -30,6 +30,7 @@ from discord.ext import commands
 
 from bot import cards, media, video_models
 from bot.app import reply
+from bot.embeds import Embed
 from bot.models import InvalidTransition, Job, JobState, parse_iso
 from bot.permissions import is_moderator
 from bot.validation import MAX_PROMPT, check_options
@@ -333,10 +334,12 @@ class Buttons(commands.Cog):
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         with contextlib.suppress(discord.HTTPException):
             message = await channel.fetch_message(job.source_message_id)
-            source, _ = pick_image(message)
+            source, _ = pick_image(message, self.bot.settings.image_origins)
             reference = message.reference
             if source is None and reference is not None and reference.message_id is not None:
-                source, _ = pick_image(await channel.fetch_message(reference.message_id))
+                source, _ = pick_image(
+                    await channel.fetch_message(reference.message_id), self.bot.settings.image_origins
+                )
             return source
         return None
 
@@ -457,9 +460,9 @@ async def _read_frame(video: Path) -> bytes:
     return frame
 
 
-def details_embed(job: Job, events: list[dict[str, Any]]) -> discord.Embed:
-    embed = discord.Embed(
-        title=f"Video #{job.id} — details", description=job.full_prompt[:4000], colour=cards.COLOURS["muted"]
+def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
+    embed = Embed(
+        title=f"Video #{job.id} — details", description=job.full_prompt, colour=cards.COLOURS["muted"]
     )
     embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
     embed.add_field(name="Model", value=video_models.display_name(job.model), inline=True)
@@ -494,7 +497,7 @@ def timing_lines(events: list[dict[str, Any]]) -> str:
     for state, at in marks:
         offset = (at - start) if at else timedelta()
         lines.append(f"{state} +{offset.total_seconds():.1f} s")
-    return " · ".join(lines)[:1024]
+    return " · ".join(lines)
 
 
 async def setup(bot: HailuoBot) -> None:

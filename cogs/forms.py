@@ -8,7 +8,7 @@ was open while the bot restarted still works when it is submitted.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +19,6 @@ from discord import ui
 from bot import media, video_models
 from bot.validation import MAX_PROMPT
 
-MODAL_PREFIX = "hailuo:m:"
 NO_IMAGE = (
     "That message has no image to animate. Use “Animate image” on a message with a JPG, PNG or WebP "
     "image, or use /video."
@@ -157,8 +156,10 @@ class ImageSource:
     message_id: int
 
 
-def image_refusal(attachment: discord.Attachment) -> str | None:
+def image_refusal(attachment: discord.Attachment, origins: Sequence[str]) -> str | None:
     """What Discord's attachment metadata already tells us, checked before answering."""
+    if not media.image_url_allowed(attachment.url, origins):
+        return media.NOT_ON_DISCORD
     return _meta_refusal(
         media.ImageMeta(
             filename=attachment.filename,
@@ -183,23 +184,25 @@ def _looks_like_image(attachment: discord.Attachment) -> bool:
     return ctype.startswith("image/") or attachment.filename.lower().rsplit(".", 1)[-1] in _IMAGE_EXTENSIONS
 
 
-def _embed_image(embed: discord.Embed) -> tuple[str, int | None, int | None] | None:
+def _embed_image(embed: discord.Embed) -> tuple[str, int | None, int | None] | None:  # noqa: TID251 - read
+    """A linked image through Discord's media proxy (never the link itself: it can point anywhere)."""
     if embed.image.url:
-        return embed.image.proxy_url or embed.image.url, embed.image.width, embed.image.height
+        return embed.image.proxy_url or "", embed.image.width, embed.image.height
     if embed.type == "image" and embed.thumbnail.url:
         thumb = embed.thumbnail
-        return thumb.proxy_url or thumb.url, thumb.width, thumb.height
+        return thumb.proxy_url or "", thumb.width, thumb.height
     return None
 
 
-def pick_image(message: discord.Message) -> tuple[ImageSource | None, str | None]:
+def pick_image(message: discord.Message, origins: Sequence[str]) -> tuple[ImageSource | None, str | None]:
     """The first usable image of a message (attachments first, then image embeds), or the reason the
-    image-looking files it has can't be used. (None, None) when it has no image at all."""
+    image-looking files it has can't be used. (None, None) when it has no image at all. Only images on
+    `origins` (Discord's media hosts) are ever fetched."""
     refusal: str | None = None
     for attachment in message.attachments:
         if not _looks_like_image(attachment):
             continue
-        problem = image_refusal(attachment)
+        problem = image_refusal(attachment, origins)
         if problem is None:
             return ImageSource(attachment.url, attachment.filename, message.id), None
         refusal = refusal or problem
@@ -212,6 +215,8 @@ def pick_image(message: discord.Message) -> tuple[ImageSource | None, str | None
         if name.lower().rsplit(".", 1)[-1] not in _IMAGE_EXTENSIONS:
             name = "embed.jpg"  # links often have no extension; the real bytes are checked before submitting
         problem = _meta_refusal(media.ImageMeta(name, None, 0, width, height))
+        if problem is None and not media.image_url_allowed(url, origins):
+            problem = media.NOT_ON_DISCORD
         if problem is None:
             return ImageSource(url, name, message.id), None
         refusal = refusal or problem

@@ -18,9 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, quota, video_models
+from bot import blocklist, cards, quota, video_models
 from bot.app import reply
-from bot.blocklist import blocklist_hit
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
 from bot.validation import check_options
 from cogs.forms import (
@@ -85,7 +84,7 @@ class Generate(commands.Cog):
         if allowed and channel_id not in allowed:
             where = ", ".join(f"<#{c}>" for c in allowed[:5])
             return f"Videos can't be made in this channel. Try {where}."
-        hit = blocklist_hit(prompt, rules.get("blocklist") or [])
+        hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
         if hit is not None:
             shown = "a blocked pattern" if hit.startswith("re:") else f"“{hit}”"
             return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."
@@ -212,9 +211,9 @@ class Generate(commands.Cog):
     ) -> None:
         refusal = check_options(prompt, duration, resolution, camera)
         if refusal is None and image is not None:
-            refusal = image_refusal(image)
+            refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal is None and last_frame is not None:
-            problem = image_refusal(last_frame)
+            problem = image_refusal(last_frame, self.bot.settings.image_origins)
             refusal = f"Last frame: {problem}" if problem else None
         if refusal:
             await reply(interaction, refusal)
@@ -248,7 +247,7 @@ class Generate(commands.Cog):
     # "Animate image" -------------------------------------------------------------------------------------
     async def animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Message context menu: check the image and the member's allowance, then ask for the prompt."""
-        source, refusal = pick_image(message)
+        source, refusal = pick_image(message, self.bot.settings.image_origins)
         if source is None:
             await reply(interaction, refusal or NO_IMAGE)
             return
@@ -313,7 +312,7 @@ class Generate(commands.Cog):
             return None, "That message was deleted, so its image can't be animated."
         except discord.HTTPException:
             return None, "I couldn't read that message again. Use “Animate image” on it once more."
-        return pick_image(message)
+        return pick_image(message, self.bot.settings.image_origins)
 
 
 async def setup(bot: HailuoBot) -> None:

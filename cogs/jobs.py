@@ -13,6 +13,7 @@ from discord import app_commands, ui
 from discord.ext import commands
 
 from bot import cards
+from bot.embeds import Embed
 from bot.models import Job, JobState
 from bot.quota import discord_time
 from cogs.buttons import WAITING, JobAction
@@ -39,11 +40,11 @@ class Jobs(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
 
-    async def render(self, guild_id: int, user_id: int) -> tuple[discord.Embed, ui.View]:
+    async def render(self, guild_id: int, user_id: int) -> tuple[Embed, ui.View]:
         """The list as an embed (prompts never ping there) and its buttons."""
         jobs = await self.bot.store.jobs_for_user(guild_id, user_id, limit=LISTED)
         view = ui.View(timeout=None)
-        embed = discord.Embed(title="🎞️ Your videos in this server", colour=cards.COLOURS["muted"])
+        embed = Embed(title="🎞️ Your videos in this server", colour=cards.COLOURS["muted"])
         if not jobs:
             embed.description = "You haven't made any videos here yet. Try /video."
             return embed, view
@@ -57,7 +58,7 @@ class Jobs(commands.Cog):
                 view.add_item(JobAction("cancel", job.id, label=f"Cancel #{job.id}"))
             elif job.state == JobState.UNDELIVERED and has_video:
                 view.add_item(JobAction("redeliver", job.id, label=f"Redeliver #{job.id}"))
-        embed.description = "\n\n".join(lines)[:4096]
+        embed.description = "\n\n".join(lines)
         embed.set_footer(text=f"Your last {LISTED} videos. Cancelling a waiting video returns its credits.")
         return embed, view
 

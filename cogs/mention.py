@@ -153,7 +153,7 @@ class Mention(commands.Cog):
 
     async def find_image(self, message: discord.Message) -> tuple[ImageSource | None, str | None]:
         """The member's own image first, else the image of the message they replied to."""
-        source, refusal = pick_image(message)
+        source, refusal = pick_image(message, self.bot.settings.image_origins)
         if source is not None or refusal is not None:
             return source, refusal
         reference = message.reference
@@ -175,7 +175,7 @@ class Mention(commands.Cog):
                 return None, UNREADABLE
         if self._hidden(target):
             return None, HIDDEN
-        return pick_image(target)
+        return pick_image(target, self.bot.settings.image_origins)
 
     def _hidden(self, message: discord.Message) -> bool:
         """Without the message-content intent Discord blanks other members' messages that don't mention the

@@ -23,6 +23,7 @@ from bot import quota, video_models
 from bot.app import reply
 from bot.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.cards import COLOURS
+from bot.embeds import Embed, cut
 from bot.models import Job, parse_iso, utcnow
 from bot.modlog import ModerationLog, safe_text
 from bot.permissions import require_moderator, role_ids
@@ -39,10 +40,6 @@ def mention_list(ids: list[int], kind: str = "@", empty: str = "None") -> str:
     shown = [f"<{kind}{i}>" for i in ids[:40]]
     more = f" …and {len(ids) - 40} more" if len(ids) > 40 else ""
     return (", ".join(shown) + more) if shown else empty
-
-
-def cut(text: str, limit: int = 1024) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 MAX_CHANNELS = 25
@@ -122,7 +119,7 @@ class Moderation(commands.Cog):
         limit = row.get("quota_credits")
         default = quota.describe_limit(settings.default_quota_credits, period)
         base = quota.describe_limit(limit, period) if limit is not None else f"{default} (the bot's default)"
-        embed = discord.Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
+        embed = Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
         embed.add_field(name="Every member", value=base, inline=False)
         table = quota.credit_table(settings, row)
         costs = " · ".join(f"{r} {d} s: {table[(r, d)]}" for r, d in quota.VIDEO_KINDS)
@@ -131,7 +128,9 @@ class Moderation(commands.Cog):
             f"<@&{r['role_id']}>: {quota.describe_limit(r['credits'], period)}" for r in overview["roles"]
         ]
         embed.add_field(
-            name="Role tiers (a member's best role wins)", value=cut("\n".join(roles) or "None"), inline=False
+            name="Role tiers (a member's best role wins)",
+            value="\n".join(roles) or "None",
+            inline=False,
         )
         overrides = [
             f"<@{m['user_id']}>: "
@@ -146,7 +145,7 @@ class Moderation(commands.Cog):
             )
             for m in overview["members"]
         ]
-        embed.add_field(name="Member overrides", value=cut("\n".join(overrides) or "None"), inline=False)
+        embed.add_field(name="Member overrides", value="\n".join(overrides) or "None", inline=False)
         user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
         guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
         embed.add_field(
@@ -368,7 +367,7 @@ class Moderation(commands.Cog):
         overview = await self.bot.store.policy_overview(guild_id)
         blocked = [m["user_id"] for m in overview["members"] if m["blocked"]]
         entries = row.get("blocklist") or []
-        embed = discord.Embed(title="⚙️ Server settings", colour=COLOURS["working"])
+        embed = Embed(title="⚙️ Server settings", colour=COLOURS["working"])
         embed.add_field(
             name="Allowed channels",
             value=mention_list(row.get("allowed_channels") or [], "#", "All"),
@@ -377,7 +376,7 @@ class Moderation(commands.Cog):
         embed.add_field(name="Blocked members", value=mention_list(blocked), inline=False)
         embed.add_field(
             name=f"Prompt blocklist ({len(entries)})",
-            value=cut(" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or "Empty"),
+            value=" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or "Empty",
             inline=False,
         )
         modlog = row.get("modlog_channel_id")
@@ -396,7 +395,7 @@ class Moderation(commands.Cog):
             f"{_when(c['at'])} <@{c['actor_id']}>: {safe_text(_change_text(c['change']), 120)}"
             for c in overview["changes"]
         ]
-        embed.add_field(name="Recent changes", value=cut("\n".join(changes) or "None"), inline=False)
+        embed.add_field(name="Recent changes", value="\n".join(changes) or "None", inline=False)
         await reply(interaction, "", embed=embed)
 
     @settings_group.command(name="block", description="Stop a member from making videos here")
@@ -625,8 +624,8 @@ class Moderation(commands.Cog):
             f"models {list(now_allowed)}",
         )
 
-    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any]) -> discord.Embed:
-        embed = discord.Embed(title="🎬 Video models", colour=COLOURS["working"])
+    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any]) -> Embed:
+        embed = Embed(title="🎬 Video models", colour=COLOURS["working"])
         for key, model in video_models.MODELS.items():
             state = "✅ allowed" if key in allowed else "⛔ switched off"
             embed.add_field(name=f"{model.name} — {state}", value=model.note or "—", inline=False)

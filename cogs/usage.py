@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot import quota, reports, video_models
 from bot.app import reply
 from bot.cards import COLOURS
+from bot.embeds import Embed
 from bot.models import Job, utcnow
 from bot.permissions import is_moderator, moderator_only, role_ids
 
@@ -79,7 +80,7 @@ class Usage(commands.Cog):
 
     async def usage_embed(
         self, guild_id: int, user: discord.abc.User, *, yours: bool, now: datetime | None = None
-    ) -> discord.Embed:
+    ) -> Embed:
         now = now or utcnow()
         store, settings = self.bot.store, self.bot.settings
         usage, totals, active, row = await asyncio.gather(
@@ -89,7 +90,7 @@ class Usage(commands.Cog):
             store.guild_settings(guild_id),
         )
         title = "🎟️ Your video credits" if yours else f"🎟️ Video credits of {user.display_name}"
-        embed = discord.Embed(title=title, colour=COLOURS["working"])
+        embed = Embed(title=title, colour=COLOURS["working"])
         if not yours:
             embed.description = f"<@{user.id}>"
         embed.add_field(name="This period", value=credits_text(usage), inline=False)

@@ -38,3 +38,18 @@ def test_a_job_waiting_locally_shows_its_place_in_line(tmp_path: Path) -> None:
         assert waiting.custom_ids()  # a Cancel button while it waits
         for inter in (first, second):
             inter.wait_original(lambda m: m.attachments, timeout=30)
+
+
+def test_an_absurd_eta_from_novita_does_not_freeze_the_card(tmp_path: Path) -> None:
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.0)) as world:
+        d = world.discord
+        huge = {"task": {"status": "TASK_STATUS_PROCESSING", "eta": "1e12", "progress_percent": 40}}
+        world.novita.inject("poll", "respond", times=100_000, body=huge)
+        inter = d.slash("video", {"prompt": "a clock that never stops"})
+        card = inter.wait_original(lambda m: "Generating" in m.text and "40 %" in m.text, timeout=20)
+        assert "<t:" in card.text  # the (bounded) finish time is shown
+        listing = d.slash("jobs")  # /jobs renders the same status line while the eta is absurd
+        assert "Generating" in listing.wait_response().data["embeds"][0]["description"]
+        world.novita.clear_faults()
+        assert world.settle() == "delivered"
+        assert "card update failed" not in world.bot.log()

@@ -84,3 +84,35 @@ def test_killed_while_submitting_is_refunded_and_never_resubmitted(tmp_path: Pat
         assert len(world.novita.submits) == 1
         assert ledger(world) == {"reserve": 1, "refund": 1}
         assert uploads(world) == []
+
+
+def test_killed_after_posting_with_the_card_deleted_uploads_exactly_once(tmp_path: Path) -> None:
+    """The card is gone (404) and the channel post was made but not yet answered when the bot died: on the
+    restart, the missing card must not stop the look at the channel, and the video is not posted again."""
+    with running_world(tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.5)) as world:
+        d = world.discord
+        inter = d.slash("video", {"prompt": "a card deleted mid-job"})
+        d.delete_message(inter.wait_original())
+        d.slow_answer("POST /channels/*/messages", seconds=600)
+        d.wait_for_message(lambda m: m.author.bot and m.attachments, timeout=30)
+        assert world.job_state() == "delivering"
+        world.bot.kill()
+        world.restart_bot()
+        assert world.settle() == "delivered"
+        posted = [m for m in d.bot_messages() if m.attachments]
+        assert len(posted) == 1
+        assert "#1 is ready" in posted[0].content
+        assert ledger(world) == {"reserve": 1, "charge": 1}
+
+
+def test_the_result_post_carries_a_nonce_that_discord_enforces(tmp_path: Path) -> None:
+    with running_world(
+        tmp_path, timeline=Timeline(queued_s=0.2, processing_s=1.0), token_lifetime_s=1.0
+    ) as world:
+        d = world.discord
+        d.slash("video", {"prompt": "one post only"})
+        result = d.wait_for_message(lambda m: m.author.bot and m.attachments, timeout=30)
+        assert result.nonce == "hailuo-1-c"
+        sent = next(r for r in d.requests if r.files and r.method == "POST")
+        assert sent.json is not None
+        assert sent.json["enforce_nonce"] is True

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.app import INTENT_REFUSED
 from cogs.mention import HIDDEN
 from tests.fakes.fake_discord import Message
 from tests.fakes.novita import FakeTask
+from tests.fakes.server import LoopbackServer
 from tests.support.harness import World, running_world
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +101,58 @@ def test_animate_image_without_an_image_explains_and_spends_nothing(world: World
     assert response.ephemeral
     assert "GIF" in response.content
     assert world.novita.submits == []
+
+
+def test_an_image_linked_off_discord_is_never_fetched(tmp_path: Path) -> None:
+    """A link embed whose image has no Discord proxy copy: the bot must not fetch the link itself (it could
+    point at any host, an internal one included). The content intent is on, so the mention sees the link."""
+    hits: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=quadrant_png(), content_type="image/png")
+
+    elsewhere = web.Application()
+    elsewhere.router.add_get("/{tail:.*}", anything)
+    with (
+        LoopbackServer(elsewhere) as other,
+        running_world(
+            tmp_path,
+            MESSAGE_CONTENT_INTENT="true",
+            discord_options={"privileged_intents": ["message_content"]},
+        ) as world,
+    ):
+        d = world.discord
+        link = f"{other.url}/internal/cat.png"
+        image = {"url": link, "proxy_url": "", "width": 800, "height": 600}
+        message = d.post_message(
+            None, d.member, link, embeds=[{"type": "image", "url": link, "image": image}]
+        )
+        response = d.context_menu("Animate image", message).wait_response()
+        assert response.ephemeral
+        assert "isn't stored on Discord" in response.content
+        mention = d.post_message(None, d.member, "make it move", mentions=[d.bot_user], reference=message)
+        reply = d.wait_for_message(lambda m: m.author.bot and replies_to(mention)(m), timeout=10)
+        assert "isn't stored on Discord" in reply.text
+    assert hits == []
+    assert world.novita.submits == []
+
+
+def test_an_image_linked_through_discords_proxy_is_used(world: World) -> None:
+    d = world.discord
+    copy = d.upload("cat.png", quadrant_png(), "image/png")
+    image = {
+        "url": "https://example.invalid/cat.png",
+        "proxy_url": copy.proxy_url,
+        "width": 800,
+        "height": 600,
+    }
+    message = d.post_message(None, d.member, "look", embeds=[{"type": "image", "image": image}])
+    menu = d.context_menu("Animate image", message)
+    assert menu.wait_response().type == 9
+    d.submit_modal(menu, {"prompt": "the cat blinks"}).wait_original()
+    d.wait_for_message(lambda m: m.attachments and replies_to(message)(m), timeout=30)
+    assert_is_quadrant_image(next(iter(world.novita.tasks.values())))
 
 
 def test_mention_without_image_is_text_to_video_and_replies_alone_do_nothing(world: World) -> None:

@@ -109,6 +109,42 @@ def test_novita_failure_is_shown_and_refunded(tmp_path: Path) -> None:
             assert conn.execute("SELECT state, charge_state FROM jobs").fetchone() == ("failed", "refunded")
 
 
+def test_a_3000_character_novita_reason_still_reaches_the_member_and_the_modlog(tmp_path: Path) -> None:
+    reason = "Content moderation: " + "unsafe " * 430  # ~3000 characters, past every embed field's limit
+    fail = Timeline(queued_s=0.2, processing_s=0.5, outcome="fail", reason=reason)
+    with running_world(tmp_path, timeline=fail) as world:
+        d = world.discord
+        modlog = d.add_channel(None, "mod-log")
+        d.slash("settings", {"channel": modlog}, subcommand="modlog", user=d.moderator).wait_response()
+        inter = d.slash("video", {"prompt": "something"})
+        card = inter.wait_original(lambda m: "couldn't make" in m.text, timeout=30)
+        status = next(f["value"] for f in card.embeds[0]["fields"] if f["name"] == "Status")
+        assert status.startswith("❌ The video service couldn't make this video: “Content moderation: unsafe")
+        assert len(status) <= 1024
+        line = world.wait_for(
+            lambda: next((m for m in d.bot_messages(modlog) if "#1" in m.content), None),
+            what="the modlog line",
+        )
+        assert "❌" in line.content
+        assert "Content moderation" in line.content
+        refused = [r for r in d.requests if r.error_code == 50035]
+        assert refused == []
+
+
+def test_a_failure_whose_card_and_channel_refuse_the_bot_reaches_the_member_by_dm(tmp_path: Path) -> None:
+    fail = Timeline(queued_s=0.2, processing_s=2.5, outcome="fail", reason="Content moderation")
+    with running_world(tmp_path, timeline=fail, token_lifetime_s=2.0) as world:
+        d = world.discord
+        inter = d.slash("video", {"prompt": "something"})
+        inter.wait_response()
+        d.deny(d.channel, "view_channel")  # the card can't be edited and nothing can be posted there
+        dm = world.wait_for(lambda: d.dm_messages(d.member), what="the DM")[0]
+        assert "#1" in dm.content
+        assert "could not be made" in dm.content
+        assert "Content moderation" in dm.content
+        assert world.settle() == "failed"
+
+
 def test_killed_mid_job_and_restarted_delivers_exactly_once(tmp_path: Path) -> None:
     with running_world(tmp_path, timeline=Timeline(queued_s=0.3, processing_s=4.0)) as world:
         inter = world.discord.slash("video", {"prompt": "a clock melting"})

@@ -491,3 +491,40 @@ async def test_rest_errors_raw() -> None:
             assert resp.status == 400
             assert body["code"] == 50035
             assert "name" in body["errors"]["0"]
+
+
+async def test_a_nonce_with_enforce_nonce_makes_one_message_as_discord_does() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bot {fake.token}"}
+        url = f"{fake.api_url}/channels/{fake.channel.id}/messages"
+        ids = []
+        for _ in range(2):
+            async with http.post(
+                url, json={"content": "v", "nonce": "n-1", "enforce_nonce": True}, headers=auth
+            ) as r:
+                assert r.status == 200
+                ids.append((await r.json())["id"])
+        assert ids[0] == ids[1]
+        async with http.post(url, json={"content": "v", "nonce": "n-1"}, headers=auth) as resp:
+            assert (await resp.json())["id"] != ids[0]  # without enforce_nonce the nonce is only echoed
+        fake.world.nonce_window = 0
+        async with http.post(
+            url, json={"content": "v", "nonce": "n-1", "enforce_nonce": True}, headers=auth
+        ) as r:
+            assert (await r.json())["id"] != ids[0]  # "the past few minutes" are over
+        async with http.post(url, json={"content": "v", "nonce": "n" * 26}, headers=auth) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["code"] == 50035
+        assert len(fake.bot_messages()) == 3
+
+
+async def test_a_slow_answer_is_carried_out_before_it_arrives() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bot {fake.token}"}
+        url = f"{fake.api_url}/channels/{fake.channel.id}/messages"
+        fake.slow_answer("POST /channels/*/messages", seconds=600)
+        post = asyncio.create_task(http.post(url, json={"content": "late"}, headers=auth))
+        message = await fake.wait_for_message(lambda m: m.content == "late", timeout=10)
+        assert message.author.bot
+        assert not post.done()  # made, but the answer is still held back
+        post.cancel()

@@ -59,6 +59,7 @@ async def test_image_from_a_url_is_downloaded_before_submitting(env: Env) -> Non
     app = web.Application()
     app.router.add_get("/cat.webp", serve)
     async with LoopbackServer(app) as cdn:
+        env.settings.image_origins = (cdn.url,)  # the loopback stand-in for Discord's CDN
         job = await env.run(request(image_url=f"{cdn.url}/cat.webp"))
     assert job.state == JobState.DELIVERED
     task = next(iter(env.fake.tasks.values()))
@@ -263,6 +264,7 @@ async def test_a_job_moved_by_another_driver_while_preparing_is_left_alone(env: 
     app = web.Application()
     app.router.add_get("/cat.png", slow_image)
     async with LoopbackServer(app) as cdn:
+        env.settings.image_origins = (cdn.url,)  # the loopback stand-in for Discord's CDN
         job, _ = await env.runner.submit(request(image_url=f"{cdn.url}/cat.png"))
         assert job is not None
         env.runner.start_job(job.id)

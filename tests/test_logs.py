@@ -108,3 +108,16 @@ async def test_every_job_transition_logs_one_line_with_the_job_id(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"job={job.id} state ")]
     previous = [JobState.ACCEPTED, *path[:-1]]
     assert lines == [f"job={job.id} state {a} -> {b}" for a, b in zip(previous, path, strict=True)]
+
+
+def test_a_piece_of_a_secret_left_by_a_cut_is_masked_too(tmp_path: Path, restore_logging: None) -> None:
+    file = tmp_path / "bot.log"
+    setup_logging("INFO", "text", file, [TOKEN, KEY])
+    log = logging.getLogger("bot.test")
+    log.warning("detail cut at 40: %s", ("z" * 30 + KEY)[:40])  # ends with the first 10 characters of KEY
+    log.warning("repr cut: %s", repr(f"token={TOKEN}")[:20])
+    log.warning("a shorter coincidence stays: %s", KEY[:7])
+    text = file.read_text()
+    assert KEY[:8] not in text
+    assert TOKEN[:8] not in text
+    assert f"a shorter coincidence stays: {KEY[:7]}" in text

@@ -9,12 +9,14 @@ import gc
 import hashlib
 import io
 import os
+import random
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -36,6 +38,7 @@ from bot.media import (
     download_video,
     extract_last_frame,
     ffmpeg_exe,
+    image_url_allowed,
     is_mp4,
     normalise_image,
     normalise_image_sync,
@@ -43,6 +46,7 @@ from bot.media import (
     reencode_to_fit,
     to_data_uri,
 )
+from bot.settings import DISCORD_MEDIA_ORIGINS
 from tests.fakes.server import LoopbackServer
 from tests.fakes.videos import ffmpeg, make_video, sample_video, sized_video
 
@@ -79,8 +83,9 @@ def close_to(pixel: object, expected: tuple[int, int, int], tolerance: int = 24)
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, expected, strict=True))
 
 
-def png_declaring(width: int, height: int, *, bit_depth: int = 8) -> bytes:
-    """A genuine greyscale PNG of zeros: tiny on disk, huge once decoded (a decompression bomb)."""
+def png_declaring(width: int, height: int, *, bit_depth: int = 8, interlace: int = 0) -> bytes:
+    """A genuine greyscale PNG of zeros: tiny on disk, huge once decoded (a decompression bomb). With
+    `interlace` only the header says so (the rows are not in Adam7 order): enough for the early checks."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
@@ -92,7 +97,7 @@ def png_declaring(width: int, height: int, *, bit_depth: int = 8) -> bytes:
     for start in range(0, height, rows_per_block):
         parts.append(compressor.compress(row * min(rows_per_block, height - start)))
     parts.append(compressor.flush())
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, interlace)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
 
 
@@ -269,6 +274,176 @@ def test_decompression_bomb_refused_quickly(width: int, height: int, bit_depth: 
         normalise_image_sync(bomb)
     assert time.perf_counter() - start < 0.5
     assert "too many pixels" in info.value.user_message
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def every_filter_png(kind: str, size: tuple[int, int] = (301, 211)) -> bytes:
+    """A PNG of varied pixels whose rows use all five filter types in turn (encoders pick one or two), in a
+    mode ("RGB", "LA", "P", ...) optionally with a tRNS chunk ("P+tRNS", "L+tRNS", "RGB+tRNS"), its IDAT split
+    over several chunks."""
+    mode, _, extra = kind.partition("+")
+    width, height = size
+    rng = random.Random(kind)
+    base = Image.new("RGB", size)
+    base.putdata(
+        [((x * 7 + y) % 256, (y * 3) % 256, rng.randrange(256)) for y in range(height) for x in range(width)]
+    )
+    im = base.quantize(64) if mode == "P" else base.convert(mode)
+    bpp = len(mode)
+    raw = im.tobytes()
+    stride = width * bpp
+    rows, previous = [], bytes(stride)
+    for y in range(height):
+        row, kind_ = raw[y * stride : (y + 1) * stride], y % 5
+        out = bytearray([kind_])
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            predictor = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind_]
+            out.append((x - predictor) % 256)
+        rows.append(bytes(out))
+        previous = row
+    stream = zlib.compress(b"".join(rows), 6)
+    colour = {"L": 0, "RGB": 2, "P": 3, "LA": 4, "RGBA": 6}[mode]
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0))]
+    if mode == "P":
+        palette = im.getpalette() or []
+        chunks.append(_png_chunk(b"PLTE", bytes(palette[: 64 * 3])))
+    if extra == "tRNS":
+        if mode == "P":
+            chunks.append(_png_chunk(b"tRNS", bytes(range(0, 250, 8))))  # the first 32 colours see-through
+        elif mode == "L":
+            chunks.append(_png_chunk(b"tRNS", struct.pack(">H", raw[0])))
+        else:
+            chunks.append(_png_chunk(b"tRNS", struct.pack(">3H", *raw[:3])))
+    third = len(stream) // 3 + 1
+    chunks += [_png_chunk(b"IDAT", stream[i : i + third]) for i in range(0, len(stream), third)]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + _png_chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("kind", ["RGB", "RGBA", "L", "LA", "P", "P+tRNS", "L+tRNS", "RGB+tRNS"])
+def test_a_png_decoded_band_by_band_is_exactly_the_whole_image_reduced(
+    kind: str, factor: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(media, "_BAND_BYTES", 5000)  # bands of a few rows: dozens of band joins
+    data = every_filter_png(kind)
+    layout = media._png_layout(data)
+    assert layout is not None
+    whole = media._workable(Image.open(io.BytesIO(data)))  # Pillow's own decoder, all at once
+    reduced = whole.reduce(factor)
+    expected = reduced.resize((61, reduced.height), Image.Resampling.LANCZOS)
+    got = media._png_reduced(data, layout, factor, 61)
+    assert (got.mode, got.size) == (expected.mode, expected.size)
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_a_7000_px_png_is_used_at_full_quality() -> None:
+    im = Image.new("RGB", (7000, 7000), (0, 160, 0))
+    im.paste((255, 255, 0), (5250, 0, 7000, 7000))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    assert len(buf.getvalue()) < 1 * MiB  # small on disk, 196 MB once decoded whole
+    result = normalise_image_sync(buf.getvalue())
+    assert (result.width, result.height, result.source_format) == (1920, 1920, "PNG")
+    out = open_jpeg(result.jpeg)
+    assert close_to(out.getpixel((100, 960)), (0, 160, 0))
+    assert close_to(out.getpixel((1800, 960)), (255, 255, 0))
+
+
+PEAK_SCRIPT = """
+import io, sys
+from PIL import Image
+from bot.media import normalise_image_sync
+im = Image.new("RGB", (7000, 7000), (30, 120, 200))
+im.paste((200, 30, 30), (0, 0, 3500, 3500))
+buf = io.BytesIO(); im.save(buf, "PNG"); del im
+def hwm():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) * 1024
+def reset():
+    open("/proc/self/clear_refs", "w").write("5")  # VmHWM starts again from the current RSS
+reset(); before = hwm()
+normalise_image_sync(buf.getvalue())
+print(hwm() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_a_7000_px_png_takes_tens_not_hundreds_of_megabytes() -> None:
+    """Decoded whole it would hold 196 MB (440 MB with the copies); band by band it stays near 40 MB."""
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, timeout=120
+    )
+    growth = int(done.stdout.strip())
+    assert growth < 64 * MiB, f"peak grew by {growth / MiB:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (lambda: image_bytes("WEBP", (3000, 2000)), "a WebP image can be at most 3.7 megapixels"),
+        (lambda: image_bytes("PNG", (4000, 3000), mode="I;16", color=0), "this kind of PNG image can be"),
+        (lambda: png_declaring(3200, 3200, interlace=1), "this kind of PNG image can be"),
+    ],
+    ids=["webp", "16-bit png", "interlaced png"],
+)
+def test_an_image_that_can_only_be_decoded_whole_is_refused_past_the_memory_budget(
+    data: Callable[[], bytes], expected: str
+) -> None:
+    with pytest.raises(ImageRejected) as info:
+        normalise_image_sync(data())
+    assert expected in info.value.user_message
+    assert "Save it as a JPG" in info.value.user_message
+
+
+def test_the_largest_size_accepted_is_named() -> None:
+    with pytest.raises(ImageRejected) as info:
+        normalise_image_sync(png_declaring(8000, 7000))
+    assert "the largest accepted is 50 megapixels (about 7000×7000 px)" in info.value.user_message
+
+
+async def test_at_most_the_configured_number_of_images_are_prepared_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inside, most = 0, 0
+    release = threading.Event()
+    lock = threading.Lock()
+
+    def held(data: bytes, **kw: int) -> str:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        release.wait(10)
+        with lock:
+            inside -= 1
+        return "done"
+
+    monkeypatch.setattr(media, "normalise_image_sync", held)  # the Pillow work itself, held open
+    media.limit_concurrent_images(2)
+    try:
+        work = [asyncio.create_task(normalise_image(b"x")) for _ in range(6)]
+        async with asyncio.timeout(10):
+            while most < 2:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a third would have started by now
+        assert most == 2
+        release.set()
+        assert await asyncio.gather(*work) == ["done"] * 6
+        assert most == 2
+    finally:
+        release.set()
+        media.limit_concurrent_images(2)
 
 
 def test_image_over_20mb_refused() -> None:
@@ -464,6 +639,12 @@ def _make_app(png: bytes, files: dict[str, Path]) -> web.Application:
     async def gone(_: web.Request) -> web.Response:
         return web.Response(status=404, text="NoSuchKey")
 
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    async def teapot(_: web.Request) -> web.Response:
+        return web.Response(status=418, text="internal service says hello")
+
     app.router.add_get("/image.png", png_handler)
     app.router.add_get("/files/{name}", file_handler)
     app.router.add_get("/chunked/{name}", _chunked_file)
@@ -472,6 +653,8 @@ def _make_app(png: bytes, files: dict[str, Path]) -> web.Application:
     app.router.add_get("/slow", _slow)
     app.router.add_get("/expired.html", html_handler)
     app.router.add_get("/gone", gone)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/teapot", teapot)
     return app
 
 
@@ -523,6 +706,64 @@ async def test_download_image_404(server: LoopbackServer, session: aiohttp.Clien
     assert "try uploading it again" in info.value.user_message
     assert "404" in info.value.detail
     assert "secret" not in info.value.detail  # signed query strings stay out of logs
+
+
+@pytest.mark.parametrize("path", ["/gone?sig=secret", "/teapot"])
+async def test_the_member_is_never_told_what_the_remote_server_answered(
+    server: LoopbackServer, session: aiohttp.ClientSession, path: str
+) -> None:
+    with pytest.raises(ImageRejected) as info:
+        await download_image(session, server.url + path)
+    assert not any(ch.isdigit() for ch in info.value.user_message)  # no status, no probing oracle
+    assert "hello" not in info.value.user_message
+
+
+async def test_image_fetches_follow_no_redirect_off_the_allowed_hosts(
+    server: LoopbackServer, session: aiohttp.ClientSession, png_500: bytes
+) -> None:
+    elsewhere = web.Application()
+    hits: list[str] = []
+
+    async def internal(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(body=png_500, content_type="image/png")
+
+    elsewhere.router.add_get("/{tail:.*}", internal)
+    async with LoopbackServer(elsewhere) as other:
+        off = f"{server.url}/redirect?to={other.url}/admin.png"
+        for origins in (None, [server.url]):
+            with pytest.raises(ImageRejected) as info:
+                await download_image(session, off, origins=origins)
+            assert "isn't stored on Discord" in info.value.user_message
+        with pytest.raises(ImageRejected):
+            await download_image(session, f"{other.url}/admin.png", origins=[server.url])
+        assert hits == []
+        on = f"{server.url}/redirect?to=/image.png"
+        assert await download_image(session, on, origins=[server.url]) == png_500  # on the same host: fine
+        assert await download_image(session, f"{other.url}/x.png", origins=[other.url]) == png_500
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://cdn.discordapp.com/attachments/1/2/a.png?ex=1", True),
+        ("https://media.discordapp.net/attachments/1/2/a.png", True),
+        ("https://images-ext-1.discordapp.net/external/abc/https/example.com/a.png", True),
+        ("https://CDN.DiscordApp.com/a.png", True),
+        ("http://cdn.discordapp.com/a.png", False),  # https only
+        ("https://cdn.discordapp.com:8443/a.png", False),
+        ("https://cdn.discordapp.com@evil.example/a.png", False),
+        ("https://evil.example/cdn.discordapp.com/a.png", False),
+        ("https://cdn.discordapp.com.evil.example/a.png", False),
+        ("https://images-ext-.discordapp.net/a.png", False),
+        ("https://images-ext-1.evil.example/.discordapp.net", False),
+        ("https://127.0.0.1/a.png", False),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
+    ],
+)
+def test_images_come_only_from_discords_media_hosts(url: str, allowed: bool) -> None:
+    assert image_url_allowed(url, DISCORD_MEDIA_ORIGINS) is allowed
 
 
 async def test_download_image_timeout(server: LoopbackServer, session: aiohttp.ClientSession) -> None:

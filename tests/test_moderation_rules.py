@@ -3,6 +3,7 @@ moderation-log line, and the spreadsheet-safe CSV cell."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import time
@@ -19,6 +20,7 @@ from bot.blocklist import (
     normalise_entry,
     pattern_problem,
     pattern_work,
+    screen,
 )
 from bot.models import ChargeState, Job, JobState
 from bot.modlog import modlog_line, safe_text
@@ -97,6 +99,64 @@ def test_a_full_blocklist_of_patterns_has_a_bounded_cost() -> None:
         start = time.perf_counter()
         assert blocklist_hit(text, entries) is None
         assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a ｎｕｄｅ portrait",  # full-width letters
+        "a nu\u0336de portrait",  # a strike-through mark over the u
+        "a nu\u0308de portrait",  # a combining diaeresis
+        "a nüde portrait",  # the same, precomposed
+        "a n\u200bu\u200dd\u00ade portrait",  # zero-width space, joiner and a soft hyphen inside
+        "a NU\ufe0fDE portrait",  # a variation selector
+        "a 𝐧𝐮𝐝𝐞 portrait",  # mathematical bold letters
+    ],
+)
+def test_look_alike_spellings_still_hit_a_rule(prompt: str) -> None:
+    assert blocklist_hit(prompt, ["nude"]) == "nude"
+    assert blocklist_hit(prompt, [r"re:\bnude\b"]) == r"re:\bnude\b"
+
+
+def test_a_rule_written_with_look_alikes_is_folded_too() -> None:
+    assert blocklist_hit("a nude portrait", ["ｎｕ\u0336ｄｅ"]) == "ｎｕ\u0336ｄｅ"
+    assert blocklist_hit("a nude portrait", ["re:ｎｕｄｅ"]) == "re:ｎｕｄｅ"
+    assert blocklist_hit("NOT shown", [r"re:\S+ shown"]) == r"re:\S+ shown"  # escapes keep their case
+
+
+def test_folding_keeps_other_scripts_words_apart() -> None:
+    assert blocklist_hit("ハカ", ["バカ"]) is None  # a voicing mark is spelling, not decoration
+    assert blocklist_hit("バカ", ["バカ"]) == "バカ"
+    assert blocklist_hit("नमस्ते", ["नमसत"]) is None  # Devanagari vowel signs and virama stay
+    assert blocklist_hit("a nudist", ["nude"]) is None  # still whole words
+
+
+async def test_screening_a_prompt_leaves_the_event_loop_free() -> None:
+    """The worst case of a full blocklist of patterns runs in a worker thread: the loop keeps turning."""
+    shapes = [r".+q", r"\w+z", r"a.*y", r"b.*w", r"[ab]*v", r"a+u", r"\s*k"]
+    entries: list[str] = []
+    for n in range(MAX_TOTAL_WORK // MAX_WORK):
+        entries.append(normalise_entry(f"re:{shapes[n % len(shapes)]}{'j' * n}", entries))
+    turns = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal turns
+        while not done:
+            await asyncio.sleep(0)
+            turns += 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = turns
+    try:
+        hit = await screen("ab" * 1000, entries)
+        during = turns - before  # read before anything else can give the ticker a turn
+    finally:
+        done = True
+        await task
+    assert hit is None
+    assert during > 0  # on the loop, the screening would have run start to end without a turn
 
 
 def test_words_are_trimmed_and_empty_ones_refused() -> None:

@@ -290,6 +290,30 @@ async def test_key_echoed_by_server_is_redacted(fake: FakeNovita, make_client: M
     assert "[redacted]" in info.value.detail
 
 
+@pytest.mark.parametrize("before", [480, 485, 490])
+async def test_a_key_split_by_the_detail_cut_leaves_no_piece(
+    fake: FakeNovita, make_client: MakeClient, before: int
+) -> None:
+    """The server echoes the key so that the 500-character cut of the detail falls inside it."""
+    fake.api_key = SECRET
+    fake.inject("submit", "status", status=401, message="x" * before + " " + SECRET + " is not valid")
+    with pytest.raises(NovitaAuthError) as info:
+        await make_client(api_key=SECRET).submit(GenerationRequest("x"))
+    assert_secret_absent(info.value)
+    assert SECRET[:8] not in str(info.value)
+    assert len(info.value.detail) <= 500
+
+
+async def test_a_key_split_by_the_excerpt_cut_of_a_malformed_answer_leaves_no_piece(
+    fake: FakeNovita, make_client: MakeClient
+) -> None:
+    fake.inject("poll", "respond", body="<html>" + "y" * 180 + SECRET + "</html>", content_type="text/html")
+    with pytest.raises(NovitaMalformedResponse) as info:
+        await make_client(api_key=SECRET, poll_retries=0).get_result("some-task")
+    assert SECRET[:8] not in str(info.value)
+    assert "y" * 100 in info.value.detail  # the excerpt is still there, cut after the redaction
+
+
 async def test_no_balance(fake: FakeNovita, make_client: MakeClient) -> None:
     fake.no_balance = True
     with pytest.raises(NovitaNoBalance) as info:
@@ -530,6 +554,27 @@ async def test_poll_parses_defensively(
     fake.inject("poll", "respond", body=payload)
     result = await make_client().get_result("t-1")
     assert check(result), result
+
+
+@pytest.mark.parametrize(
+    ("task", "ttl", "eta", "progress", "ttl_seconds"),
+    [
+        ({"eta": "1e12", "progress_percent": "1e12"}, "1e300", 24 * 3600.0, 100.0, 30 * 24 * 3600),
+        ({"eta": -1e12, "progress_percent": -5}, "-1e12", 0.0, 0.0, 0),
+        ({"eta": 1.7e308, "progress_percent": 40}, 3600, 24 * 3600.0, 40.0, 3600),
+    ],
+    ids=["huge", "negative", "near-float-max"],
+)
+def test_absurd_numbers_are_held_to_a_sane_range_where_they_are_parsed(
+    task: dict[str, Any], ttl: object, eta: float, progress: float, ttl_seconds: int
+) -> None:
+    payload = {
+        "task": {"task_id": "t", "status": "TASK_STATUS_PROCESSING", **task},
+        "videos": [{"video_url": "https://cdn.example/v.mp4", "video_url_ttl": ttl, "video_type": "mp4"}],
+    }
+    result = parse_task_result(payload, "t")
+    assert (result.eta_seconds, result.progress_percent) == (eta, progress)
+    assert result.videos[0].ttl_seconds == ttl_seconds
 
 
 @pytest.mark.parametrize("payload", [[], {"task": None}, {"task": {"eta": 3}}, {"videos": []}])

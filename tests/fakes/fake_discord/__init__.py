@@ -38,7 +38,9 @@ Implemented
     (401/50027), upload limit by boost tier / DMs (413/40005), channel permission overwrites (403/50001,
     50013), refused DMs (403/50007), unknown channel/message (404/10003/10008), content > 2000 and embed /
     component limits (400/50035), empty messages (400/50006), editing others' messages (403/50005),
-    rate limits on demand (429 + X-RateLimit-*/Retry-After/Via headers discord.py needs to retry).
+    rate limits on demand (429 + X-RateLimit-*/Retry-After/Via headers discord.py needs to retry), a message
+    nonce with enforce_nonce (the message made with it in the last `world.nonce_window` seconds is returned,
+    no second one is made; nonces over 25 characters 400/50035), late answers on demand (`slow_answer`).
     Gateway: zlib-stream when requested, privileged intents refused unless enabled (close 4014), bad token
     (4004), intent-filtered MESSAGE_* events.
     Message Content intent, as Discord applies it: `privileged_intents` are the portal's toggles (they set

@@ -40,7 +40,7 @@ from .model import (
     walk_components,
 )
 from .rest import RestApi
-from .state import RateLimitRule, World, fake_token
+from .state import RateLimitRule, SlowAnswerRule, World, fake_token
 from .sync import on_loop, waitable
 from .util import (
     DEFAULT_BOT_PERMISSIONS,
@@ -180,11 +180,13 @@ class FakeDiscord:
             self.server.stop_thread()
 
     def env(self, **extra: str) -> dict[str, str]:
-        """Environment for a bot subprocess: the patch on PYTHONPATH, the fake's URL and the bot token."""
+        """Environment for a bot subprocess: the patch on PYTHONPATH, the fake's URL, the bot token, and the
+        fake's CDN as the only place images may come from (Discord's media hosts, for the bot)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PATCH_DIR), env.get("PYTHONPATH", "")) if p)
         env["HAILUO_FAKE_DISCORD_URL"] = self.url
         env["DISCORD_TOKEN"] = self.token
+        env["IMAGE_ORIGINS"] = self.url
         env.update(extra)
         return env
 
@@ -357,6 +359,14 @@ class FakeDiscord:
         (path after /api/v10), e.g. "POST /channels/*/messages"; without a method it matches any."""
         rule = RateLimitRule(route_pattern, times, retry_after, is_global)
         self.world.rate_limits.append(rule)
+        return rule
+
+    @on_loop
+    def slow_answer(self, route_pattern: str, *, seconds: float, times: int = 1) -> SlowAnswerRule:
+        """Carry out the next `times` matching requests, then hold each answer back `seconds` (a response
+        that arrives late, or never when the client dies first). Pattern as for `rate_limit`."""
+        rule = SlowAnswerRule(route_pattern, times, seconds)
+        self.world.slow_answers.append(rule)
         return rule
 
     @on_loop

@@ -5,6 +5,8 @@ Every request is recorded in `world.requests`. Unknown routes answer 404 and are
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -97,10 +99,12 @@ class RestApi:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.world = fake.world
+        self._closing = asyncio.Event()  # ends held-back answers when the fake stops
 
     # Plumbing --------------------------------------------------------------------------------------------
     def install(self, app: web.Application) -> None:
         app.middlewares.append(self.middleware)
+        app.on_shutdown.append(self._on_shutdown)
         r = app.router
         p = API
         r.add_get(p + "/users/@me", self.get_me)
@@ -141,6 +145,9 @@ class RestApi:
         for prefix in ("/cdn", "/media"):
             r.add_get(prefix + "/{folder}/{owner_id}/{attachment_id}/{filename}", self.cdn)
 
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        self._closing.set()
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith(API + "/"):
@@ -170,6 +177,10 @@ class RestApi:
                 raise self._rate_limited(rule, route)
             response = await handler(request)
             headers = self._ratelimit_headers(route, remaining=999)
+            slow = self.world.take_slow_answer(request.method, path)
+            if slow is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), slow.seconds)
         except DiscordHTTPError as exc:
             response = json_response(exc.body(), status=exc.status)
             headers = exc.headers
@@ -693,6 +704,13 @@ class RestApi:
             if body.get("message_reference"):
                 needed.append("read_message_history")
             self.world.require_bot_permissions(channel, *needed)
+        nonce = body.get("nonce")
+        if isinstance(nonce, str) and len(nonce) > 25:
+            raise invalid_form("nonce", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.world.message_with_nonce(channel, self.world.bot_user, nonce)
+            if earlier is not None:  # Discord answers with the message already made, and makes no other
+                return self._msg(earlier)
         new = self._attachments_from_uploads(request, body, self.world.upload_limit(channel), channel.id)
         embeds = body.get("embeds") or ([body["embed"]] if body.get("embed") else [])
         msg = self.world.create_message(

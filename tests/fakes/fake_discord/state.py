@@ -72,6 +72,20 @@ class RateLimitRule:
 
 
 @dataclass
+class SlowAnswerRule:
+    """Do what a matching request asks, then hold the answer back `seconds` (a late or lost response)."""
+
+    pattern: str
+    times: int
+    seconds: float
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        pat = self.pattern if " " in self.pattern else f"* {self.pattern}"
+        return fnmatch.fnmatchcase(f"{method} {path}", pat)
+
+
+@dataclass
 class Pulse:
     """Wakes waiters whenever the world changes (all changes happen on the fake's event loop)."""
 
@@ -111,6 +125,9 @@ class World:
     unknown_routes: list[RequestRecord] = field(default_factory=list)
     internal_errors: list[tuple[RequestRecord, BaseException]] = field(default_factory=list)
     rate_limits: list[RateLimitRule] = field(default_factory=list)
+    slow_answers: list[SlowAnswerRule] = field(default_factory=list)
+    # Discord dedupes a message whose nonce (with enforce_nonce) its author used "in the past few minutes".
+    nonce_window: float = 120.0
     pulse: Pulse = field(default_factory=Pulse)
     cdn_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     cdn_link_lifetime: float = 24 * 3600.0
@@ -441,9 +458,26 @@ class World:
         ]
         msg.mention_everyone = ("@everyone" in msg.content or "@here" in msg.content) and "everyone" in parse
 
+    def message_with_nonce(self, channel: Channel, author: User, nonce: str | int) -> Message | None:
+        """The message `author` created in `channel` with `nonce` within the nonce window, if any."""
+        since = utcnow().timestamp() - self.nonce_window
+        for msg in reversed(self.channel_messages.get(channel.id, [])):
+            if msg.created_at.timestamp() < since:
+                break
+            if msg.author.id == author.id and msg.nonce is not None and str(msg.nonce) == str(nonce):
+                return msg
+        return None
+
     # Requests --------------------------------------------------------------------------------------------
     def take_rate_limit(self, method: str, path: str) -> RateLimitRule | None:
         for rule in self.rate_limits:
+            if rule.hits < rule.times and rule.matches(method, path):
+                rule.hits += 1
+                return rule
+        return None
+
+    def take_slow_answer(self, method: str, path: str) -> SlowAnswerRule | None:
+        for rule in self.slow_answers:
             if rule.hits < rule.times and rule.matches(method, path):
                 rule.hits += 1
                 return rule
