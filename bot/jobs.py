@@ -672,7 +672,9 @@ class JobRunner:
                     jlog.warning(
                         "submit refused (%s); back to the queue for %.1fs", type(exc).__name__, pause
                     )
-                    await self.store.pause_submits(pause, f"{type(exc).__name__}: {exc.detail}"[:500])
+                    await self.store.pause_submits(
+                        pause, redaction.clip(f"{type(exc).__name__}: {exc.detail}", 500)
+                    )
                     self._release_slot(job.id)
                     job = await self._move(
                         job.id,
