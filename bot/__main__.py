@@ -133,6 +133,8 @@ async def check(settings: Settings, online: bool = False) -> int:
             settings.require(name)
         except ConfigError as exc:
             problems.append(str(exc))
+    if settings.shard_problem:
+        problems.append(settings.shard_problem)
     store = open_store(settings.database_path, settings.database_url_value)
     try:
         await store.open()

@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -41,6 +42,10 @@ INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
     "Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent, or set "
     "MESSAGE_CONTENT_INTENT=false."
+)
+SHARDING_REQUIRED = (
+    "Discord requires this bot to be sharded: it is in too many servers for one gateway connection. Set "
+    "SHARD_COUNT (one shard per 1,000 servers is a good start) and start again."
 )
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
@@ -88,7 +93,7 @@ class UserFacingCheck(app_commands.CheckFailure):
 
 
 class HailuoBot(commands.Bot):
-    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None, **options: Any) -> None:
         intents = discord.Intents.default()  # no privileged intents (members, presences, message content)…
         intents.message_content = settings.message_content_intent  # …unless the operator opted in
         super().__init__(
@@ -99,6 +104,7 @@ class HailuoBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             chunk_guilds_at_startup=False,
             max_messages=200,
+            **options,
         )
         self.settings = settings
         self.engine = engine
@@ -147,6 +153,10 @@ class HailuoBot(commands.Bot):
             "connected as %s (%s) to %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds)
         )
 
+    async def on_shard_ready(self, shard_id: int) -> None:
+        count = sum(1 for g in self.guilds if g.shard_id == shard_id)
+        log.info("shard %d of %s ready with %d server(s)", shard_id, self.shard_count, count)
+
     async def close(self) -> None:
         log.info("shutting down")
         if self.engine is not None and self.engine.runner is not None:
@@ -158,19 +168,39 @@ class HailuoBot(commands.Bot):
             await self.engine.close()
 
 
+class ShardedHailuoBot(HailuoBot, commands.AutoShardedBot):
+    """The same bot on SHARD_COUNT gateway connections (SHARD_IDS of them in this process), each carrying
+    the servers Discord assigns to its shard. Everything else is per job in the store, so shards may live in
+    different processes."""
+
+    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+        shard_ids = list(settings.shard_ids) if settings.shard_ids else None
+        super().__init__(settings, engine, shard_count=settings.shard_count, shard_ids=shard_ids)
+
+
+def make_bot(settings: Settings, engine: Engine | None) -> HailuoBot:
+    """Sharded when SHARD_COUNT is set; otherwise one gateway connection, as always."""
+    if settings.shard_count is None:
+        return HailuoBot(settings, engine)
+    return ShardedHailuoBot(settings, engine)
+
+
 def _token(settings: Settings) -> str:
     assert settings.discord_token is not None
     return settings.discord_token.get_secret_value()
 
 
 async def run_bot(settings: Settings) -> int:
+    if problem := settings.shard_problem:
+        print(problem, file=sys.stderr)
+        return 2
     engine = Engine(settings)
     try:
         engine.lock.acquire()  # before logging in: a second process on this database stops at once
     except InstanceLocked as exc:
         print(exc, file=sys.stderr)
         return 2
-    bot = HailuoBot(settings, engine)
+    bot = make_bot(settings, engine)
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +214,11 @@ async def run_bot(settings: Settings) -> int:
             return 2
         except discord.PrivilegedIntentsRequired:  # the portal's toggle is off (gateway close 4014)
             print(INTENT_REFUSED, file=sys.stderr)
+            return 2
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4011:  # 4011: too many servers for one connection
+                raise
+            print(SHARDING_REQUIRED, file=sys.stderr)
             return 2
     if stopping:
         await asyncio.gather(*stopping, return_exceptions=True)
