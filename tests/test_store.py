@@ -182,3 +182,29 @@ async def test_a_members_request_goes_ahead_of_queued_background_writes(
     await asyncio.gather(busy, interactive, *background)
     assert order.index("interactive") == 0
     assert (await sqlite_store.get_job(job.id)).polls == 49  # background writes still ran, in order
+
+
+async def test_both_engines_build_the_same_tables_and_columns(
+    sqlite_store: Store, settings: Settings, postgres_url: str
+) -> None:
+    import psycopg
+
+    from bot.store.postgres import PostgresStore
+
+    pg = PostgresStore(postgres_url)
+    await pg.open()
+    await pg.close()
+    with sqlite3.connect(settings.database_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        lite = {
+            (t, r[1])
+            for t in tables
+            if not t.startswith(("_", "sqlite"))
+            for r in conn.execute(f"PRAGMA table_info({t})")
+        }
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name <> 'hailuo_migrations'"
+        ).fetchall()
+    assert lite == set(rows)
