@@ -478,11 +478,25 @@ class JobRunner:
         await self._ended(job)
         return job
 
-    # accepted -> queued: fetch and normalise the image so Novita never has to fetch Discord's link.
+    # accepted -> queued: fetch and normalise the frames so Novita never has to fetch Discord's links.
     async def _step_accepted(self, job: Job) -> None:
         update: dict[str, Any] = {}
-        normalised = self.settings.images_dir / f"{job.id}.jpg"
-        if (job.image_url or job.image_path) and not await asyncio.to_thread(normalised.exists):
+        frames = [
+            (field, url, raw, self.settings.images_dir / name, label)
+            for field, url, raw, name, label in (
+                ("image_path", job.image_url, job.image_path, f"{job.id}.jpg", ""),
+                (
+                    "last_frame_path",
+                    job.last_frame_url,
+                    job.last_frame_path,
+                    f"{job.id}-last.jpg",
+                    "Last frame: ",
+                ),
+            )
+            if url or raw
+        ]
+        todo = [f for f in frames if not await asyncio.to_thread(f[3].exists)]
+        if todo:
             if job.prepare_attempts >= MAX_PREPARE_ATTEMPTS:
                 # Each earlier attempt ended with the process (an image that exhausts memory while it is
                 # decoded, say): fail it rather than crash on every restart.
@@ -494,57 +508,32 @@ class JobRunner:
                 )
                 return
             job = await self._update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
+        for _field, url, raw, dest, label in todo:
             try:
-                raw = Path(job.image_path) if job.image_path else None
-                if raw is not None and await asyncio.to_thread(raw.exists):
-                    data = await asyncio.to_thread(raw.read_bytes)
-                elif job.image_url:
-                    data = await media.download_image(
-                        self.http, job.image_url, origins=self.settings.image_origins
-                    )
-                else:
-                    raise media.ImageRejected("The image for this job was lost before it could be used.")
-                image = await media.normalise_image(data)
-                await asyncio.to_thread(normalised.write_bytes, image.jpeg)
-                if raw is not None:
-                    await asyncio.to_thread(raw.unlink, missing_ok=True)  # the normalised copy replaces it
+                await self._prepare_frame(url, raw, dest)
             except media.MediaError as exc:
-                await self._fail(job, f"{exc.user_message} {REFUNDED}", str(exc))
+                await self._fail(job, f"{label}{exc.user_message} {REFUNDED}", str(exc))
                 return
-        if job.image_url or job.image_path:
-            update["image_path"] = str(normalised)
-        if job.has_last_frame:
-            last = await self._prepare_last_frame(job)
-            if last is None:
-                return
-            update["last_frame_path"] = str(last)
+        for field, _url, _raw, dest, _label in frames:
+            update[field] = str(dest)
         job = await self._move(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
         job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
         await self._changed(job)
 
-    async def _prepare_last_frame(self, job: Job) -> Path | None:
-        """The last frame, fetched and normalised like the first (None: the job failed)."""
-        normalised = self.settings.images_dir / f"{job.id}-last.jpg"
-        if await asyncio.to_thread(normalised.exists):
-            return normalised
-        raw = Path(job.last_frame_path) if job.last_frame_path else None
-        try:
-            if raw is not None and await asyncio.to_thread(raw.exists):
-                data = await asyncio.to_thread(raw.read_bytes)
-            elif job.last_frame_url:
-                data = await media.download_image(
-                    self.http, job.last_frame_url, origins=self.settings.image_origins
-                )
-            else:
-                raise media.ImageRejected("The last frame for this job was lost before it could be used.")
-            image = await media.normalise_image(data)
-            await asyncio.to_thread(normalised.write_bytes, image.jpeg)
-            if raw is not None:
-                await asyncio.to_thread(raw.unlink, missing_ok=True)
-        except media.MediaError as exc:
-            await self._fail(job, f"Last frame: {exc.user_message} {REFUNDED}", str(exc))
-            return None
-        return normalised
+    async def _prepare_frame(self, url: str | None, raw_path: str | None, dest: Path) -> None:
+        """A frame from the member's upload (kept as a raw file) or Discord's CDN, normalised to `dest`;
+        the raw file goes once the normalised copy exists (MediaError when it can't be used)."""
+        raw = Path(raw_path) if raw_path else None
+        if raw is not None and await asyncio.to_thread(raw.exists):
+            data = await asyncio.to_thread(raw.read_bytes)
+        elif url:
+            data = await media.download_image(self.http, url, origins=self.settings.image_origins)
+        else:
+            raise media.ImageRejected("The image for this job was lost before it could be used.")
+        image = await media.normalise_image(data)
+        await asyncio.to_thread(dest.write_bytes, image.jpeg)
+        if raw is not None:
+            await asyncio.to_thread(raw.unlink, missing_ok=True)
 
     # A pause after Novita said the account is out of credit: queued jobs wait, and their cards say why.
     async def pause_for_balance(self) -> None:
