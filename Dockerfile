@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, so code changes don't reinstall them (ffmpeg comes with imageio-ffmpeg's wheel).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN mkdir bot cogs && touch bot/__init__.py cogs/__init__.py \
     && pip install . \
     && pip uninstall -y hailuo-bot \
@@ -28,4 +28,5 @@ USER hailuo
 VOLUME ["/app/data"]
 
 # DATABASE_PATH and MEDIA_DIR default to data/..., that is /app/data. SIGTERM stops the bot cleanly.
+# With METRICS_PORT set (compose.yaml sets 9464), GET /healthz answers 200 while the bot is healthy.
 CMD ["python", "-m", "bot"]

@@ -1,4 +1,4 @@
-"""The benchmark behind PRODUCT.md's Performance figures, run against the in-repo fakes on loopback.
+"""The benchmark behind docs/commands.md's performance promises, run against the in-repo fakes on loopback.
 
     .venv/bin/python -m bench            # the full run (about 4 minutes on 2 cores)
     .venv/bin/python -m bench --quick    # a small sanity run (about 1.5 minutes)

@@ -1,10 +1,12 @@
-"""`python -m bot [run|sync|check|generate]`: settings, logging, start.
+"""`python -m bot [run|setup|sync|check|invite|backup|generate]`: settings, logging, start.
 
 python -m bot                     start the bot (same as `run`)
 python -m bot worker              run jobs only, beside `python -m bot` (PostgreSQL: DATABASE_URL)
-python -m bot sync [--guild ID]   register the slash commands with Discord (globally, or in one server)
-python -m bot check [--online]    check settings, database and ffmpeg (--online: also the token and the key)
+python -m bot setup               ask for the token and the Novita key (or trial mode) and write .env
+python -m bot sync [--guild ID]   register the slash commands with Discord now (a start does it when needed)
+python -m bot check [--online]    the checks a start runs, plus database and ffmpeg (--online: token and key)
 python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
+python -m bot backup [PATH]       write a consistent copy of the database, safe while the bot runs
 python -m bot migrate-to-postgres [--from FILE]
                                   copy the SQLite database into the PostgreSQL one at DATABASE_URL
 python -m bot generate "a prompt" [--image FILE] [--last-frame FILE] [--model M] [--duration 6|10]
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,10 +30,13 @@ from . import __version__
 from .instance_lock import InstanceLocked
 from .logs import setup_logging
 from .models import CAMERA_MOVES, JobRequest, JobState
+from .preflight import startup_problems
 from .settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
+from .setup_wizard import add_arguments as add_setup_arguments
 from .video_models import DEFAULT_MODEL, MODEL_KEYS
 
 log = logging.getLogger("bot")
+CALLER_CWD = "HAILUO_CALLER_CWD"  # set by scripts/start.py: where the operator ran it from
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,12 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot (default)")
     sub.add_parser("worker", help="run jobs only, without a gateway connection (needs DATABASE_URL)")
+    setup = sub.add_parser("setup", help="write .env: the Discord token, the Novita key or trial mode")
+    add_setup_arguments(setup)
     sync = sub.add_parser("sync", help="register slash commands with Discord")
     sync.add_argument("--guild", type=int, help="sync to this server only (instant) instead of globally")
     sync.add_argument("--clear", action="store_true", help="remove the commands instead")
-    check_cmd = sub.add_parser("check", help="check settings, database and ffmpeg (no network)")
+    check_cmd = sub.add_parser(
+        "check", help="run the checks a start runs, plus database and ffmpeg (no network)"
+    )
     check_cmd.add_argument(
         "--online", action="store_true", help="also ask Discord and Novita whether the token and key work"
+    )
+    backup = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    backup.add_argument(
+        "path", nargs="?", help="file or folder to write (default: backups/ beside the database)"
     )
     invite = sub.add_parser("invite", help="print the invite link with the permissions the bot needs")
     invite.add_argument("--guild", type=int, help="preselect this server on Discord's page")
@@ -66,24 +80,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def caller_path(path: Path) -> Path:
+    """A path the operator typed, relative to the folder they typed it in. `scripts/start.py` runs the bot
+    from the repository (where `.env` is) and passes the caller's folder in HAILUO_CALLER_CWD."""
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get(CALLER_CWD) or ".") / path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    if command == "setup":  # before the settings: it writes them
+        from .setup_wizard import run_setup
+
+        return run_setup(args)
     try:
         settings = load_settings()
-        live = settings.novita_mode == "live"  # trial mode (simulate) needs no Novita key
-        if command in ("run", "worker", "sync"):
-            runs_jobs = command in ("run", "worker")
-            settings.require("discord_token", *(("novita_api_key",) if live and runs_jobs else ()))
-            from .invite import token_problem
-
-            assert settings.discord_token is not None
-            if problem := token_problem(settings.discord_token.get_secret_value()):
-                raise ConfigError(problem)
-        elif command == "generate" and live:
-            settings.require("novita_api_key")
     except ConfigError as exc:
         print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        return 2
+    if command in ("run", "sync", "generate") and (problems := startup_problems(settings, command)):
+        print("Configuration problem:\n" + "\n".join(problems), file=sys.stderr)
         return 2
     secrets = [
         s.get_secret_value() for s in (settings.discord_token, settings.novita_api_key) if s is not None
@@ -92,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "check":
             return asyncio.run(check(settings, online=args.online))
+        if command == "backup":
+            if settings.database_url is not None:
+                print(
+                    "The data is in PostgreSQL (DATABASE_URL): back it up with pg_dump, for example "
+                    "`pg_dump -Fc -f hailuo.dump <dbname>`, a consistent copy while the bot runs.",
+                    file=sys.stderr,
+                )
+                return 2
+            from .backup import run_backup
+
+            return run_backup(settings, args.path, caller_path(Path()))
         if command == "invite":
             from .invite import invite_text
 
@@ -102,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return 0
         if command == "generate":
+            args.out = caller_path(args.out)
+            args.image = caller_path(args.image) if args.image is not None else None
             return asyncio.run(generate(settings, args))
         if command == "migrate-to-postgres":
             return migrate_to_postgres(settings, args.source)
@@ -127,15 +158,10 @@ async def check(settings: Settings, online: bool = False) -> int:
     from . import media
     from .store import open_store
 
-    problems: list[str] = []
-    for name in ("discord_token", "novita_api_key") if settings.novita_mode == "live" else ("discord_token",):
-        try:
-            settings.require(name)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if settings.shard_problem:
-        problems.append(settings.shard_problem)
-    store = open_store(settings.database_path, settings.database_url_value)
+    problems = startup_problems(settings, "check")  # exactly what a start refuses, then check's own
+    store = open_store(
+        settings.database_path, settings.database_url_value, trial=settings.novita_mode == "simulate"
+    )
     try:
         await store.open()
         unfinished = await store.unfinished_jobs()
@@ -161,15 +187,27 @@ async def check(settings: Settings, online: bool = False) -> int:
     print(
         f"quota      {settings.default_quota_credits} credits per {settings.default_quota_period} by default"
     )
+    budget = settings.monthly_budget_usd
+    print(
+        f"budget     ${budget:.2f} a month per server by default (MONTHLY_BUDGET_USD)"
+        if budget
+        else "budget     none by default: set MONTHLY_BUDGET_USD, or /quota budget per server"
+    )
+    if settings.metrics_port is not None:
+        print(f"metrics    http://{settings.metrics_host}:{settings.metrics_port}/healthz and /metrics")
     if settings.novita_mode == "simulate":
         print("mode       TRIAL (NOVITA_MODE=simulate): videos are simulated, nothing is sent to Novita")
     if online:
         from .online_check import run_online_checks
 
+        token_refused = any(p.startswith("DISCORD_TOKEN") for p in problems)
+
         for outcome in await run_online_checks(settings):
             if outcome.ok:
                 print(f"{outcome.service:<10} ok   {outcome.message}")
-            elif outcome.message not in problems:  # a missing secret is already reported above
+            elif outcome.message in problems or (outcome.service == "discord" and token_refused):
+                continue  # a missing or malformed secret is already reported above
+            else:
                 problems.append(outcome.message)
     for problem in problems:
         print(f"problem    {problem}", file=sys.stderr)

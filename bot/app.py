@@ -20,12 +20,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from . import command_sync, metrics
 from .delivery import DiscordReporter
 from .engine import Engine
 from .instance_lock import InstanceLocked
 from .jobs import JobRunner
 from .settings import Settings
-from .store import Store
+from .store import Store, open_store
 
 log = logging.getLogger("bot.app")
 
@@ -47,6 +48,11 @@ SHARDING_REQUIRED = (
     "Discord requires this bot to be sharded: it is in too many servers for one gateway connection. Set "
     "SHARD_COUNT (one shard per 1,000 servers is a good start) and start again."
 )
+# The bot never joins voice: discord.py's warnings about its missing voice libraries would only confuse.
+for _flag in ("warn_nacl", "warn_dave"):
+    if hasattr(discord.VoiceClient, _flag):
+        setattr(discord.VoiceClient, _flag, False)
+
 LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."
@@ -88,6 +94,10 @@ class HailuoTree(app_commands.CommandTree):
         await reply(interaction, text)
 
 
+class StartRefused(Exception):
+    """The bot cannot start; the message says why and what to do."""
+
+
 class UserFacingCheck(app_commands.CheckFailure):
     """A check failure whose message is written for the member."""
 
@@ -110,6 +120,7 @@ class HailuoBot(commands.Bot):
         self.engine = engine
         self.reporter: DiscordReporter | None = None
         self.gateway = True  # False in `python -m bot worker`: REST only, no gateway connection or cache
+        self.metrics_server: metrics.MetricsServer | None = None
 
     @property
     def runner(self) -> JobRunner:
@@ -136,13 +147,44 @@ class HailuoBot(commands.Bot):
             await self.load_extension(extension)
         if self.engine is None:
             return  # `python -m bot sync`: commands only
-        if self.settings.dev_guild_id and self.gateway:
-            guild = discord.Object(self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d command(s) to the development guild %s", len(synced), guild.id)
+        if self.settings.metrics_port is not None and self.gateway:
+            s = self.settings
+            server = metrics.MetricsServer(s.metrics_host, s.metrics_port, self.health)
+            try:
+                await server.start()
+            except OSError as exc:
+                raise StartRefused(
+                    f"METRICS_PORT {s.metrics_port} on {s.metrics_host} cannot be used ({exc.strerror}): "
+                    "choose a free port, or leave METRICS_PORT empty to serve no metrics."
+                ) from None
+            self.metrics_server = server
+        if self.gateway:
+            await self.sync_if_changed()
         # Jobs move at once (REST works from here on); deliveries wait for the guild cache themselves.
         await self.runner.start()
+
+    async def sync_if_changed(self) -> None:
+        """Register the slash commands when Discord's copy differs (DEV_GUILD_ID: in that server only).
+        A failure is logged as one sentence with its fix; the bot runs on (jobs resume regardless)."""
+        guild_id = self.settings.dev_guild_id
+        if guild_id:
+            self.tree.copy_global_to(guild=discord.Object(guild_id))
+        try:
+            result = await command_sync.ensure_synced(self, self.tree, self.store, guild_id)
+        except (discord.HTTPException, app_commands.AppCommandError) as exc:
+            log.error("slash commands: %s", command_sync.failure_text(exc, guild_id))
+            return
+        log.info("slash commands: %s", result.describe())
+
+    async def health(self) -> tuple[bool, str]:
+        """For /healthz: the gateway session is up and the store answers a query."""
+        if self.is_closed() or not self.is_ready() or self.ws is None or not self.ws.open:
+            return False, "not connected to Discord's gateway"
+        try:
+            await self.store.ping()
+        except Exception as exc:
+            return False, f"the database does not answer ({type(exc).__name__})"
+        return True, "ok"
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands here: mentions are handled by the mention cog's own listener, so discord.py
@@ -152,6 +194,14 @@ class HailuoBot(commands.Bot):
         log.info(
             "connected as %s (%s) to %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds)
         )
+        if not self.guilds and self.application_id is not None:
+            from .invite import invite_url
+
+            log.warning(
+                "the bot is in no server yet: open %s , pick your server and authorise; the commands "
+                "appear there at once",
+                invite_url(self.application_id),
+            )
 
     async def on_shard_ready(self, shard_id: int) -> None:
         count = sum(1 for g in self.guilds if g.shard_id == shard_id)
@@ -163,6 +213,8 @@ class HailuoBot(commands.Bot):
             await self.engine.runner.stop()
         if self.reporter is not None:
             await self.reporter.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await super().close()
         if self.engine is not None:
             await self.engine.close()
@@ -212,6 +264,9 @@ async def run_bot(settings: Settings) -> int:
         except discord.LoginFailure:
             print(LOGIN_REFUSED, file=sys.stderr)
             return 2
+        except StartRefused as exc:
+            print(exc, file=sys.stderr)
+            return 2
         except discord.PrivilegedIntentsRequired:  # the portal's toggle is off (gateway close 4014)
             print(INTENT_REFUSED, file=sys.stderr)
             return 2
@@ -226,33 +281,38 @@ async def run_bot(settings: Settings) -> int:
 
 
 async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = False) -> int:
-    """Register (or with `clear`, remove) the slash commands: globally, or in one server at once."""
+    """Register (or with `clear`, remove) the slash commands now: globally, or in one server at once."""
     bot = HailuoBot(settings, engine=None)
-    async with bot:
-        try:
-            await bot.login(_token(settings))
-        except discord.LoginFailure:
-            print(
-                "Discord refused DISCORD_TOKEN. Reset it in the Developer Portal and update .env.",
-                file=sys.stderr,
-            )
-            return 2
-        guild = discord.Object(guild_id) if guild_id else None
-        if guild is not None:
+    # Remembers what was registered, so the next start sends nothing.
+    store: Store | None = open_store(settings.database_path, settings.database_url_value)
+    try:
+        await store.open()  # type: ignore[union-attr]
+    except Exception as exc:  # the sync works without it; the next start then registers once more
+        log.warning("the database could not be opened (%s); syncing without remembering it", exc)
+        store = None  # type: ignore[assignment]
+    try:
+        async with bot:
+            try:
+                await bot.login(_token(settings))
+            except discord.LoginFailure:
+                print(LOGIN_REFUSED, file=sys.stderr)
+                return 2
+            guild = discord.Object(guild_id) if guild_id else None
             if clear:
                 bot.tree.clear_commands(guild=guild)
-            else:
+            elif guild is not None:
                 bot.tree.copy_global_to(guild=guild)
-        elif clear:
-            bot.tree.clear_commands(guild=None)
-        synced = await bot.tree.sync(guild=guild)
-        where = (
-            f"server {guild_id}"
-            if guild_id
-            else "all servers (global commands can take up to an hour to show)"
-        )
-        names = ", ".join(sorted(c.name for c in synced)) or "none"
-        print(f"Synced {len(synced)} command(s) to {where}: {names}")
+            try:
+                result = await command_sync.ensure_synced(bot, bot.tree, store, guild_id, force=True)
+            except (discord.HTTPException, app_commands.AppCommandError) as exc:
+                print(command_sync.failure_text(exc, guild_id), file=sys.stderr)
+                return 1
+    finally:
+        if store is not None:
+            await store.close()
+    where = f"server {guild_id}" if guild_id else "all servers (members may need to restart Discord)"
+    names = ", ".join(result.names) or "none"
+    print(f"Synced {len(result.names)} command(s) to {where}: {names}")
     return 0
 
 

@@ -24,7 +24,8 @@ log = logging.getLogger("bot.engine")
 class Engine:
     def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
         self.settings = settings
-        self.store = open_store(settings.database_path, settings.database_url_value)
+        trial = settings.novita_mode == "simulate"
+        self.store = open_store(settings.database_path, settings.database_url_value, trial=trial)
         # One process per SQLite file; PostgreSQL shares its jobs between processes through leases instead.
         self.lock = InstanceLock(settings.database_path, enabled=settings.database_url is None)
         self._reporter = reporter

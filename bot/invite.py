@@ -45,16 +45,22 @@ def application_id_from_token(token: str) -> int | None:
 
 def token_problem(token: str) -> str | None:
     """A DISCORD_TOKEN that is certainly wrong (a placeholder, the client secret, a 'Bot ' prefix) is found
-    offline, before Discord is contacted. None if it may be right: Discord has the last word."""
-    if any(c.isspace() for c in token.strip()) or token.strip().lower().startswith("bot "):
+    offline, before Discord is contacted. None if it may be right: Discord has the last word.
+
+    A bot token has three parts separated by dots, the first the bot's id in base64; anything else is not
+    one (Discord would refuse it after a round trip)."""
+    token = token.strip()
+    if any(c.isspace() for c in token) or token.lower().startswith("bot "):
         return (
             "DISCORD_TOKEN must be the bare token, without spaces or a 'Bot ' prefix. "
             + HELP["DISCORD_TOKEN"]
         )
-    if "." not in token:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts) or application_id_from_token(token) is None:
         return (
-            "DISCORD_TOKEN does not look like a bot token (a bot token has three parts separated by dots). "
-            "Copy it from the Bot page, not the client secret or the public key. " + HELP["DISCORD_TOKEN"]
+            "DISCORD_TOKEN does not look like a bot token (a bot token has three parts separated by dots, "
+            "the first one your bot's id). Copy it from the Bot page, not the client secret, the public key "
+            "or the example text. " + HELP["DISCORD_TOKEN"]
         )
     return None
 
@@ -64,9 +70,15 @@ def resolve_application_id(settings: Settings) -> tuple[int, str]:
     if settings.discord_application_id is not None:
         return settings.discord_application_id, "DISCORD_APPLICATION_ID"
     if settings.discord_token is not None:
-        app_id = application_id_from_token(settings.discord_token.get_secret_value())
+        token = settings.discord_token.get_secret_value()
+        app_id = application_id_from_token(token)
         if app_id is not None:
             return app_id, "DISCORD_TOKEN"
+        problem = token_problem(token) or "DISCORD_TOKEN does not hold your application's id."
+        raise ConfigError(
+            f"{problem} Fix DISCORD_TOKEN, or set DISCORD_APPLICATION_ID to make the invite link without it. "
+            + HELP["DISCORD_APPLICATION_ID"]
+        )
     raise ConfigError(
         "Set DISCORD_APPLICATION_ID (or DISCORD_TOKEN) to make the invite link. "
         + HELP["DISCORD_APPLICATION_ID"]

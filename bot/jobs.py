@@ -5,10 +5,10 @@ transition at a time, so a restart can pick up every unfinished job where it sto
 about Discord: it reports through the small `Reporter` interface (Discord's is in delivery.py; a console
 one is below for the CLI and tests).
 
-Resume rules (ARCHITECTURE.md): `accepted`/`queued` jobs are prepared and queued again; `submitting` means
-"we may have paid" and is reported and refunded, never re-submitted; `submitted`/`processing` are polled;
-`downloading` polls once more for a fresh link; `delivering` is handed to the reporter again, which must make
-a second delivery of the same job impossible.
+Resume rules (docs/reliability.md, Crashes): `accepted`/`queued` jobs are prepared and queued again;
+`submitting` means "we may have paid" and is reported and refunded, never re-submitted; `submitted`/
+`processing` are polled; `downloading` polls once more for a fresh link; `delivering` is handed to the
+reporter again, which must make a second delivery of the same job impossible.
 """
 
 from __future__ import annotations
@@ -30,8 +30,17 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from . import media, quota, redaction
-from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
+from . import media, metrics, quota, redaction
+from .models import (
+    AT_NOVITA,
+    RESTING_STATES,
+    ChargeState,
+    InvalidTransition,
+    Job,
+    JobRequest,
+    JobState,
+    utcnow,
+)
 from .novita import (
     GenerationRequest,
     NovitaClient,
@@ -155,6 +164,7 @@ class JobRunner:
             asyncio.Event()
         )  # the local queue changed, a Novita slot freed, or another process said so
         self._claim_now = asyncio.Event()
+        self._at_novita: set[int] = set()
         self._global_queue: list[int] = []  # every process's queued jobs, oldest first (the member's place)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._settled: dict[int, asyncio.Event] = {}
@@ -169,6 +179,16 @@ class JobRunner:
         # Every entry's image is prepared through media.normalise_image: bound how many at once, process-wide.
         media.limit_concurrent_images(settings.image_max_concurrent)
 
+    @property
+    def queue_length(self) -> int:
+        """Jobs waiting in the local queue for a submit turn."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs holding a Novita slot."""
+        return len(self._at_novita)
+
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Resume every unfinished job this process may drive, then keep claiming, renewing and dispatching.
@@ -179,6 +199,7 @@ class JobRunner:
         self._running = True
         self.store.on_wake(self._woken)
         await self._claim(steal=self.store.single_process, verb="resuming")
+        metrics.watch_runner(lambda: self.queue_length, lambda: self.in_flight)
         self._spawn_background(self._dispatch(), "dispatcher")
         self._spawn_background(self._claimer(), "claimer")
         self._spawn_background(self._renewer(), "lease-renewer")
@@ -193,12 +214,22 @@ class JobRunner:
     async def _claim(self, steal: bool = False, verb: str = "taking over") -> None:
         while True:
             jobs = await self.store.claim_jobs(
-                self.owner, self.settings.job_lease_s, CLAIM_BATCH, steal=steal
+                self.owner,
+                self.settings.job_lease_s,
+                CLAIM_BATCH,
+                steal=steal,
+                # A trial-mode runner leaves live jobs alone (they wait for live mode); a live one takes
+                # simulated jobs too, to end them with a refund.
+                only_simulated=self.settings.novita_mode == "simulate",
             )
             if jobs:
                 listed = ", ".join(f"{j.id}:{j.state}" for j in jobs)
                 log.info("%s %d unfinished job(s): %s", verb, len(jobs), listed)
+            trial = self.settings.novita_mode == "simulate"
             for job in jobs:
+                if job.simulated != trial and job.state != JobState.DELIVERING:  # a delivery needs no Novita
+                    self._spawn_background(self._other_mode(job, trial), f"mode-{job.id}")
+                    continue
                 self._drive(job.id)
             if len(jobs) < CLAIM_BATCH:
                 return
@@ -231,6 +262,18 @@ class JobRunner:
                 if task is not None and not task.done():
                     job_log(job_id).warning("lease lost to another process; no longer driving")
                     task.cancel()
+
+    async def _other_mode(self, job: Job, trial: bool) -> None:
+        """An unfinished job from before NOVITA_MODE changed. A simulated one is ended with a refund: the
+        live service must never be asked (or paid) for it. A real one waits, untouched, for live mode."""
+        if trial:
+            job_log(job.id).warning("a live job waits for NOVITA_MODE=live (it is %s)", job.state)
+            return
+        await self._fail(
+            job,
+            f"The bot left trial mode before this simulated video was done, so it was stopped. {REFUNDED}",
+            "simulated job found by a live runner; not sent to Novita",
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop driving jobs. A submit on the wire or a delivery under way gets `grace` seconds to finish,
@@ -379,7 +422,16 @@ class JobRunner:
     # Driving one job ----------------------------------------------------------------------------------
     async def _move(self, job_id: int, state: JobState, **kwargs: Any) -> Job:
         """A state write fenced by this process's lease (InvalidTransition when another process holds it)."""
-        return await self.store.transition(job_id, state, owner=self.owner, **kwargs)
+        job = await self.store.transition(job_id, state, owner=self.owner, **kwargs)
+        self._track(job)
+        return job
+
+    def _track(self, job: Job) -> None:
+        """Keep the in-flight count (a metric) in step with this process's jobs."""
+        if job.state in AT_NOVITA:
+            self._at_novita.add(job.id)
+        else:
+            self._at_novita.discard(job.id)
 
     async def _update_job(self, job_id: int, **fields: Any) -> Job:
         return await self.store.update_job(job_id, owner=self.owner, **fields)
@@ -394,6 +446,7 @@ class JobRunner:
     def _job_task_done(self, job_id: int, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
+            self._at_novita.discard(job_id)
 
     async def _run_job(self, job_id: int) -> None:
         jlog = job_log(job_id)
@@ -454,6 +507,8 @@ class JobRunner:
 
     async def _ended(self, job: Job) -> None:
         self._cleanup_inputs(job)
+        if job.state in RESTING_STATES:
+            metrics.job_rested(job)
         try:
             await self.reporter.job_ended(job)
         except Exception:
@@ -591,6 +646,7 @@ class JobRunner:
                 log.exception("taking a submit turn failed; will retry")
                 job, wait = None, 1.0
             if job is not None:
+                self._track(job)
                 self._queue.pop(head, None)
                 self._submitting.add(head)  # from now on a stop waits for its request
                 if not fut.done():
@@ -707,6 +763,7 @@ class JobRunner:
     # submitted/processing -> downloading: poll with an eta-aware schedule, bounded by the deadline.
     async def _step_polling(self, job: Job) -> None:
         jlog = job_log(job.id)
+        self._track(job)  # resumed or taken over: it holds a Novita slot
         s = self.settings
         plan = PollPlan(lo=s.poll_min_s, hi=s.poll_max_s, first=s.poll_first_s)
         assert job.task_id is not None
@@ -817,6 +874,7 @@ class JobRunner:
                 video_path=str(dest),
                 video_bytes=size,
             )
+            metrics.job_charged(job)
             await self._changed(job)
             await self._deliver(job)
             return
@@ -867,6 +925,7 @@ class JobRunner:
             detail=delivered.via,
         )
         jlog.info("delivered via %s", delivered.via)
+        metrics.job_delivered(job, utcnow())
         self._cleanup_inputs(job)
         if job.id in self._settled:
             self._settled.pop(job.id).set()

@@ -53,6 +53,8 @@ def outcome_text(job: Job) -> str:
 
 def cost_text(job: Job) -> str:
     credits = f"{job.credits} credit" + ("" if job.credits == 1 else "s")
+    if job.simulated:
+        return f"{credits} · simulated, not billed"
     if job.state in (JobState.DELIVERED, JobState.UNDELIVERED):
         return f"{credits} · ${job.cost_usd:.2f}"
     return f"{credits} refunded"

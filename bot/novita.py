@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from . import redaction, video_models
+from . import metrics, redaction, video_models
 
 log = logging.getLogger("bot.novita")
 
@@ -567,6 +567,7 @@ class NovitaClient:
 
     # Transport ------------------------------------------------------------------------------------------
 
+    @metrics.count_novita_requests
     async def _exchange(
         self,
         method: str,

@@ -85,9 +85,18 @@ def resolve_policy(settings: Settings, rows: PolicyRows) -> Policy:
         or guild.get("user_max_concurrent")
         or settings.user_max_concurrent,
         guild_max_concurrent=guild.get("guild_max_concurrent") or settings.guild_max_concurrent,
-        budget_usd=guild.get("budget_usd"),
+        budget_usd=server_budget(settings, guild)[0],
         usage_reset_at=parse_iso(member.get("usage_reset_at")),
     )
+
+
+def server_budget(settings: Settings, guild_row: dict[str, Any] | None) -> tuple[float | None, bool]:
+    """(monthly budget in USD or None, whether it is the bot's default): the server's own budget, else
+    MONTHLY_BUDGET_USD."""
+    own = (guild_row or {}).get("budget_usd")
+    if own is not None:
+        return float(own), False
+    return settings.monthly_budget_usd, settings.monthly_budget_usd is not None
 
 
 def effective_period_start(policy: Policy, now: datetime) -> datetime:
@@ -298,28 +307,39 @@ class BudgetStatus:
     budget_usd: float
     spent_usd: float  # reserved + charged this calendar month (UTC)
     renews_at: datetime
+    default: bool = False  # the bot's MONTHLY_BUDGET_USD, not one the server set
 
     @property
     def left_usd(self) -> float:
         return max(0.0, self.budget_usd - self.spent_usd)
 
     def summary(self) -> str:
+        source = " (the bot's default)" if self.default else ""
         return (
-            f"${self.left_usd:.2f} of ${self.budget_usd:.2f} left this month · "
+            f"${self.left_usd:.2f} of ${self.budget_usd:.2f}{source} left this month · "
             f"renews {discord_time(self.renews_at)}"
         )
 
 
 async def budget_status(
-    store: Store, guild_id: int, guild_row: dict[str, Any] | None = None, now: datetime | None = None
+    store: Store,
+    guild_id: int,
+    guild_row: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> BudgetStatus | None:
-    """The server's monthly budget and what is spent of it, or None when it has no budget."""
+    """The server's monthly budget (its own, else `settings`' MONTHLY_BUDGET_USD) and what is spent of it,
+    or None when it has none."""
     now = now or utcnow()
     row = guild_row if guild_row is not None else await store.guild_settings(guild_id)
-    if row.get("budget_usd") is None:
+    if row.get("budget_usd") is None and (settings is None or settings.monthly_budget_usd is None):
         return None
+    budget, default = (
+        server_budget(settings, row) if settings is not None else (float(row["budget_usd"]), False)
+    )
+    assert budget is not None
     start, renews = period_window(Period.MONTH, now)
-    return BudgetStatus(float(row["budget_usd"]), await store.guild_spent(guild_id, start), renews)
+    return BudgetStatus(budget, await store.guild_spent(guild_id, start), renews, default)
 
 
 def parse_cost(text: str) -> int | None:

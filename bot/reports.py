@@ -3,6 +3,8 @@
 Pure shaping of the rows `Store.report_rows` returns (no I/O), so every figure can be tested directly.
 A video "succeeded" when it was made and paid for (its credits were charged), whether or not it could be
 posted; the estimated cost counts only those, at the price recorded on each job when it was accepted.
+Simulated jobs (trial mode) are kept apart: they appear in their own labelled tally and never in the totals,
+the members, the channels or the cost.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class UsageReport:
     channels: list[tuple[int | None, Tally]]  # busiest first
     undelivered: list[dict[str, Any]] = field(default_factory=list)  # any age: still actionable
     models: list[tuple[str, Tally]] = field(default_factory=list)  # by video model, most expensive first
+    simulated: Tally = field(default_factory=Tally)  # trial-mode jobs: shown apart, never billed
 
 
 def _rank(tally: Tally) -> tuple[float, int, int]:
@@ -98,7 +101,11 @@ def summarise(
     names: dict[int, str | None] = {}
     channels: dict[int | None, Tally] = {}
     models: dict[str, Tally] = {}
+    simulated = Tally()
     for row in rows:
+        if row.get("simulated"):
+            simulated.add(row)
+            continue
         models.setdefault(row.get("model") or video_models.DEFAULT_MODEL, Tally()).add(row)
         totals.add(row)
         members.setdefault(row["user_id"], Tally()).add(row)
@@ -114,6 +121,7 @@ def summarise(
         channels=ranked_channels,
         undelivered=list(undelivered),
         models=sorted(models.items(), key=lambda kv: (_rank(kv[1]), kv[0])),
+        simulated=simulated,
     )
 
 
@@ -191,8 +199,16 @@ def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> Emb
             value=_lines(lost),
             inline=False,
         )
+    if report.simulated.jobs:
+        t = report.simulated
+        embed.add_field(
+            name="Simulated in trial mode (not billed, not counted above)",
+            value=f"{plural(t.jobs, 'job')} · {t.succeeded} made · {t.failed} failed · {t.seconds} s",
+            inline=False,
+        )
     if not report.totals.jobs:
-        embed.add_field(name="Nothing yet", value=f"No videos were requested {label}.", inline=False)
+        real = "real " if report.simulated.jobs else ""
+        embed.add_field(name="Nothing yet", value=f"No {real}videos were requested {label}.", inline=False)
     return embed
 
 
@@ -206,7 +222,7 @@ CSV_COLUMNS = (
     "job_id", "created_utc", "finished_utc", "delivered_utc", "seconds_taken", "user", "user_id", "channel",
     "channel_id", "entry", "outcome", "state", "prompt", "camera", "duration_s", "resolution",
     "prompt_expansion", "from_image", "credits", "charge", "cost_usd", "task_id", "delivered_via",
-    "result_link", "reencoded", "error", "timeline", "model", "last_frame",
+    "result_link", "reencoded", "error", "timeline", "model", "last_frame", "simulated",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -285,6 +301,7 @@ def csv_row(
         timeline_cell(row["created_at"], events),
         row.get("model") or video_models.DEFAULT_MODEL,
         "yes" if row.get("last_frame_name") else "no",
+        "yes" if row.get("simulated") else "no",
     ]
 
 

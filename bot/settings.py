@@ -52,6 +52,8 @@ HELP: dict[str, str] = {
     "it unset for all of them.",
     "MESSAGE_CONTENT_INTENT": "Turn it on in the Developer Portal → your application → Bot → Privileged "
     "Gateway Intents → Message Content Intent, or set MESSAGE_CONTENT_INTENT=false.",
+    "MONTHLY_BUDGET_USD": "Give a number of US dollars such as 25, or leave it empty for no default budget.",
+    "METRICS_PORT": "Give a free TCP port such as 9464, or leave it empty to serve no metrics.",
 }
 
 
@@ -141,6 +143,11 @@ class Settings(BaseSettings):
     price_table: Annotated[dict[tuple[str, int], float], NoDecode] = Field(
         default_factory=lambda: DEFAULT_PRICES
     )
+    monthly_budget_usd: float | None = Field(None, ge=0)  # every server without its own /quota budget
+
+    # Health and metrics (off unless a port is given)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Per-model credits and prices beyond the base tables (see bot/video_models.py); and how long submits
     # pause after Novita said the account is out of credit.
@@ -255,7 +262,17 @@ class Settings(BaseSettings):
             )
         return tuple(sorted(set(value)))
 
-    @field_validator("discord_token", "novita_api_key", "database_url", "shard_count", mode="before")
+    @field_validator(
+        "discord_token",
+        "novita_api_key",
+        "database_url",
+        "shard_count",
+        "monthly_budget_usd",
+        "metrics_port",
+        "dev_guild_id",
+        "discord_application_id",
+        mode="before",
+    )
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -266,6 +283,11 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// (user:password@host:port/dbname)")
         return value
+
+    @field_validator("monthly_budget_usd")
+    @classmethod
+    def _no_budget(cls, value: float | None) -> float | None:
+        return round(value, 2) or None if value is not None else None  # 0 means no default budget
 
     # ------------------------------------------------------------------------------------------------
     def require(self, *names: str) -> None:

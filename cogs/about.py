@@ -59,9 +59,11 @@ def policy_line(settings: Settings, guild: dict[str, Any], month_usd: float) -> 
     else:
         line = f"{credits} credit{'s' if credits != 1 else ''} per member per {PER[period]}"
     line += f" ({credit_prices(settings)})"
-    budget = guild.get("budget_usd")
+    budget, default = quota.server_budget(settings, guild)
     if budget is not None:
-        line += f" · server budget ${budget:.2f}/month, ${month_usd:.2f} used"
+        source = " (the bot's default)" if default else ""
+        spent = "in simulated videos" if settings.novita_mode == "simulate" else "used"  # kept apart
+        line += f" · server budget ${budget:.2f}/month{source}, ${month_usd:.2f} {spent}"
     return line + "."
 
 

@@ -475,6 +475,8 @@ def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
     embed.add_field(name="Task id", value=f"`{job.task_id}`" if job.task_id else "not sent", inline=True)
     plural = "" if job.credits == 1 else "s"
     cost = f"{job.credits} credit{plural} · ${job.cost_usd:.2f} ({job.charge_state})"
+    if job.simulated:  # trial mode: counted apart, never billed
+        cost = f"{job.credits} trial credit{plural} · simulated, nothing billed ({job.charge_state})"
     embed.add_field(name="Cost", value=cost, inline=True)
     timings = timing_lines(events)
     if timings:

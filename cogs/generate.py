@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import blocklist, cards, quota, video_models
+from bot import blocklist, cards, metrics, quota, video_models
 from bot.app import reply
 from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
 from bot.validation import check_options
@@ -160,6 +160,7 @@ class Generate(commands.Cog):
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
             await self.bot.runner.cancel(job.id, "Discord didn't accept the answer in time.")
             return None
+        metrics.first_response(interaction.created_at, discord.utils.utcnow())
         try:
             card = await interaction.original_response()
             job = await self.bot.store.update_job(

@@ -151,7 +151,7 @@ class Moderation(commands.Cog):
         embed.add_field(
             name="At the same time", value=f"{user_cap} per member · {guild_cap} for the server", inline=False
         )
-        budget = await quota.budget_status(store, guild_id, row)
+        budget = await quota.budget_status(store, guild_id, row, settings=settings)
         embed.add_field(name="Monthly budget", value=budget.summary() if budget else "None", inline=False)
         if member is not None:
             usage = await self._usage(guild_id, member)
@@ -313,13 +313,19 @@ class Moderation(commands.Cog):
         guild_id, actor = self._ids(interaction)
         value = round(float(usd), 2) or None
         await self.bot.store.set_guild_settings(guild_id, actor, budget_usd=value)
-        status = await quota.budget_status(self.bot.store, guild_id)
-        text = (
-            "The server has no monthly budget now: only member quotas limit spending."
-            if status is None
-            else f"The monthly budget is now ${status.budget_usd:.2f}: {status.summary()}. A video that "
-            "would pass it is refused."
-        )
+        status = await quota.budget_status(self.bot.store, guild_id, settings=self.bot.settings)
+        if status is None:
+            text = "The server has no monthly budget now: only member quotas limit spending."
+        elif status.default:
+            text = (
+                f"The server's own budget is removed; the bot's default of ${status.budget_usd:.2f} a month "
+                f"applies: {status.summary()}."
+            )
+        else:
+            text = (
+                f"The monthly budget is now ${status.budget_usd:.2f}: {status.summary()}. A video that "
+                "would pass it is refused."
+            )
         await self._done(interaction, text, f"budget {value}")
 
     @quota_group.command(

@@ -96,7 +96,7 @@ class Usage(commands.Cog):
         embed.add_field(name="This period", value=credits_text(usage), inline=False)
         embed.add_field(name="In progress", value=active_text(active), inline=False)
         embed.add_field(name="All time here", value=lifetime_text(totals), inline=False)
-        budget = await quota.budget_status(store, guild_id, row, now)
+        budget = await quota.budget_status(store, guild_id, row, now, settings)
         if budget is not None:
             embed.add_field(name="Server budget", value=budget.summary(), inline=False)
         table = quota.credit_table(settings, row)
@@ -143,7 +143,8 @@ class Usage(commands.Cog):
             store.guild_settings(guild_id),
         )
         report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
-        embed = reports.report_embed(report, await quota.budget_status(store, guild_id, row, now))
+        budget = await quota.budget_status(store, guild_id, row, now, self.bot.settings)
+        embed = reports.report_embed(report, budget)
         files: list[discord.File] = []
         note = ""
         if csv:

@@ -4,8 +4,8 @@
     python3 scripts/bench.py [--quick] [--only polling,quota,load,memory] [--json FILE]
 
 
-It drives the real bot against the in-repo fakes on loopback and prints the figures of PRODUCT.md's
-Performance section next to their targets (see docs/performance.md).
+It drives the real bot against the in-repo fakes on loopback and prints the figures of the performance
+promises (docs/commands.md) next to their targets (see docs/performance.md).
 """
 
 import sys

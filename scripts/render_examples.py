@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Render the README's generated parts from the real code, so the documentation cannot drift from it.
 
-    .venv/bin/python scripts/render_examples.py          rewrite docs/examples.md and the README blocks
+    .venv/bin/python scripts/render_examples.py          rewrite docs/examples.md, docs/settings.md, README
     .venv/bin/python scripts/render_examples.py --check  exit 1 if one is out of date (tests/test_docs.py)
 
 - docs/examples.md: the job card through its states and the result, built with `bot.cards` for a sample job
   and shown as text the way Discord displays it (mentions as @names, timestamps as "in 2 minutes").
 - README.md, between `<!-- BEGIN example -->` / `<!-- END example -->`: one card and the result.
-- README.md, between `<!-- BEGIN settings -->` / `<!-- END settings -->`: every setting, from `.env.example`
-  (which tests/test_docs.py checks against bot/settings.py, defaults included).
+- docs/settings.md, between `<!-- BEGIN settings -->` / `<!-- END settings -->`: every setting, from
+  `.env.example` (which tests/test_docs.py checks against bot/settings.py, defaults included).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from bot.store import UsageSnapshot  # noqa: E402
 
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "docs" / "examples.md"
+SETTINGS = ROOT / "docs" / "settings.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 
 NOW = datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
@@ -277,10 +278,10 @@ def settings_markdown(settings: list[Setting]) -> str:
 # Writing ------------------------------------------------------------------------------------------------
 
 
-def replace_block(text: str, name: str, body: str) -> str:
+def replace_block(text: str, name: str, body: str, where: str = "README.md") -> str:
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.DOTALL)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> block")
+        raise SystemExit(f"{where} has no <!-- BEGIN {name} --> ... <!-- END {name} --> block")
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
@@ -288,8 +289,8 @@ def rendered() -> dict[Path, str]:
     readme = README.read_text(encoding="utf-8")
     readme = replace_block(readme, "example", readme_example())
     table = settings_markdown(parse_env_example(ENV_EXAMPLE.read_text(encoding="utf-8")))
-    readme = replace_block(readme, "settings", table)
-    return {EXAMPLES: examples_markdown(), README: readme}
+    settings = replace_block(SETTINGS.read_text(encoding="utf-8"), "settings", table, "docs/settings.md")
+    return {EXAMPLES: examples_markdown(), README: readme, SETTINGS: settings}
 
 
 def main(argv: list[str] | None = None) -> int:

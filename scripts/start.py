@@ -6,4 +6,4 @@ import sys
 from _bootstrap import ensure_env, run
 
 if __name__ == "__main__":
-    sys.exit(run(ensure_env(), ["-m", "bot", *sys.argv[1:]]))
+    sys.exit(run(ensure_env(), ["-m", "bot", *sys.argv[1:]], pass_caller_cwd=True))

@@ -29,7 +29,7 @@ def test_secrets_and_local_state_stay_out_of_the_image() -> None:
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") :][:1] == ["*"], ".dockerignore should allow-list, starting from '*'"
     allowed = {line[1:] for line in ignore if line.startswith("!")}
-    assert allowed <= {"pyproject.toml", "README.md", "bot/", "cogs/"}
+    assert allowed <= {"pyproject.toml", "README.md", "LICENSE", "bot/", "cogs/"}
     assert "COPY . " not in DOCKERFILE
 
 
@@ -38,6 +38,16 @@ def test_compose_uses_the_env_file_and_the_data_volume() -> None:
     assert re.search(r"^\s+env_file: \.env$", compose, re.MULTILINE)
     assert re.search(r"^\s+- hailuo-data:/app/data$", compose, re.MULTILINE)
     assert re.search(r"^volumes:\n\s+hailuo-data:", compose, re.MULTILINE)
+
+
+def test_compose_rotates_the_log_and_checks_health_on_the_metrics_port() -> None:
+    compose = (ROOT / "compose.yaml").read_text()
+    assert re.search(r"^\s+max-size: \"10m\"$", compose, re.MULTILINE)
+    assert re.search(r"^\s+max-file: \"3\"$", compose, re.MULTILINE)
+    port = re.search(r"^\s+METRICS_PORT: \"(\d+)\"$", compose, re.MULTILINE)
+    assert port is not None
+    assert f"http://127.0.0.1:{port.group(1)}/healthz" in compose
+    assert re.search(r"^\s+healthcheck:$", compose, re.MULTILINE)
 
 
 DOCKER = shutil.which("docker")
@@ -57,6 +67,9 @@ def docker_engine() -> str | None:
     return None
 
 
+TOKEN_SHAPE = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl." + "t" * 38  # shaped like a bot token; never sent
+
+
 def test_docker_build_succeeds() -> None:
     problem = docker_engine()
     if problem is not None:
@@ -69,8 +82,8 @@ def test_docker_build_succeeds() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # As the non-root user: the data volume is writable (database opens) and the bundled ffmpeg runs.
     check = subprocess.run(
-        [DOCKER, "run", "--rm", "-e", "NOVITA_MODE=simulate", "-e", "DISCORD_TOKEN=a.b.c", "hailuo-bot:test",
-         "python", "-m", "bot", "check"],
+        [DOCKER, "run", "--rm", "-e", "NOVITA_MODE=simulate", "-e", f"DISCORD_TOKEN={TOKEN_SHAPE}",
+         "hailuo-bot:test", "python", "-m", "bot", "check"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr

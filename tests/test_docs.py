@@ -1,5 +1,6 @@
 """The newcomer's documents stay true: every setting documented with its real default, the README's two
-commands are what CI runs, the generated examples and settings table are current, the permissions match."""
+commands are what CI runs, the generated examples and settings table are current, the permissions match, the
+costs quoted are the defaults', and nothing names a file the repository does not have."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
 START = "python3 scripts/start.py"
 TEST = "python3 scripts/test.py"
 NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by media.py from the environment, documented alongside
@@ -39,8 +41,8 @@ DOCUMENTED = {
 FIELDS = {name.upper(): name for name in Settings.model_fields}
 
 
-def readme_table_names() -> set[str]:
-    block = README.split("<!-- BEGIN settings -->")[1].split("<!-- END settings -->")[0]
+def settings_table_names() -> set[str]:
+    block = SETTINGS_DOC.split("<!-- BEGIN settings -->")[1].split("<!-- END settings -->")[0]
     return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", block, re.MULTILINE))
 
 
@@ -54,10 +56,10 @@ def test_env_example_names_only_real_settings() -> None:
     assert not unknown, f".env.example documents variables that bot/settings.py doesn't read: {unknown}"
 
 
-def test_every_setting_is_in_the_readme_table() -> None:
-    missing = sorted(set(FIELDS) - readme_table_names())
+def test_every_setting_is_in_the_settings_table() -> None:
+    missing = sorted(set(FIELDS) - settings_table_names())
     assert not missing, (
-        f"settings missing from README's table: {missing} "
+        f"settings missing from docs/settings.md's table: {missing} "
         "(add them to .env.example, then run .venv/bin/python scripts/render_examples.py)"
     )
 
@@ -140,3 +142,67 @@ def test_readme_links_resolve_to_headings() -> None:
     }
     links = set(re.findall(r"\]\(#([^)]+)\)", README))
     assert links <= anchors, f"README links to missing sections: {sorted(links - anchors)}"
+
+
+def test_readme_links_to_documents_that_exist() -> None:
+    for target in re.findall(r"\]\(((?!https?:|#)[^)#]+)", README):
+        assert (ROOT / target).exists(), f"README links to a missing file: {target}"
+
+
+def test_readme_opens_with_what_you_need_and_what_it_costs(no_env: Settings) -> None:
+    first = re.findall(r"^## (.+)$", README, re.MULTILINE)[0]
+    assert first == "What you need, and what it costs"
+    settings = no_env
+    cheapest = min(settings.price_table.values())
+    per_member_day = settings.default_quota_credits * cheapest / min(settings.credit_table.values())
+    assert f"${per_member_day:.2f} a day" in README  # the defaults' worst case, as quoted
+    for name in ("MONTHLY_BUDGET_USD", "/quota budget", "python3-venv", "Manage Server"):
+        assert name in README
+
+
+def test_quick_start_is_clone_setup_start() -> None:
+    block = README.split("## Quick start")[1].split("```sh")[1].split("```")[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands[0].startswith("git clone ")
+    assert commands[-2:] == [f"{START} setup", START]
+
+
+# Names of files that live outside the repository: built so that this test does not name them itself.
+OUTSIDE = re.compile(r"(PRODUCT|ARCHITECTURE)\.md|novita[-]facts|seed[-]novita")
+SKIP_DIRS = {".git", ".venv", "data", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def repository_files() -> list[Path]:
+    files = []
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if path.is_file() and not parts & SKIP_DIRS and not any(p.endswith(".egg-info") for p in parts):
+            files.append(path)
+    return files
+
+
+def test_nothing_in_the_repository_names_a_file_outside_it() -> None:
+    hits = []
+    for path in repository_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if OUTSIDE.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
+    assert not hits, "cite docs/commands.md or docs/novita-api.md instead:\n" + "\n".join(hits)
+
+
+def test_the_changelog_and_the_license_match_the_package() -> None:
+    from bot import __version__
+
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "keepachangelog.com" in changelog
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.MULTILINE)
+    assert released, "CHANGELOG.md has no released version"
+    assert released[0] == __version__, f"CHANGELOG's latest version {released[0]} is not {__version__}"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{__version__}"' in pyproject
+    assert 'license = "MIT"' in pyproject
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")

@@ -1,7 +1,7 @@
 """Crash at every state: SIGKILL the real bot process while a job is there, restart, and check the outcome.
 
-The promise (PRODUCT.md): the job completes or ends cleanly with a refund, the video is delivered at most
-once, and no submit is ever sent twice.
+The promise (docs/commands.md, "A restart loses nothing"): the job completes or ends cleanly with a refund,
+the video is delivered at most once, and no submit is ever sent twice.
 """
 
 from __future__ import annotations

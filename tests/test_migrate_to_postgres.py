@@ -132,7 +132,7 @@ def test_check_names_the_postgresql_database_and_its_schema(postgres_url: str, t
     line = next(x for x in done.stdout.splitlines() if x.startswith("database"))
     assert "ok" in line
     assert "PostgreSQL 127.0.0.1:" in line
-    assert "schema m005_leases" in line
+    assert "schema m006_leases" in line
 
 
 def test_check_says_when_postgresql_cannot_be_reached(postgres_url: str, tmp_path: Path) -> None:
@@ -141,3 +141,12 @@ def test_check_says_when_postgresql_cannot_be_reached(postgres_url: str, tmp_pat
     assert done.returncode == 1
     assert "DATABASE_URL: PostgreSQL cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_backup_with_postgresql_names_pg_dump(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": "postgresql://u@127.0.0.1:1/db"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "bot", "backup"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "pg_dump" in done.stderr

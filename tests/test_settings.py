@@ -118,15 +118,18 @@ def test_start_with_malformed_value_names_it(tmp_path: Path) -> None:
 
 
 def test_check_reports_ok_without_network(tmp_path: Path) -> None:
+    token = (
+        "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl." + "t" * 38
+    )  # the shape of a bot token (id 1234567890123456789)
     env = {
-        "DISCORD_TOKEN": "t" * 30,
+        "DISCORD_TOKEN": token,
         "NOVITA_API_KEY": "k" * 30,
         "DATABASE_PATH": str(tmp_path / "db.sqlite"),
     }
     result = _run_bot(["check"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "All good." in result.stdout
-    assert "t" * 30 not in result.stdout + result.stderr
+    assert token not in result.stdout + result.stderr
 
 
 def test_per_model_credits_and_prices_fall_back_to_the_base_tables(monkeypatch: pytest.MonkeyPatch) -> None:

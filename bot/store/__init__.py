@@ -10,10 +10,11 @@ from .sqlite import SqliteStore
 __all__ = ["JOB_COLUMNS", "PolicyRows", "SqliteStore", "Store", "UsageSnapshot", "open_store"]
 
 
-def open_store(database_path: Path, database_url: str | None = None) -> Store:
-    """The store to use (not yet opened): PostgreSQL when a URL is given, else the SQLite file."""
+def open_store(database_path: Path, database_url: str | None = None, *, trial: bool = False) -> Store:
+    """The store to use (not yet opened): PostgreSQL when a URL is given, else the SQLite file. `trial`: the
+    store counts trial-mode jobs only (quotas, budgets, costs), so going live starts from zero."""
     if database_url:
         from .postgres import PostgresStore
 
-        return PostgresStore(database_url)
-    return SqliteStore(database_path)
+        return PostgresStore(database_url, trial=trial)
+    return SqliteStore(database_path, trial=trial)

@@ -115,7 +115,10 @@ def _in_background(
 class Store:
     """The interface and its queries; `open` (and the worker it starts) comes from the engine's subclass."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trial: bool = False) -> None:
+        # Which jobs count against quotas, budgets and cost figures: a live store counts real jobs only, a
+        # trial-mode one (NOVITA_MODE=simulate) simulated jobs only, so going live starts from zero.
+        self.trial = trial
         self._worker: Worker[Tx] | None = None
 
     async def open(self) -> None:
@@ -178,10 +181,11 @@ class Store:
         held = (ChargeState.RESERVED.value, ChargeState.CHARGED.value)
         active = [s.value for s in ACTIVE_STATES]
         marks = ",".join("?" * len(active))
+        mode = int(self.trial)
         used = tx.scalar(
             "SELECT COALESCE(SUM(credits), 0) FROM jobs WHERE guild_id IS ? AND user_id = ? "
-            "AND created_at >= ? AND charge_state IN (?, ?)",
-            [guild_id, user_id, iso(period_start), *held],
+            "AND created_at >= ? AND charge_state IN (?, ?) AND simulated = ?",
+            [guild_id, user_id, iso(period_start), *held, mode],
         )
         granted = tx.scalar(
             "SELECT COALESCE(SUM(credits), 0) FROM ledger WHERE guild_id IS ? AND user_id = ? "
@@ -189,17 +193,18 @@ class Store:
             [guild_id, user_id, iso(period_start)],
         )
         user_active = tx.scalar(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({marks})",  # noqa: S608
-            [guild_id, user_id, *active],
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND state IN ({marks}) "  # noqa: S608
+            "AND simulated = ?",
+            [guild_id, user_id, *active, mode],
         )
         guild_active = tx.scalar(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND state IN ({marks})",  # noqa: S608
-            [guild_id, *active],
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND state IN ({marks}) AND simulated = ?",  # noqa: S608
+            [guild_id, *active, mode],
         )
         month_usd = tx.scalar(
             "SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE guild_id IS ? AND created_at >= ? "
-            "AND charge_state IN (?, ?)",
-            [guild_id, iso(month_start), *held],
+            "AND charge_state IN (?, ?) AND simulated = ?",
+            [guild_id, iso(month_start), *held, mode],
         )
         return UsageSnapshot(int(used), int(granted), int(user_active), int(guild_active), float(month_usd))
 
@@ -346,10 +351,18 @@ class Store:
     # Leases: which process drives which job ---------------------------------------------------------------
     @_in_thread
     def claim_jobs(
-        self, tx: Tx, owner: str, lease_s: float, limit: int = 100, *, steal: bool = False
+        self,
+        tx: Tx,
+        owner: str,
+        lease_s: float,
+        limit: int = 100,
+        *,
+        steal: bool = False,
+        only_simulated: bool = False,
     ) -> list[Job]:
         """Take up to `limit` unfinished jobs that no live process drives (no lease, or an expired one);
-        with `steal`, every unfinished job not already this owner's (only for the one process on SQLite).
+        with `steal`, every unfinished job not already this owner's (only for the one process on SQLite);
+        with `only_simulated`, trial-mode jobs only (and any delivery, which needs no Novita).
 
         On PostgreSQL the candidate rows are locked with SKIP LOCKED, so processes claiming together never
         take the same job and never wait on each other."""
@@ -357,9 +370,10 @@ class Store:
         active = [s.value for s in ACTIVE_STATES]
         marks = ",".join("?" * len(active))
         free = "lease_owner IS NOT ?" if steal else "(lease_owner IS NULL OR lease_until < ?)"
+        mode = "AND (simulated = 1 OR state = 'delivering')" if only_simulated else ""
         with tx.write():
             rows = tx.rows(
-                f"SELECT id FROM jobs WHERE state IN ({marks}) AND {free} "  # noqa: S608
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND {free} {mode} "  # noqa: S608
                 "ORDER BY id LIMIT ?" + tx.skip_locked,
                 [*active, owner if steal else iso(now), limit],
             )
@@ -515,6 +529,27 @@ class Store:
     def policy(self, tx: Tx, guild_id: int | None, user_id: int, role_ids: Iterable[int] = ()) -> PolicyRows:
         return self._policy(tx, guild_id, user_id, role_ids)
 
+    # The bot's own state ------------------------------------------------------------------------------
+    @_in_thread
+    def get_state(self, tx: Tx, key: str) -> Any:
+        """A JSON value stored with `set_state`, or None."""
+        row = tx.one("SELECT value FROM bot_state WHERE key = ?", [key])
+        return json.loads(row["value"]) if row else None
+
+    @_in_thread
+    def set_state(self, tx: Tx, key: str, value: Any) -> None:
+        with tx.write():
+            tx.upsert(
+                "bot_state",
+                {"key": key, "value": json.dumps(value), "updated_at": iso(utcnow())},
+                pk=("key",),
+            )
+
+    @_in_thread
+    def ping(self, tx: Tx) -> bool:
+        """One trivial query: the database answers (the health check)."""
+        return bool(tx.scalar("SELECT 1") == 1)
+
     # Moderator policy ---------------------------------------------------------------------------------
     @_in_thread
     def guild_settings(self, tx: Tx, guild_id: int) -> dict[str, Any]:
@@ -613,8 +648,8 @@ class Store:
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN credits END), 0) AS credits, "
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN cost_usd END), 0) AS usd, "
             "COALESCE(SUM(CASE WHEN charge_state = 'charged' THEN duration END), 0) AS seconds "
-            "FROM jobs WHERE guild_id IS ? AND user_id = ?",
-            [guild_id, user_id],
+            "FROM jobs WHERE guild_id IS ? AND user_id = ? AND simulated = ?",
+            [guild_id, user_id, int(self.trial)],
         )
         assert row is not None
         return row
@@ -635,8 +670,8 @@ class Store:
         return float(
             tx.scalar(
                 "SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
-                "AND charge_state IN ('reserved', 'charged')",
-                [guild_id, iso(since)],
+                "AND charge_state IN ('reserved', 'charged') AND simulated = ?",
+                [guild_id, iso(since), int(self.trial)],
             )
         )
 

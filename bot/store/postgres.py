@@ -51,8 +51,8 @@ def schema_version(conn: object) -> list[str]:
 class PostgresStore(Store):
     single_process = False
 
-    def __init__(self, url: str, threads: int = 4) -> None:
-        super().__init__()
+    def __init__(self, url: str, threads: int = 4, *, trial: bool = False) -> None:
+        super().__init__(trial=trial)
         self.url = url
         self.threads = threads
         self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[str], None]]] = []

@@ -111,7 +111,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "m005_leases",
+        "m005_bot_state",
+        """
+        CREATE TABLE bot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+        """,
+    ),
+    (
+        "m006_leases",
         """
         ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
         ALTER TABLE jobs ADD COLUMN lease_until TEXT;

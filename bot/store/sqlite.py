@@ -36,8 +36,8 @@ for _name, _sql in schema.MIGRATIONS:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: Path | str) -> None:
-        super().__init__()
+    def __init__(self, path: Path | str, *, trial: bool = False) -> None:
+        super().__init__(trial=trial)
         self.path = Path(path)
 
     def __repr__(self) -> str:

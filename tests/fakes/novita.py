@@ -1,4 +1,5 @@
-"""A loopback fake of Novita's asynchronous MiniMax Hailuo API (Hailuo-02, 2.3 and 2.3 Fast), as documented.
+"""A loopback fake of Novita's asynchronous MiniMax Hailuo API (Hailuo-02, 2.3 and 2.3 Fast), faithful to
+`docs/novita-api.md`.
 
 It refuses what the real service refuses (auth, content type, every documented parameter and image limit,
 which image fields each endpoint takes), records every submit body per endpoint (`bodies`),

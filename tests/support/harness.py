@@ -189,14 +189,14 @@ def running_world(
     fake_discord = FakeDiscord(**discord_options)  # type: ignore[arg-type]
     fake_novita = FakeNovita(default_timeline=timeline or Timeline(queued_s=0.3, processing_s=1.5))
     with fake_discord.threaded(), fake_novita.threaded():
-        env = fake_discord.env(
-            NOVITA_API_KEY=fake_novita.api_key,
-            NOVITA_BASE_URL=fake_novita.base_url,
-            DATABASE_PATH=str(tmp / "data" / "hailuo.db"),
-            MEDIA_DIR=str(tmp / "data" / "media"),
-            DEV_GUILD_ID=str(fake_discord.guild.id),
-            **{**FAST, **settings},
-        )
+        defaults = {
+            "NOVITA_API_KEY": fake_novita.api_key,
+            "NOVITA_BASE_URL": fake_novita.base_url,
+            "DATABASE_PATH": str(tmp / "data" / "hailuo.db"),
+            "MEDIA_DIR": str(tmp / "data" / "media"),
+            "DEV_GUILD_ID": str(fake_discord.guild.id),
+        }
+        env = fake_discord.env(**{**defaults, **FAST, **settings})  # a test's settings win
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(ROOT)])
         bot = BotProcess(env=env, cwd=tmp, log_path=tmp / "bot.log")
         world = World(fake_discord, fake_novita, bot, tmp, settings)
