@@ -76,8 +76,8 @@ def test_a_job_whose_process_is_killed_is_taken_over_by_another(
     elif state == "downloading":
         fake.inject("video", "hang", seconds=60)
     elif state == "delivering":
-        extra = ["--deliver-delay", "60"]
-    standby = subprocess.Popen([*RUNNER, "--log", str(log), "--until-jobs", "1"], cwd=ROOT, env=env)
+        extra = ["--deliver-delay", "6"]  # both processes post slowly: the driver is killed while posting
+    standby = subprocess.Popen([*RUNNER, "--log", str(log), "--until-jobs", "1", *extra], cwd=ROOT, env=env)
     first = subprocess.Popen(
         [*RUNNER, "--log", str(log), "--submit", "a lighthouse", *extra], cwd=ROOT, env=env
     )
