@@ -147,7 +147,7 @@ class HailuoBot(commands.Bot):
             await self.load_extension(extension)
         if self.engine is None:
             return  # `python -m bot sync`: commands only
-        if self.settings.metrics_port is not None and self.gateway:
+        if self.settings.metrics_port is not None:
             s = self.settings
             server = metrics.MetricsServer(s.metrics_host, s.metrics_port, self.health)
             try:
@@ -177,14 +177,22 @@ class HailuoBot(commands.Bot):
         log.info("slash commands: %s", result.describe())
 
     async def health(self) -> tuple[bool, str]:
-        """For /healthz: the gateway session is up and the store answers a query."""
-        if self.is_closed() or not self.is_ready() or self.ws is None or not self.ws.open:
+        """For /healthz: the gateway session is up (a worker has none) and the store answers a query."""
+        if self.gateway and not self._gateway_up():
             return False, "not connected to Discord's gateway"
         try:
             await self.store.ping()
         except Exception as exc:
             return False, f"the database does not answer ({type(exc).__name__})"
         return True, "ok"
+
+    def _gateway_up(self) -> bool:
+        if self.is_closed() or not self.is_ready():
+            return False
+        shards = getattr(self, "shards", None)  # AutoShardedBot: every shard of this process
+        if isinstance(shards, dict) and shards:
+            return all(not shard.is_closed() for shard in shards.values())
+        return self.ws is not None and self.ws.open
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands here: mentions are handled by the mention cog's own listener, so discord.py

@@ -4,9 +4,12 @@ gateway connection and delivers over Discord's REST API, even when the gateway p
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -28,6 +31,22 @@ def processing_driver(url: str, job_id: int = 1) -> str | None:
     return row[0] if row is not None and row[1] is not None and row[2] == "processing" else None
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthz(port: int) -> tuple[int, str] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return resp.status, resp.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+    except OSError:
+        return None
+
+
 def uploads(world_requests: list[object]) -> int:
     return sum(
         1
@@ -44,13 +63,17 @@ def test_a_worker_finishes_and_delivers_a_job_after_the_gateway_process_dies(
     timeline = Timeline(queued_s=0.3, processing_s=4)
     with running_world(tmp_path, timeline=timeline, DATABASE_URL=postgres_url, JOB_LEASE_S="2") as world:
         worker_log = (tmp_path / "worker.log").open("wb")
+        port = free_port()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=world.bot.env, stdout=worker_log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bot", "worker"], cwd=tmp_path,
+            env={**world.bot.env, "METRICS_PORT": str(port)}, stdout=worker_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             log_path = tmp_path / "worker.log"
             world.wait_for(lambda: "running jobs" in log_path.read_text(), 30, "the worker to start")
+            # A worker is healthy without a gateway: its store answers.
+            health = world.wait_for(lambda: healthz(port), 20, "the worker's /healthz")
+            assert health == (200, "ok")
             d = world.discord
             inter = d.slash("video", {"prompt": "a lighthouse in the fog"})
             assert not inter.wait_response().ephemeral
