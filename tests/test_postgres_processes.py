@@ -145,3 +145,55 @@ def test_the_novita_limits_hold_for_all_processes_together(tmp_path: Path, postg
     assert most_at_once <= 2
     owners = {str(row[0]).split(":")[1] for row in query(postgres_url, "SELECT owner FROM novita_submits")}
     assert owners <= {str(p.pid) for p in procs}  # turns were taken by these processes, counted together
+
+
+RACE = r"""
+import asyncio, sys
+from bot import quota
+from bot.models import JobRequest
+from bot.settings import load_settings
+from bot.store.postgres import PostgresStore
+
+async def main(url: str, process: int) -> None:
+    settings = load_settings(default_quota_credits=-1, user_max_concurrent=1000, guild_max_concurrent=1000)
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        requests = [JobRequest(guild_id=77, channel_id=1, user_id=1000 * process + n, prompt="race")
+                    for n in range(12)]
+        results = await asyncio.gather(*(quota.admit(store, settings, r) for r in requests))
+        print(sum(1 for job, _ in results if job is not None))
+    finally:
+        await store.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_a_server_budget_raced_by_several_processes_is_never_passed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Three processes, twelve requests each, all at once, against one server's $2.80 budget (ten 6-second
+    768P videos at $0.28): exactly ten are admitted over all processes, and the reservations stay within."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # the schema, then the server's budget
+        from bot.store.postgres import apply_migrations
+
+        apply_migrations(conn)
+        conn.execute("INSERT INTO guild_settings (guild_id, budget_usd) VALUES (77, 2.80)")
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, postgres_url, str(n)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    admitted = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(admitted) == 10
+    [(count, spent)] = query(postgres_url, "SELECT COUNT(*), SUM(cost_usd) FROM jobs WHERE guild_id = 77")
+    assert count == 10
+    assert float(spent) <= 2.80 + 1e-9
