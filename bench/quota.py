@@ -26,7 +26,7 @@ from bench.common import Deadline, Section, percentile
 from bot import quota
 from bot.models import JobRequest
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
 
 GUILD_QUOTA, GUILD_BUDGET = 1001, 1002
 ROLE = 900
@@ -133,7 +133,7 @@ async def _main(cfg: QuotaConfig, tmp: Path, deadline: Deadline) -> tuple[float,
         database_path=tmp / "quota.db", media_dir=tmp / "media", default_quota_credits=cfg.default_credits,
         user_max_concurrent=1_000_000, guild_max_concurrent=1_000_000,
     )  # fmt: skip
-    store = Store(settings.database_path)
+    store = SqliteStore(settings.database_path)
     await store.open()
     try:
         members = await _setup(store, cfg)

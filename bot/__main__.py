@@ -1,11 +1,14 @@
 """`python -m bot [run|setup|sync|check|invite|backup|generate]`: settings, logging, start.
 
 python -m bot                     start the bot (same as `run`)
+python -m bot worker              run jobs only, beside `python -m bot` (PostgreSQL: DATABASE_URL)
 python -m bot setup               ask for the token and the Novita key (or trial mode) and write .env
 python -m bot sync [--guild ID]   register the slash commands with Discord now (a start does it when needed)
 python -m bot check [--online]    the checks a start runs, plus database and ffmpeg (--online: token and key)
 python -m bot invite [--guild ID] print the link that adds the bot to a server with the permissions it needs
 python -m bot backup [PATH]       write a consistent copy of the database, safe while the bot runs
+python -m bot migrate-to-postgres [--from FILE]
+                                  copy the SQLite database into the PostgreSQL one at DATABASE_URL
 python -m bot generate "a prompt" [--image FILE] [--last-frame FILE] [--model M] [--duration 6|10]
                                   [--resolution 768P|1080P] [--out PATH]
                                   make one video through the same job runner (tests an API key)
@@ -41,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hailuo-bot {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot (default)")
+    sub.add_parser("worker", help="run jobs only, without a gateway connection (needs DATABASE_URL)")
     setup = sub.add_parser("setup", help="write .env: the Discord token, the Novita key or trial mode")
     add_setup_arguments(setup)
     sync = sub.add_parser("sync", help="register slash commands with Discord")
@@ -58,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     invite = sub.add_parser("invite", help="print the invite link with the permissions the bot needs")
     invite.add_argument("--guild", type=int, help="preselect this server on Discord's page")
+    migrate = sub.add_parser(
+        "migrate-to-postgres", help="copy the SQLite database into the PostgreSQL one at DATABASE_URL"
+    )
+    migrate.add_argument("--from", dest="source", type=Path, help="the SQLite file (default: DATABASE_PATH)")
     gen = sub.add_parser("generate", help="make one video from the command line")
     gen.add_argument("prompt")
     gen.add_argument("--image", type=Path, help="first frame (JPG, PNG or WebP)")
@@ -103,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         if command == "check":
             return asyncio.run(check(settings, online=args.online))
         if command == "backup":
+            if settings.database_url is not None:
+                print(
+                    "The data is in PostgreSQL (DATABASE_URL): back it up with pg_dump, for example "
+                    "`pg_dump -Fc -f hailuo.dump <dbname>`, a consistent copy while the bot runs.",
+                    file=sys.stderr,
+                )
+                return 2
             from .backup import run_backup
 
             return run_backup(settings, args.path, caller_path(Path()))
@@ -119,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
             args.out = caller_path(args.out)
             args.image = caller_path(args.image) if args.image is not None else None
             return asyncio.run(generate(settings, args))
-        from .app import run_bot, sync_commands  # discord.py loads only when needed
+        if command == "migrate-to-postgres":
+            return migrate_to_postgres(settings, args.source)
+        from .app import run_bot, run_worker, sync_commands  # discord.py loads only when needed
 
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild, clear=args.clear))
+        if command == "worker":
+            return asyncio.run(run_worker(settings))
         return asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
         return 130
@@ -137,16 +156,22 @@ def main(argv: list[str] | None = None) -> int:
 async def check(settings: Settings, online: bool = False) -> int:
     """Report every problem at once; exit non-zero if any. `online` also asks Discord and Novita."""
     from . import media
-    from .store import Store
+    from .store import open_store
 
     problems = startup_problems(settings, "check")  # exactly what a start refuses, then check's own
-    store = Store(settings.database_path)
+    store = open_store(
+        settings.database_path, settings.database_url_value, trial=settings.novita_mode == "simulate"
+    )
     try:
         await store.open()
         unfinished = await store.unfinished_jobs()
-        print(f"database   ok   {settings.database_path} ({len(unfinished)} unfinished job(s) to resume)")
+        where = await store.describe()
+        print(f"database   ok   {where} ({len(unfinished)} unfinished job(s) to resume)")
     except Exception as exc:
-        problems.append(f"DATABASE_PATH {settings.database_path} cannot be opened: {exc}")
+        if settings.database_url is not None:
+            problems.append(f"DATABASE_URL: PostgreSQL cannot be reached or migrated: {exc}")
+        else:
+            problems.append(f"DATABASE_PATH {settings.database_path} cannot be opened: {exc}")
     finally:
         await store.close()
     try:
@@ -188,6 +213,29 @@ async def check(settings: Settings, online: bool = False) -> int:
         print(f"problem    {problem}", file=sys.stderr)
     print("All good." if not problems else f"{len(problems)} problem(s).")
     return 1 if problems else 0
+
+
+def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
+    from .store.migrate import MigrationRefused, copy_sqlite_to_postgres
+
+    url = settings.database_url_value
+    if not url:
+        print(
+            "Set DATABASE_URL=postgresql://user:password@host:5432/dbname first (the database to copy into).",
+            file=sys.stderr,
+        )
+        return 2
+    path = source or settings.database_path
+    try:
+        report = copy_sqlite_to_postgres(path, url)
+    except MigrationRefused as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Copied {path} into PostgreSQL:")
+    for line in report.lines():
+        print(f"  {line}")
+    print("Start the bot with DATABASE_URL set; keep the SQLite file as a backup.")
+    return 0
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:

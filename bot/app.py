@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -25,7 +26,7 @@ from .engine import Engine
 from .instance_lock import InstanceLocked
 from .jobs import JobRunner
 from .settings import Settings
-from .store import Store
+from .store import Store, open_store
 
 log = logging.getLogger("bot.app")
 
@@ -42,6 +43,10 @@ INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
     "Developer Portal → your application → Bot → Privileged Gateway Intents → Message Content Intent, or set "
     "MESSAGE_CONTENT_INTENT=false."
+)
+SHARDING_REQUIRED = (
+    "Discord requires this bot to be sharded: it is in too many servers for one gateway connection. Set "
+    "SHARD_COUNT (one shard per 1,000 servers is a good start) and start again."
 )
 # The bot never joins voice: discord.py's warnings about its missing voice libraries would only confuse.
 for _flag in ("warn_nacl", "warn_dave"):
@@ -98,7 +103,7 @@ class UserFacingCheck(app_commands.CheckFailure):
 
 
 class HailuoBot(commands.Bot):
-    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None, **options: Any) -> None:
         intents = discord.Intents.default()  # no privileged intents (members, presences, message content)…
         intents.message_content = settings.message_content_intent  # …unless the operator opted in
         super().__init__(
@@ -109,10 +114,12 @@ class HailuoBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             chunk_guilds_at_startup=False,
             max_messages=200,
+            **options,
         )
         self.settings = settings
         self.engine = engine
         self.reporter: DiscordReporter | None = None
+        self.gateway = True  # False in `python -m bot worker`: REST only, no gateway connection or cache
         self.metrics_server: metrics.MetricsServer | None = None
 
     @property
@@ -151,7 +158,8 @@ class HailuoBot(commands.Bot):
                     "choose a free port, or leave METRICS_PORT empty to serve no metrics."
                 ) from None
             self.metrics_server = server
-        await self.sync_if_changed()
+        if self.gateway:
+            await self.sync_if_changed()
         # Jobs move at once (REST works from here on); deliveries wait for the guild cache themselves.
         await self.runner.start()
 
@@ -169,14 +177,22 @@ class HailuoBot(commands.Bot):
         log.info("slash commands: %s", result.describe())
 
     async def health(self) -> tuple[bool, str]:
-        """For /healthz: the gateway session is up and the store answers a query."""
-        if self.is_closed() or not self.is_ready() or self.ws is None or not self.ws.open:
+        """For /healthz: the gateway session is up (a worker has none) and the store answers a query."""
+        if self.gateway and not self._gateway_up():
             return False, "not connected to Discord's gateway"
         try:
             await self.store.ping()
         except Exception as exc:
             return False, f"the database does not answer ({type(exc).__name__})"
         return True, "ok"
+
+    def _gateway_up(self) -> bool:
+        if self.is_closed() or not self.is_ready():
+            return False
+        shards = getattr(self, "shards", None)  # AutoShardedBot: every shard of this process
+        if isinstance(shards, dict) and shards:
+            return all(not shard.is_closed() for shard in shards.values())
+        return self.ws is not None and self.ws.open
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands here: mentions are handled by the mention cog's own listener, so discord.py
@@ -195,6 +211,10 @@ class HailuoBot(commands.Bot):
                 invite_url(self.application_id),
             )
 
+    async def on_shard_ready(self, shard_id: int) -> None:
+        count = sum(1 for g in self.guilds if g.shard_id == shard_id)
+        log.info("shard %d of %s ready with %d server(s)", shard_id, self.shard_count, count)
+
     async def close(self) -> None:
         log.info("shutting down")
         if self.engine is not None and self.engine.runner is not None:
@@ -208,19 +228,39 @@ class HailuoBot(commands.Bot):
             await self.engine.close()
 
 
+class ShardedHailuoBot(HailuoBot, commands.AutoShardedBot):
+    """The same bot on SHARD_COUNT gateway connections (SHARD_IDS of them in this process), each carrying
+    the servers Discord assigns to its shard. Everything else is per job in the store, so shards may live in
+    different processes."""
+
+    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+        shard_ids = list(settings.shard_ids) if settings.shard_ids else None
+        super().__init__(settings, engine, shard_count=settings.shard_count, shard_ids=shard_ids)
+
+
+def make_bot(settings: Settings, engine: Engine | None) -> HailuoBot:
+    """Sharded when SHARD_COUNT is set; otherwise one gateway connection, as always."""
+    if settings.shard_count is None:
+        return HailuoBot(settings, engine)
+    return ShardedHailuoBot(settings, engine)
+
+
 def _token(settings: Settings) -> str:
     assert settings.discord_token is not None
     return settings.discord_token.get_secret_value()
 
 
 async def run_bot(settings: Settings) -> int:
+    if problem := settings.shard_problem:
+        print(problem, file=sys.stderr)
+        return 2
     engine = Engine(settings)
     try:
         engine.lock.acquire()  # before logging in: a second process on this database stops at once
     except InstanceLocked as exc:
         print(exc, file=sys.stderr)
         return 2
-    bot = HailuoBot(settings, engine)
+    bot = make_bot(settings, engine)
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -238,6 +278,11 @@ async def run_bot(settings: Settings) -> int:
         except discord.PrivilegedIntentsRequired:  # the portal's toggle is off (gateway close 4014)
             print(INTENT_REFUSED, file=sys.stderr)
             return 2
+        except discord.ConnectionClosed as exc:
+            if exc.code != 4011:  # 4011: too many servers for one connection
+                raise
+            print(SHARDING_REQUIRED, file=sys.stderr)
+            return 2
     if stopping:
         await asyncio.gather(*stopping, return_exceptions=True)
     return 0
@@ -246,9 +291,10 @@ async def run_bot(settings: Settings) -> int:
 async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = False) -> int:
     """Register (or with `clear`, remove) the slash commands now: globally, or in one server at once."""
     bot = HailuoBot(settings, engine=None)
-    store = Store(settings.database_path)  # remembers what was registered, so the next start sends nothing
+    # Remembers what was registered, so the next start sends nothing.
+    store: Store | None = open_store(settings.database_path, settings.database_url_value)
     try:
-        await store.open()
+        await store.open()  # type: ignore[union-attr]
     except Exception as exc:  # the sync works without it; the next start then registers once more
         log.warning("the database could not be opened (%s); syncing without remembering it", exc)
         store = None  # type: ignore[assignment]
@@ -275,4 +321,35 @@ async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = 
     where = f"server {guild_id}" if guild_id else "all servers (members may need to restart Discord)"
     names = ", ".join(result.names) or "none"
     print(f"Synced {len(result.names)} command(s) to {where}: {names}")
+    return 0
+
+
+WORKER_NEEDS_POSTGRES = (
+    "`python -m bot worker` shares the jobs of other processes through PostgreSQL: set DATABASE_URL. "
+    "With the SQLite file, `python -m bot` alone runs every job."
+)
+
+
+async def run_worker(settings: Settings) -> int:
+    """Run jobs without a gateway connection: claim, poll, download and deliver over Discord's REST API
+    (the interaction token while it lives, then the bot token), beside one or more `python -m bot`."""
+    if settings.database_url is None:
+        print(WORKER_NEEDS_POSTGRES, file=sys.stderr)
+        return 2
+    bot = HailuoBot(settings, Engine(settings))
+    bot.gateway = False
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows
+            loop.add_signal_handler(sig, stop.set)
+    async with bot:
+        try:
+            await bot.login(_token(settings))  # REST only; setup_hook opens the engine and starts the runner
+        except discord.LoginFailure:
+            print(LOGIN_REFUSED, file=sys.stderr)
+            return 2
+        log.info("worker %s running jobs (no gateway connection)", bot.runner.owner)
+        await stop.wait()
+        await bot.close()
     return 0

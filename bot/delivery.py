@@ -167,7 +167,8 @@ class DiscordReporter:
 
     # Delivery -----------------------------------------------------------------------------------------
     async def deliver(self, job: Job, video: Path) -> Delivered:
-        await self.bot.wait_until_ready()  # the guild cache gives the upload limit and the channels
+        if self.bot.gateway:  # the guild cache gives the upload limit; a worker asks Discord instead
+            await self.bot.wait_until_ready()
         async with self._lock(job.id):
             self._close_card(job.id)
             try:
@@ -209,7 +210,7 @@ class DiscordReporter:
                 return found
         if self.spoiler is not None and await self.spoiler(job):
             self._spoilers.add(job.id)
-        limit = self._upload_limit(job)
+        limit = await self._upload_limit(job)
         upload, reencoded = await self._fit(job, video, limit)
         quota_line = await self._quota_line(job)
         embed = cards.result_card(job, quota_line, reencoded)
@@ -305,8 +306,13 @@ class DiscordReporter:
             smaller, _ = await self._fit(job, upload, min(limit, DEFAULT_UPLOAD_LIMIT) // 2, force=True)
             return await send(self._file(job, smaller))
 
-    def _upload_limit(self, job: Job) -> int:
-        guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
+    async def _upload_limit(self, job: Job) -> int:
+        if not job.guild_id:
+            return DEFAULT_UPLOAD_LIMIT
+        guild = self.bot.get_guild(job.guild_id)
+        if guild is None and not self.bot.gateway:  # a worker has no guild cache: ask Discord once per job
+            with contextlib.suppress(discord.HTTPException):
+                guild = await self.bot.fetch_guild(job.guild_id)
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
 
     async def _fit(self, job: Job, video: Path, limit: int, force: bool = False) -> tuple[Path, bool]:

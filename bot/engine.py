@@ -16,7 +16,7 @@ from .novita import NovitaClient
 from .settings import Settings
 from .simulate import WARNING as TRIAL_WARNING
 from .simulate import SimulatedNovita
-from .store import Store
+from .store import open_store
 
 log = logging.getLogger("bot.engine")
 
@@ -24,8 +24,10 @@ log = logging.getLogger("bot.engine")
 class Engine:
     def __init__(self, settings: Settings, reporter: Reporter | None = None, **novita_options: float) -> None:
         self.settings = settings
-        self.store = Store(settings.database_path, trial=settings.novita_mode == "simulate")
-        self.lock = InstanceLock(settings.database_path)
+        trial = settings.novita_mode == "simulate"
+        self.store = open_store(settings.database_path, settings.database_url_value, trial=trial)
+        # One process per SQLite file; PostgreSQL shares its jobs between processes through leases instead.
+        self.lock = InstanceLock(settings.database_path, enabled=settings.database_url is None)
         self._reporter = reporter
         self._novita_options = novita_options
         self.http: aiohttp.ClientSession | None = None

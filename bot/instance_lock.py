@@ -27,9 +27,10 @@ def lock_path(database: Path) -> Path:
 
 
 class InstanceLock:
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, *, enabled: bool = True) -> None:
         self.database = database
         self.path = lock_path(database)
+        self.enabled = enabled
         self._fd: int | None = None
 
     @property
@@ -38,7 +39,7 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock at once or raise InstanceLocked (never waits)."""
-        if self._fd is not None or str(self.database) == ":memory:":
+        if not self.enabled or self._fd is not None or str(self.database) == ":memory:":
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -17,7 +17,9 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,7 +31,16 @@ from typing import Any, Protocol
 import aiohttp
 
 from . import media, metrics, quota, redaction
-from .models import RESTING_STATES, ChargeState, InvalidTransition, Job, JobRequest, JobState, utcnow
+from .models import (
+    AT_NOVITA,
+    RESTING_STATES,
+    ChargeState,
+    InvalidTransition,
+    Job,
+    JobRequest,
+    JobState,
+    utcnow,
+)
 from .novita import (
     GenerationRequest,
     NovitaClient,
@@ -47,6 +58,8 @@ from .store import Store
 log = logging.getLogger("bot.jobs")
 
 REFUNDED = "Your credits were returned."
+BALANCE_PAUSE = "no balance"  # the detail of a submit pause set because Novita's account is out of credit
+CLAIM_BATCH = 200  # unfinished jobs taken per claim query
 MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
 
 
@@ -128,33 +141,6 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-class RateLimiter:
-    """At most `per_minute` acquisitions in any 60-second window; `pause` holds everyone back (429)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._stamps: collections.deque[float] = collections.deque()
-        self._paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self.clock() + seconds)
-
-    def delay(self) -> float:
-        now = self.clock()
-        while self._stamps and now - self._stamps[0] >= 60:
-            self._stamps.popleft()
-        wait = max(0.0, self._paused_until - now)
-        if len(self._stamps) >= self.per_minute:
-            wait = max(wait, 60 - (now - self._stamps[0]))
-        return wait
-
-    async def acquire(self) -> None:
-        while (wait := self.delay()) > 0:  # noqa: ASYNC110 - waiting for time to pass, not for an event
-            await asyncio.sleep(wait)
-        self._stamps.append(self.clock())
-
-
 class JobRunner:
     def __init__(
         self,
@@ -170,11 +156,16 @@ class JobRunner:
         self.novita = novita
         self.http = http
         self.reporter: Reporter = reporter or ConsoleReporter()
-        self.limiter = RateLimiter(settings.novita_rate_per_minute)
+        # The process's name on the leases it holds: host, pid and a per-start nonce, so that a restarted
+        # process (even one that got the same pid) is a new owner.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: collections.OrderedDict[int, asyncio.Future[None]] = collections.OrderedDict()
-        self._queue_changed = asyncio.Event()
-        self._slots = asyncio.Condition()
+        self._wake = (
+            asyncio.Event()
+        )  # the local queue changed, a Novita slot freed, or another process said so
+        self._claim_now = asyncio.Event()
         self._at_novita: set[int] = set()
+        self._global_queue: list[int] = []  # every process's queued jobs, oldest first (the member's place)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._settled: dict[int, asyncio.Event] = {}
         self._submit_failures: collections.Counter[int] = collections.Counter()
@@ -200,24 +191,77 @@ class JobRunner:
 
     # Lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the dispatcher and resume every unfinished job."""
+        """Resume every unfinished job this process may drive, then keep claiming, renewing and dispatching.
+
+        On SQLite this process is the only one (the instance lock), so it takes every unfinished job at once.
+        On PostgreSQL it takes the jobs no live process holds, and later those whose process died (their
+        lease ran out), by the same rules as a restart."""
         self._running = True
+        self.store.on_wake(self._woken)
+        await self._claim(steal=self.store.single_process, verb="resuming")
         metrics.watch_runner(lambda: self.queue_length, lambda: self.in_flight)
         self._spawn_background(self._dispatch(), "dispatcher")
+        self._spawn_background(self._claimer(), "claimer")
+        self._spawn_background(self._renewer(), "lease-renewer")
         self._spawn_background(self._janitor(), "janitor")
-        jobs = await self.store.unfinished_jobs()
-        if jobs:
-            log.info(
-                "resuming %d unfinished job(s): %s", len(jobs), ", ".join(f"{j.id}:{j.state}" for j in jobs)
+
+    def _woken(self, reason: str) -> None:
+        """Another process freed a Novita slot, released jobs, or paused submits (PostgreSQL NOTIFY)."""
+        self._wake.set()
+        if reason == "claim":
+            self._claim_now.set()
+
+    async def _claim(self, steal: bool = False, verb: str = "taking over") -> None:
+        while True:
+            jobs = await self.store.claim_jobs(
+                self.owner,
+                self.settings.job_lease_s,
+                CLAIM_BATCH,
+                steal=steal,
+                # A trial-mode runner leaves live jobs alone (they wait for live mode); a live one takes
+                # simulated jobs too, to end them with a refund.
+                only_simulated=self.settings.novita_mode == "simulate",
             )
-        trial = self.settings.novita_mode == "simulate"
-        for job in jobs:
-            if job.simulated != trial and job.state != JobState.DELIVERING:  # a delivery needs no Novita
-                self._spawn_background(self._other_mode(job, trial), f"mode-{job.id}")
+            if jobs:
+                listed = ", ".join(f"{j.id}:{j.state}" for j in jobs)
+                log.info("%s %d unfinished job(s): %s", verb, len(jobs), listed)
+            trial = self.settings.novita_mode == "simulate"
+            for job in jobs:
+                if job.simulated != trial and job.state != JobState.DELIVERING:  # a delivery needs no Novita
+                    self._spawn_background(self._other_mode(job, trial), f"mode-{job.id}")
+                    continue
+                self._drive(job.id)
+            if len(jobs) < CLAIM_BATCH:
+                return
+
+    async def _claimer(self) -> None:
+        """Take over jobs whose process died: each lease that runs out is claimed within a poll interval."""
+        interval = min(2.0, self.settings.job_lease_s / 3)
+        while self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claim_now.wait(), interval)
+            self._claim_now.clear()
+            try:
+                await self._claim()
+            except Exception:
+                log.exception("claiming jobs failed; will retry")
+
+    async def _renewer(self) -> None:
+        """Renew this process's leases well before they run out; stop driving any job another process took."""
+        interval = self.settings.job_lease_s / 3
+        while self._running:
+            await asyncio.sleep(interval)
+            driving = [jid for jid, task in self._tasks.items() if not task.done()]
+            try:
+                held = await self.store.renew_leases(self.owner, self.settings.job_lease_s, driving)
+            except Exception:
+                log.exception("renewing leases failed; will retry")
                 continue
-            if job.state in (JobState.SUBMITTED, JobState.PROCESSING):
-                self._at_novita.add(job.id)
-            self._drive(job.id)
+            for job_id in set(driving) - held:
+                task = self._tasks.get(job_id)
+                if task is not None and not task.done():
+                    job_log(job_id).warning("lease lost to another process; no longer driving")
+                    task.cancel()
 
     async def _other_mode(self, job: Job, trial: bool) -> None:
         """An unfinished job from before NOVITA_MODE changed. A simulated one is ended with a refund: the
@@ -246,6 +290,10 @@ class JobRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._background.clear()
+        try:  # another process may take them over at once instead of waiting for the leases to run out
+            await self.store.release_leases(self.owner)
+        except Exception:
+            log.exception("releasing leases failed; they run out on their own")
 
     def _spawn_background(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -275,7 +323,12 @@ class JobRunner:
             raw_last = self.settings.images_dir / f"upload-{uuid.uuid4().hex}.src"
             await asyncio.to_thread(raw_last.write_bytes, request.last_frame_bytes)
             request = replace(request, last_frame_path=str(raw_last))
-        job, decision = await quota.admit(self.store, self.settings, request)
+        # One process (SQLite): the job is this process's from the first moment. Several (PostgreSQL): it is
+        # born free, and whichever runner claims it first (this one, or a worker woken by NOTIFY) drives it.
+        lease = None
+        if self.store.single_process:
+            lease = (self.owner, utcnow() + timedelta(seconds=self.settings.job_lease_s))
+        job, decision = await quota.admit(self.store, self.settings, request, lease=lease)
         if job is None and raw is not None:
             await asyncio.to_thread(raw.unlink, missing_ok=True)
         if job is None and raw_last is not None:
@@ -294,7 +347,11 @@ class JobRunner:
         return job, decision
 
     def start_job(self, job_id: int) -> None:
-        self._drive(job_id)
+        """The member has their answer: the job may move. With several processes, claim it like any other."""
+        if self.store.single_process:
+            self._drive(job_id)
+        else:
+            self._claim_now.set()
 
     async def cancel(self, job_id: int, reason: str = "Cancelled by the requester.") -> Job | None:
         """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late.
@@ -323,17 +380,27 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._release_slot(job_id)
-        self._queue_changed.set()
+        self._wake.set()
         await self._ended(job)
         return job
 
     async def redeliver(self, job_id: int) -> Job:
         """Deliver an `undelivered` job again from the retained file."""
-        job = await self.store.transition(job_id, JobState.DELIVERING, expect=(JobState.UNDELIVERED,))
+        until = utcnow() + timedelta(seconds=self.settings.job_lease_s)
+        job = await self.store.transition(
+            job_id,
+            JobState.DELIVERING,
+            expect=(JobState.UNDELIVERED,),
+            lease_owner=self.owner,  # whoever asked drives the new delivery
+            lease_until=until,
+        )
         self._drive(job.id)
         return job
 
     def queue_position(self, job_id: int) -> int | None:
+        """The job's place among every process's waiting jobs (as last read), else in this process's queue."""
+        with contextlib.suppress(ValueError):
+            return self._global_queue.index(job_id) + 1
         for position, queued in enumerate(self._queue, start=1):
             if queued == job_id:
                 return position
@@ -353,6 +420,22 @@ class JobRunner:
         return job
 
     # Driving one job ----------------------------------------------------------------------------------
+    async def _move(self, job_id: int, state: JobState, **kwargs: Any) -> Job:
+        """A state write fenced by this process's lease (InvalidTransition when another process holds it)."""
+        job = await self.store.transition(job_id, state, owner=self.owner, **kwargs)
+        self._track(job)
+        return job
+
+    def _track(self, job: Job) -> None:
+        """Keep the in-flight count (a metric) in step with this process's jobs."""
+        if job.state in AT_NOVITA:
+            self._at_novita.add(job.id)
+        else:
+            self._at_novita.discard(job.id)
+
+    async def _update_job(self, job_id: int, **fields: Any) -> Job:
+        return await self.store.update_job(job_id, owner=self.owner, **fields)
+
     def _drive(self, job_id: int) -> None:
         if job_id in self._tasks and not self._tasks[job_id].done():
             return
@@ -363,6 +446,7 @@ class JobRunner:
     def _job_task_done(self, job_id: int, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
+            self._at_novita.discard(job_id)
 
     async def _run_job(self, job_id: int) -> None:
         jlog = job_log(job_id)
@@ -395,7 +479,7 @@ class JobRunner:
             return
         self._release_slot(job_id)
         if job.state == JobState.DELIVERING:
-            job = await self.store.transition(
+            job = await self._move(
                 job_id,
                 JobState.UNDELIVERED,
                 detail=redaction.clip(repr(exc), 1000),
@@ -403,7 +487,7 @@ class JobRunner:
                 error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
             )
         else:
-            job = await self.store.transition(
+            job = await self._move(
                 job_id,
                 JobState.FAILED,
                 charge=ChargeState.REFUNDED,
@@ -435,7 +519,7 @@ class JobRunner:
     async def _fail(self, job: Job, error: str, detail: str | None = None, **fields: Any) -> Job:
         job_log(job.id).warning("failed: %s | %s", error, detail or "")
         self._release_slot(job.id)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.FAILED,
             charge=ChargeState.REFUNDED,
@@ -449,11 +533,25 @@ class JobRunner:
         await self._ended(job)
         return job
 
-    # accepted -> queued: fetch and normalise the image so Novita never has to fetch Discord's link.
+    # accepted -> queued: fetch and normalise the frames so Novita never has to fetch Discord's links.
     async def _step_accepted(self, job: Job) -> None:
         update: dict[str, Any] = {}
-        normalised = self.settings.images_dir / f"{job.id}.jpg"
-        if (job.image_url or job.image_path) and not await asyncio.to_thread(normalised.exists):
+        frames = [
+            (field, url, raw, self.settings.images_dir / name, label)
+            for field, url, raw, name, label in (
+                ("image_path", job.image_url, job.image_path, f"{job.id}.jpg", ""),
+                (
+                    "last_frame_path",
+                    job.last_frame_url,
+                    job.last_frame_path,
+                    f"{job.id}-last.jpg",
+                    "Last frame: ",
+                ),
+            )
+            if url or raw
+        ]
+        todo = [f for f in frames if not await asyncio.to_thread(f[3].exists)]
+        if todo:
             if job.prepare_attempts >= MAX_PREPARE_ATTEMPTS:
                 # Each earlier attempt ended with the process (an image that exhausts memory while it is
                 # decoded, say): fail it rather than crash on every restart.
@@ -464,63 +562,40 @@ class JobRunner:
                     f"image preparation began {job.prepare_attempts} times without finishing",
                 )
                 return
-            job = await self.store.update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
+            job = await self._update_job(job.id, prepare_attempts=job.prepare_attempts + 1)
+        for _field, url, raw, dest, label in todo:
             try:
-                raw = Path(job.image_path) if job.image_path else None
-                if raw is not None and await asyncio.to_thread(raw.exists):
-                    data = await asyncio.to_thread(raw.read_bytes)
-                elif job.image_url:
-                    data = await media.download_image(
-                        self.http, job.image_url, origins=self.settings.image_origins
-                    )
-                else:
-                    raise media.ImageRejected("The image for this job was lost before it could be used.")
-                image = await media.normalise_image(data)
-                await asyncio.to_thread(normalised.write_bytes, image.jpeg)
-                if raw is not None:
-                    await asyncio.to_thread(raw.unlink, missing_ok=True)  # the normalised copy replaces it
+                await self._prepare_frame(url, raw, dest)
             except media.MediaError as exc:
-                await self._fail(job, f"{exc.user_message} {REFUNDED}", str(exc))
+                await self._fail(job, f"{label}{exc.user_message} {REFUNDED}", str(exc))
                 return
-        if job.image_url or job.image_path:
-            update["image_path"] = str(normalised)
-        if job.has_last_frame:
-            last = await self._prepare_last_frame(job)
-            if last is None:
-                return
-            update["last_frame_path"] = str(last)
-        job = await self.store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
+        for field, _url, _raw, dest, _label in frames:
+            update[field] = str(dest)
+        job = await self._move(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,), **update)
         job_log(job.id).info("queued (position %d)", len(self._queue) + 1)
         await self._changed(job)
 
-    async def _prepare_last_frame(self, job: Job) -> Path | None:
-        """The last frame, fetched and normalised like the first (None: the job failed)."""
-        normalised = self.settings.images_dir / f"{job.id}-last.jpg"
-        if await asyncio.to_thread(normalised.exists):
-            return normalised
-        raw = Path(job.last_frame_path) if job.last_frame_path else None
-        try:
-            if raw is not None and await asyncio.to_thread(raw.exists):
-                data = await asyncio.to_thread(raw.read_bytes)
-            elif job.last_frame_url:
-                data = await media.download_image(
-                    self.http, job.last_frame_url, origins=self.settings.image_origins
-                )
-            else:
-                raise media.ImageRejected("The last frame for this job was lost before it could be used.")
-            image = await media.normalise_image(data)
-            await asyncio.to_thread(normalised.write_bytes, image.jpeg)
-            if raw is not None:
-                await asyncio.to_thread(raw.unlink, missing_ok=True)
-        except media.MediaError as exc:
-            await self._fail(job, f"Last frame: {exc.user_message} {REFUNDED}", str(exc))
-            return None
-        return normalised
+    async def _prepare_frame(self, url: str | None, raw_path: str | None, dest: Path) -> None:
+        """A frame from the member's upload (kept as a raw file) or Discord's CDN, normalised to `dest`;
+        the raw file goes once the normalised copy exists (MediaError when it can't be used)."""
+        raw = Path(raw_path) if raw_path else None
+        if raw is not None and await asyncio.to_thread(raw.exists):
+            data = await asyncio.to_thread(raw.read_bytes)
+        elif url:
+            data = await media.download_image(self.http, url, origins=self.settings.image_origins)
+        else:
+            raise media.ImageRejected("The image for this job was lost before it could be used.")
+        image = await media.normalise_image(data)
+        await asyncio.to_thread(dest.write_bytes, image.jpeg)
+        if raw is not None:
+            await asyncio.to_thread(raw.unlink, missing_ok=True)
 
     # A pause after Novita said the account is out of credit: queued jobs wait, and their cards say why.
-    def pause_for_balance(self) -> None:
+    async def pause_for_balance(self) -> None:
+        """Novita said the account is out of credit: every process holds its submits for a while (no retry
+        storm), and the cards of queued jobs say why."""
         seconds = self.settings.novita_balance_pause_s
-        self.limiter.pause(seconds)
+        await self.store.pause_submits(seconds, BALANCE_PAUSE)
         self.paused_until = time.time() + seconds
         log.warning("Novita account out of credit: submits pause for %.0f s", seconds)
         self._notify_queue_positions()
@@ -536,39 +611,67 @@ class JobRunner:
 
     # queued -> submitting -> submitted
     async def _step_queued(self, job: Job) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._queue[job.id] = fut
         if job.id in self._submit_failures:  # refused by Novita's rate limit: keep its place at the front
             self._queue.move_to_end(job.id, last=False)
-        self._queue_changed.set()
+        self._wake.set()
         try:
-            await fut  # resolved by the dispatcher when a slot and a rate token are ours
+            job = await fut  # the dispatcher moved it to `submitting` once a slot and a rate token were ours
         finally:
             self._queue.pop(job.id, None)
         await self._submit(job)
 
     async def _dispatch(self) -> None:
-        """Hand out submit turns in queue order while the in-flight and per-minute limits allow."""
+        """Hand out submit turns in queue order while the in-flight and per-minute limits allow. The limits
+        are kept in the store, for every process together: a turn is one atomic write there."""
+        s = self.settings
         while self._running:
-            if not self._queue:
-                self._queue_changed.clear()
-                await self._queue_changed.wait()
+            head = next((jid for jid, fut in self._queue.items() if not fut.done()), None)
+            if head is None:
+                self._wake.clear()
+                await self._wake.wait()
                 continue
-            async with self._slots:
-                await self._slots.wait_for(lambda: len(self._at_novita) < self.settings.novita_max_in_flight)
-            await self.limiter.acquire()
-            while self._queue:
-                job_id, fut = next(iter(self._queue.items()))
-                self._queue.pop(job_id)
+            fut = self._queue[head]
+            try:
+                job, wait = await self.store.take_submit_turn(
+                    head, self.owner, s.novita_rate_per_minute, s.novita_max_in_flight
+                )
+            except (InvalidTransition, KeyError) as exc:  # cancelled, or another process has it now
+                self._queue.pop(head, None)
                 if not fut.done():
-                    self._at_novita.add(job_id)  # the slot is taken now, before the task wakes up
-                    fut.set_result(None)
-                    break
-            self._notify_queue_positions()
+                    fut.set_exception(InvalidTransition(str(exc)))
+                continue
+            except Exception:
+                log.exception("taking a submit turn failed; will retry")
+                job, wait = None, 1.0
+            if job is not None:
+                self._track(job)
+                self._queue.pop(head, None)
+                self._submitting.add(head)  # from now on a stop waits for its request
+                if not fut.done():
+                    fut.set_result(job)
+                self._notify_queue_positions()
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(wait, 5.0))
+
+    async def _refresh_global_queue(self) -> None:
+        """Every process's waiting jobs, and a pause another process may have set (for the cards)."""
+        with contextlib.suppress(Exception):
+            self._global_queue = await self.store.queued_ids()
+            until, detail = await self.store.submit_pause()
+            if until is not None and detail == BALANCE_PAUSE:
+                self.paused_until = until.timestamp()
 
     def _notify_queue_positions(self) -> None:
+        self._spawn_background(self._renotify_positions(), "positions")
+
+    async def _renotify_positions(self) -> None:
+        await self._refresh_global_queue()
         for job_id in list(self._queue):
-            self._spawn_background(self._notify_position(job_id), f"position-{job_id}")
+            await self._notify_position(job_id)
 
     async def _notify_position(self, job_id: int) -> None:
         job = await self.store.get_job(job_id)
@@ -576,13 +679,8 @@ class JobRunner:
             await self._changed(job)
 
     def _release_slot(self, job_id: int) -> None:
-        if job_id in self._at_novita:
-            self._at_novita.discard(job_id)
-            self._spawn_background(self._notify_slots(), "slots")
-
-    async def _notify_slots(self) -> None:
-        async with self._slots:
-            self._slots.notify_all()
+        """The job no longer waits for or holds a Novita slot: let the dispatcher look again."""
+        self._wake.set()
 
     def _generation_request(
         self, job: Job, image_uri: str | None, end_image_uri: str | None = None
@@ -605,7 +703,6 @@ class JobRunner:
             image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.image_path).read_bytes))
         if job.last_frame_path:
             end_image_uri = media.to_data_uri(await asyncio.to_thread(Path(job.last_frame_path).read_bytes))
-        job = await self.store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
         self._submitting.add(job.id)
         try:
             task_id = await self.novita.submit(self._generation_request(job, image_uri, end_image_uri))
@@ -620,9 +717,11 @@ class JobRunner:
                     jlog.warning(
                         "submit refused (%s); back to the queue for %.1fs", type(exc).__name__, pause
                     )
-                    self.limiter.pause(pause)
+                    await self.store.pause_submits(
+                        pause, redaction.clip(f"{type(exc).__name__}: {exc.detail}", 500)
+                    )
                     self._release_slot(job.id)
-                    job = await self.store.transition(
+                    job = await self._move(
                         job.id,
                         JobState.QUEUED,
                         detail=f"requeued: {exc.detail}",
@@ -634,7 +733,7 @@ class JobRunner:
             return
         except NovitaError as exc:
             if isinstance(exc, NovitaNoBalance):
-                self.pause_for_balance()
+                await self.pause_for_balance()
             if exc.maybe_created:
                 msg = (
                     "We lost contact with the video service while sending your request, so we can't tell "
@@ -649,7 +748,7 @@ class JobRunner:
             self._submitting.discard(job.id)
         now = utcnow()
         deadline = now + timedelta(minutes=self.settings.job_deadline_minutes)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.SUBMITTED,
             expect=(JobState.SUBMITTING,),
@@ -664,7 +763,7 @@ class JobRunner:
     # submitted/processing -> downloading: poll with an eta-aware schedule, bounded by the deadline.
     async def _step_polling(self, job: Job) -> None:
         jlog = job_log(job.id)
-        self._at_novita.add(job.id)
+        self._track(job)  # resumed or taken over: it holds a Novita slot
         s = self.settings
         plan = PollPlan(lo=s.poll_min_s, hi=s.poll_max_s, first=s.poll_first_s)
         assert job.task_id is not None
@@ -699,7 +798,7 @@ class JobRunner:
                         "TASK_STATUS_SUCCEED with an empty videos list",
                     )
                     return
-                job = await self.store.transition(
+                job = await self._move(
                     job.id, JobState.DOWNLOADING, expect=(job.state,), finished_at=utcnow()
                 )
                 await self._changed(job)
@@ -727,12 +826,10 @@ class JobRunner:
         if eta_s is not None:
             fields["eta_s"] = round(eta_s, 1)
         if result.status == TaskStatus.PROCESSING and job.state == JobState.SUBMITTED:
-            job = await self.store.transition(
-                job.id, JobState.PROCESSING, expect=(JobState.SUBMITTED,), **fields
-            )
+            job = await self._move(job.id, JobState.PROCESSING, expect=(JobState.SUBMITTED,), **fields)
             visible = True
         else:
-            job = await self.store.update_job(job.id, **fields)
+            job = await self._update_job(job.id, **fields)
         if visible and result.status not in (TaskStatus.SUCCEED, TaskStatus.FAILED):
             await self._changed(job)
         return job
@@ -769,7 +866,7 @@ class JobRunner:
                 jlog.warning("download attempt %d failed: %s", attempt + 1, exc)
                 continue
             jlog.info("downloaded %d bytes", size)
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.DELIVERING,
                 charge=ChargeState.CHARGED,
@@ -790,7 +887,7 @@ class JobRunner:
         jlog = job_log(job.id)
         video = Path(job.video_path or "")
         if not job.video_path or not await asyncio.to_thread(video.exists):
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.UNDELIVERED,
                 detail="video file missing",
@@ -804,7 +901,7 @@ class JobRunner:
             delivered = await self.reporter.deliver(job, video)
         except DeliveryFailed as exc:
             jlog.warning("undelivered: %s", exc.detail or exc.user_message)
-            job = await self.store.transition(
+            job = await self._move(
                 job.id,
                 JobState.UNDELIVERED,
                 detail=redaction.clip(exc.detail, 1000) or None,
@@ -816,7 +913,7 @@ class JobRunner:
             return
         finally:
             self._delivering.discard(job.id)
-        job = await self.store.transition(
+        job = await self._move(
             job.id,
             JobState.DELIVERED,
             expect=(JobState.DELIVERING,),
@@ -835,7 +932,6 @@ class JobRunner:
 
     async def _step_submitting(self, job: Job) -> None:
         """Found at start: the submit may have reached Novita (and been paid). Never send it again."""
-        self._at_novita.discard(job.id)
         await self._fail(
             job,
             "The bot restarted while sending your request, so we can't tell whether it started. "

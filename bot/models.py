@@ -195,6 +195,8 @@ class Job:
     last_frame_url: str | None = None
     last_frame_path: str | None = None
     last_frame_name: str | None = None
+    lease_owner: str | None = None  # the process driving the job now (see JobRunner and Store.claim_jobs)
+    lease_until: datetime | None = None
 
     @property
     def full_prompt(self) -> str:
@@ -220,7 +222,7 @@ class Job:
                     value = JobState(value)
                 elif f.name == "charge_state":
                     value = ChargeState(value)
-                elif f.name.endswith("_at") or f.name == "period_start":
+                elif f.name.endswith("_at") or f.name in ("period_start", "lease_until"):
                     value = parse_iso(value)
                 elif f.name in ("prompt_expansion", "reencoded", "simulated"):
                     value = bool(value)

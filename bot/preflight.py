@@ -11,8 +11,8 @@ from .invite import token_problem
 from .settings import ConfigError, Settings
 
 # What each command needs before it may run: a start and `check` need everything a start needs.
-NEEDS_TOKEN = frozenset({"run", "check", "sync"})
-NEEDS_KEY = frozenset({"run", "check", "generate"})
+NEEDS_TOKEN = frozenset({"run", "worker", "check", "sync"})
+NEEDS_KEY = frozenset({"run", "worker", "check", "generate"})
 
 
 def startup_problems(settings: Settings, command: str = "run") -> list[str]:
@@ -32,4 +32,6 @@ def startup_problems(settings: Settings, command: str = "run") -> list[str]:
         problem = token_problem(settings.discord_token.get_secret_value())
         if problem is not None:
             problems.append(problem)
+    if command in ("run", "check") and settings.shard_problem:
+        problems.append(settings.shard_problem)
     return problems

@@ -174,9 +174,14 @@ def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, 
 
 
 async def admit(
-    store: Store, settings: Settings, request: JobRequest, now: datetime | None = None
+    store: Store,
+    settings: Settings,
+    request: JobRequest,
+    now: datetime | None = None,
+    lease: tuple[str, datetime] | None = None,
 ) -> tuple[Job | None, Decision]:
-    """Check every limit and, if allowed, create the job with its credits reserved — atomically."""
+    """Check every limit and, if allowed, create the job with its credits reserved — atomically.
+    `lease` (owner, until) makes the admitting process the job's driver from the first moment."""
     now = now or utcnow()
     table = video_models.credit_table(settings, request.model)
     if request.guild_id is not None and not request.operator:
@@ -193,7 +198,13 @@ async def admit(
         return decide(holder["policy"], usage, credits, cost, now)
 
     return await store.admit(
-        {**request.columns(), "credits": credits, "cost_usd": cost, "created_at": now},
+        {
+            **request.columns(),
+            "credits": credits,
+            "cost_usd": cost,
+            "created_at": now,
+            **({"lease_owner": lease[0], "lease_until": lease[1]} if lease else {}),
+        },
         request.role_ids,
         windows,
         judge,

@@ -10,7 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RESOLUTIONS = ("768P", "1080P")
@@ -43,6 +44,12 @@ HELP: dict[str, str] = {
     "DEV_GUILD_ID": "Right-click your server in Discord (Developer Mode on) and 'Copy Server ID'.",
     "NOVITA_MODE": "Use live (the real Novita API) or simulate (trial mode: simulated videos, no key).",
     "DISCORD_APPLICATION_ID": "Developer Portal → your application → General Information → Application ID.",
+    "DATABASE_URL": "Leave it unset for the SQLite file at DATABASE_PATH, or give "
+    "postgresql://user:password@host:5432/dbname to share the work between several processes.",
+    "SHARD_COUNT": "Give the number of gateway shards over all processes (1 or more), e.g. SHARD_COUNT=2, "
+    "or leave it unset for one connection.",
+    "SHARD_IDS": "List the shards this process connects, separated by commas, e.g. SHARD_IDS=0,1, or leave "
+    "it unset for all of them.",
     "MESSAGE_CONTENT_INTENT": "Turn it on in the Developer Portal → your application → Bot → Privileged "
     "Gateway Intents → Message Content Intent, or set MESSAGE_CONTENT_INTENT=false.",
     "MONTHLY_BUDGET_USD": "Give a number of US dollars such as 25, or leave it empty for no default budget.",
@@ -99,6 +106,8 @@ class Settings(BaseSettings):
     # carries the source attachment's link. See `.env.example`.
     novita_image_fields: Annotated[tuple[str, ...], NoDecode] = ("image",)
     database_path: Path = Path("data/hailuo.db")
+    # postgresql://user:password@host:port/dbname puts the store on PostgreSQL (several processes) instead
+    database_url: SecretStr | None = None
     media_dir: Path = Path("data/media")
     dev_guild_id: int | None = None
     discord_application_id: int | None = None  # for `python -m bot invite`; else read from the token
@@ -106,6 +115,9 @@ class Settings(BaseSettings):
     # Ask Discord for the privileged Message Content intent: a mention replying to anyone's image can use it.
     message_content_intent: bool = False
     image_origins: Annotated[tuple[str, ...], NoDecode] = DISCORD_MEDIA_ORIGINS
+    # Gateway sharding: SHARD_COUNT shards over all processes, SHARD_IDS those this process connects (all)
+    shard_count: int | None = Field(None, ge=1)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     # Novita pacing
     novita_rate_per_minute: int = Field(10, ge=1, le=10_000)
@@ -115,6 +127,9 @@ class Settings(BaseSettings):
     poll_max_s: float = Field(30.0, gt=0)
     poll_first_s: float = Field(5.0, gt=0)
     job_deadline_minutes: float = Field(30.0, gt=0)
+    # How long a process's claim on a job lasts without renewal: a job whose process died is taken over by
+    # another process within about this long (PostgreSQL; renewed every third of it)
+    job_lease_s: float = Field(30.0, ge=1, le=3600)
     download_timeout_s: float = Field(300.0, gt=0)
 
     # Quotas (defaults; moderators override per server)
@@ -212,9 +227,46 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError(f"'{value}' is not a list of shard numbers like 0,1")
+            return tuple(int(p) for p in parts) or None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: tuple[int, ...] | None, info: ValidationInfo) -> tuple[int, ...] | None:
+        if not value:
+            return None
+        if "shard_count" not in info.data:
+            return value  # SHARD_COUNT itself is malformed and reported
+        count = info.data["shard_count"]
+        if count is None:
+            raise PydanticCustomError(
+                "setting",
+                "SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the number of shards over all processes "
+                "(e.g. SHARD_COUNT=2 with SHARD_IDS=0 here and SHARD_IDS=1 in the other process), or unset "
+                "SHARD_IDS.",
+            )
+        if too_big := sorted({n for n in value if n >= count}):
+            listed = ("shards " if len(too_big) > 1 else "shard ") + ", ".join(map(str, too_big))
+            exist = "only shard 0 exists" if count == 1 else f"the shards are 0 to {count - 1}"
+            raise PydanticCustomError(
+                "setting",
+                f"SHARD_IDS lists {listed}, but with SHARD_COUNT={count} {exist}: fix SHARD_IDS or raise "
+                "SHARD_COUNT.",
+            )
+        return tuple(sorted(set(value)))
+
     @field_validator(
         "discord_token",
         "novita_api_key",
+        "database_url",
+        "shard_count",
         "monthly_budget_usd",
         "metrics_port",
         "dev_guild_id",
@@ -224,6 +276,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (user:password@host:port/dbname)")
+        return value
 
     @field_validator("monthly_budget_usd")
     @classmethod
@@ -245,6 +304,24 @@ class Settings(BaseSettings):
         return self.price_table[(resolution, duration)]
 
     @property
+    def shard_problem(self) -> str | None:
+        """Why this process may not run the shards it is given, if it may not (one sentence)."""
+        if self.shard_count is None or self.shard_ids is None or self.database_url is not None:
+            return None
+        if set(self.shard_ids) == set(range(self.shard_count)):
+            return None
+        ids = ",".join(map(str, self.shard_ids))
+        return (
+            f"SHARD_IDS={ids} leaves the other shards of SHARD_COUNT={self.shard_count} to another process, "
+            "which cannot share this SQLite database: set DATABASE_URL to a PostgreSQL database for "
+            "several processes, or unset SHARD_IDS so that this process connects every shard."
+        )
+
+    @property
+    def database_url_value(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url is not None else None
+
+    @property
     def videos_dir(self) -> Path:
         return self.media_dir / "videos"
 
@@ -260,6 +337,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            if err["type"] == "setting":  # a whole sentence that names the variable itself
+                lines.append(err["msg"])
+                continue
             var = str(err["loc"][0]).upper() if err["loc"] else "?"
             hint = HELP.get(var, "See .env.example for the expected form.")
             lines.append(f"{var} is malformed: {err['msg']}. {hint}")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import psycopg
 import pytest
 
 from bot.jobs import ConsoleReporter, JobRunner
 from bot.models import Job, JobRequest
 from bot.novita import NovitaClient
 from bot.settings import Settings, load_settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
+from bot.store.postgres import PostgresStore
 from tests.fakes.novita import FakeNovita, Timeline
+from tests.support.postgres import PostgresServer, running_postgres
 
 QUICK = Timeline(queued_s=0.1, processing_s=0.4)
 
@@ -39,7 +43,50 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = Store(settings.database_path)
+    s = SqliteStore(settings.database_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(settings: Settings) -> AsyncIterator[Store]:
+    """For tests of what only the SQLite engine does (its file, its one thread), in modules whose `store`
+    runs on both engines."""
+    s = SqliteStore(settings.database_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run, started on first use."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the test server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def contract_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
+    """The same store tests on both engines: the SQLite file, and a real PostgreSQL server."""
+    s: Store
+    if request.param == "postgres":
+        s = PostgresStore(request.getfixturevalue("postgres_url"))
+    else:
+        s = SqliteStore(settings.database_path)
     await s.open()
     try:
         yield s

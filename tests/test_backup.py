@@ -14,7 +14,7 @@ from bot import quota
 from bot.instance_lock import InstanceLock
 from bot.models import JobRequest
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ async def test_backup_while_the_bot_runs_restores_to_an_equal_database(
     restored = tmp_path / "restored" / "hailuo.db"
     restored.parent.mkdir()
     restored.write_bytes(copy.read_bytes())
-    reopened = Store(restored)
+    reopened = SqliteStore(restored)
     await reopened.open()  # what the bot does on start: migrations find nothing to do
     try:
         assert await reopened.ledger_totals() == live

@@ -89,3 +89,12 @@ def test_docker_build_succeeds() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     assert "database   ok" in check.stdout
     assert "ffmpeg     ok" in check.stdout
+
+
+def test_compose_has_a_postgres_profile_with_postgresql_and_two_workers() -> None:
+    compose = (ROOT / "compose.yaml").read_text()
+    assert re.search(r"^  postgres:\n    profiles: \[\"postgres\"\]", compose, re.MULTILINE)
+    assert re.search(r"^  worker:\n    profiles: \[\"postgres\"\]", compose, re.MULTILINE)
+    assert 'command: ["python", "-m", "bot", "worker"]' in compose
+    assert re.search(r"^      replicas: 2$", compose, re.MULTILINE)
+    assert re.search(r"^        required: false$", compose, re.MULTILINE)  # the gateway runs alone too

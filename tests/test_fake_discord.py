@@ -528,3 +528,164 @@ async def test_a_slow_answer_is_carried_out_before_it_arrives() -> None:
         assert message.author.bot
         assert not post.done()  # made, but the answer is still held back
         post.cancel()
+
+
+# Sharding ---------------------------------------------------------------------------------------------------
+GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 9, 1 << 12
+
+
+async def identify(
+    http: aiohttp.ClientSession, fake: FakeDiscord, shard: list[int] | None
+) -> aiohttp.ClientWebSocketResponse:
+    """A raw gateway connection: HELLO, then IDENTIFY (with `shard` when given) as discord.py sends it."""
+    ws = await http.ws_connect(fake.gateway_url)
+    assert (await ws.receive_json(timeout=5))["op"] == 10
+    data: dict[str, object] = {
+        "token": fake.token,
+        "intents": GUILD_MESSAGES | DIRECT_MESSAGES,
+        "properties": {"os": "linux", "browser": "test", "device": "test"},
+    }
+    if shard is not None:
+        data["shard"] = shard
+    await ws.send_json({"op": 2, "d": data})
+    return ws
+
+
+async def ready_and_guilds(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict, list[int]]:
+    """READY and the GUILD_CREATEs that follow it (one per guild READY lists as unavailable)."""
+    ready = await ws.receive_json(timeout=5)
+    assert ready["t"] == "READY"
+    created = [await ws.receive_json(timeout=5) for _ in ready["d"]["guilds"]]
+    assert {f["t"] for f in created} <= {"GUILD_CREATE"}
+    return ready["d"], [int(f["d"]["id"]) for f in created]
+
+
+def received(fake: FakeDiscord, shard: int, event: str) -> list[dict]:
+    """What the current session of `shard` was sent, as the fake recorded it for replay."""
+    return [frame["d"] for _, frame in fake.gateway.shards[shard].events if frame["t"] == event]
+
+
+async def test_each_shard_gets_only_its_guilds_and_their_events() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        zero = [fake.add_guild(f"zero {n}", shard=(0, 2)) for n in range(2)]
+        one = fake.add_guild("one", shard=(1, 2))
+        for guild in (*zero, one):
+            fake.add_member(guild, fake.member)
+        default_shard = fake.shard_of(fake.guild, 2)
+        ws0 = await identify(http, fake, [0, 2])
+        ws1 = await identify(http, fake, [1, 2])
+        try:
+            ready0, guilds0 = await ready_and_guilds(ws0)
+            ready1, guilds1 = await ready_and_guilds(ws1)
+            assert (ready0["shard"], ready1["shard"]) == ([0, 2], [1, 2])
+            expected = {0: {g.id for g in zero}, 1: {one.id}}
+            expected[default_shard].add(fake.guild.id)
+            assert (set(guilds0), set(guilds1)) == (expected[0], expected[1])
+            assert fake.gateway.live_shards(0, 2) == {0, 1}
+
+            in_one = fake.post_message(one.channel_named("general"), fake.member, "hello shard one")
+            assert (await ws1.receive_json(timeout=5))["d"]["id"] == str(in_one.id)
+            in_zero = fake.post_message(zero[1].channel_named("general"), fake.member, "hello shard zero")
+            assert (await ws0.receive_json(timeout=5))["d"]["id"] == str(in_zero.id)
+            dm = fake.post_message(fake.world.dm_channel_for(fake.member), fake.member, "a DM")
+            assert (await ws0.receive_json(timeout=5))["d"]["id"] == str(dm.id)  # DMs: shard 0
+            assert [m["id"] for m in received(fake, 1, "MESSAGE_CREATE")] == [str(in_one.id)]
+            assert [m["id"] for m in received(fake, 0, "MESSAGE_CREATE")] == [str(in_zero.id), str(dm.id)]
+
+            later = fake.add_guild("later", shard=(1, 2))
+            assert [g["id"] for g in received(fake, 1, "GUILD_CREATE")][-1] == str(later.id)
+            assert str(later.id) not in [g["id"] for g in received(fake, 0, "GUILD_CREATE")]
+        finally:
+            await ws0.close()
+            await ws1.close()
+
+
+async def test_interactions_go_to_the_shard_of_their_guild() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        one = fake.add_guild("one", shard=(1, 2))
+        fake.add_member(one, fake.member)
+        url = f"{fake.api_url}/applications/{fake.application_id}/commands"
+        command = {"name": "ping", "description": "ping", "type": 1}
+        headers = {"Authorization": f"Bot {fake.token}"}
+        async with http.put(url, json=[command], headers=headers) as resp:
+            assert resp.status == 200
+        ws0 = await identify(http, fake, [0, 2])
+        await ready_and_guilds(ws0)
+        with pytest.raises(RuntimeError, match="no gateway session for shard 1 of 2"):
+            fake.slash("ping", guild=one)  # nobody connected shard 1: Discord could not deliver it
+        ws1 = await identify(http, fake, [1, 2])
+        try:
+            await ready_and_guilds(ws1)
+            in_one = fake.slash("ping", guild=one)
+            in_dm = fake.slash("ping", dm=True)
+            assert [i["id"] for i in received(fake, 1, "INTERACTION_CREATE")] == [str(in_one.id)]
+            assert [i["id"] for i in received(fake, 0, "INTERACTION_CREATE")] == [str(in_dm.id)]
+        finally:
+            await ws0.close()
+            await ws1.close()
+
+
+async def test_a_second_identify_replaces_that_shards_session_only() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        one = fake.add_guild("one", shard=(1, 2))
+        ws0 = await identify(http, fake, [0, 2])
+        ws1 = await identify(http, fake, [1, 2])
+        await ready_and_guilds(ws0)
+        await ready_and_guilds(ws1)
+        shard0, old1 = fake.gateway.shards[0], fake.gateway.shards[1]
+        ws1_new = await identify(http, fake, [1, 2])
+        try:
+            await ready_and_guilds(ws1_new)
+            assert old1.invalidated
+            assert fake.gateway.shards[0] is shard0
+            assert not shard0.invalidated
+            assert fake.gateway.live_shards(since=2) == {1}  # the third IDENTIFY's session
+            fake.post_message(one.channel_named("general"), fake.member, "to the new session")
+            assert (await ws1_new.receive_json(timeout=5))["t"] == "MESSAGE_CREATE"
+            assert not [e for _, e in old1.events if e["t"] == "MESSAGE_CREATE"]
+
+            await ws1.send_json(  # the old session cannot be resumed
+                {"op": 6, "d": {"token": fake.token, "session_id": old1.id, "seq": old1.seq}}
+            )
+            assert (await ws1.receive_json(timeout=5)) == {"op": 9, "d": False}
+
+            unsharded = await identify(http, fake, None)  # another shard count: a new layout
+            await ready_and_guilds(unsharded)
+            assert shard0.invalidated
+            assert fake.gateway.shard_count == 1
+            await unsharded.close()
+        finally:
+            for ws in (ws0, ws1, ws1_new):
+                await ws.close()
+
+
+@pytest.mark.parametrize("shard", [[2, 2], [-1, 2], [0, 0], [0], "0,2"])
+async def test_an_invalid_shard_is_refused_with_4010(shard: object) -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as http:
+        ws = await identify(http, fake, shard)  # type: ignore[arg-type]
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4010
+        assert fake.gateway.identify_payloads == []
+
+
+async def test_too_many_guilds_for_one_session_needs_sharding_and_gateway_bot_says_how_many() -> None:
+    async with FakeDiscord(max_guilds_per_shard=2) as fake, aiohttp.ClientSession() as http:
+        fake.add_guild("zero", shard=(0, 2))
+        fake.add_guild("one", shard=(1, 2))
+        ws = await identify(http, fake, None)  # three guilds on one session
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4011
+        ws0 = await identify(http, fake, [0, 2])
+        ws1 = await identify(http, fake, [1, 2])
+        await ready_and_guilds(ws0)
+        await ready_and_guilds(ws1)
+        await ws0.close()
+        await ws1.close()
+        headers = {"Authorization": f"Bot {fake.token}"}
+        async with http.get(f"{fake.api_url}/gateway/bot", headers=headers) as resp:
+            assert (await resp.json())["shards"] == 1
+        for n in range(1000):
+            fake.add_guild(f"more {n}", channels=())
+        async with http.get(f"{fake.api_url}/gateway/bot", headers=headers) as resp:
+            assert (await resp.json())["shards"] == 2  # one per 1,000 guilds, as Discord advises

@@ -16,7 +16,7 @@ from bot.jobs import MAX_PREPARE_ATTEMPTS, ConsoleReporter, JobRunner
 from bot.models import ChargeState, InvalidTransition, JobState
 from bot.novita import NovitaClient
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
 from tests.conftest import QUICK, Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.fakes.server import LoopbackServer
@@ -152,7 +152,7 @@ async def test_local_queue_honours_in_flight_limit_and_cancel_refunds(env: Env) 
 
 
 async def test_rate_limit_spaces_submits(env: Env) -> None:
-    env.runner.limiter.per_minute = 2
+    env.settings.novita_rate_per_minute = 2
     env.settings.user_max_concurrent = 10
     ids = []
     for i in range(3):
@@ -269,7 +269,7 @@ async def test_a_job_moved_by_another_driver_while_preparing_is_left_alone(env: 
         assert job is not None
         env.runner.start_job(job.id)
         await asyncio.wait_for(started.wait(), 10)
-        other = Store(env.settings.database_path)  # the other driver, on its own connection
+        other = SqliteStore(env.settings.database_path)  # the other driver, on its own connection
         await other.open()
         try:
             await other.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))

@@ -15,6 +15,12 @@ from bot.store import PolicyRows, Store, UsageSnapshot
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # a Wednesday
 
 
+@pytest.fixture
+def store(contract_store: Store) -> Store:
+    """Every test here that takes `store` runs on SQLite and on PostgreSQL."""
+    return contract_store
+
+
 async def ask(
     store: Store,
     settings: Settings,

@@ -22,6 +22,12 @@ CDN = "https://cdn.discordapp.com/attachments/1/2/cat.png?ex=abc&hm=signed"
 TRICKY = 'A "quoted" prompt, with commas,\nnew lines and emoji 🎞️ — and <@123>'
 
 
+@pytest.fixture
+def store(contract_store: Store) -> Store:
+    """Every test here that takes `store` runs on SQLite and on PostgreSQL."""
+    return contract_store
+
+
 async def new_job(
     store: Store,
     settings: Settings,

@@ -19,7 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith(
-            ("DISCORD_", "NOVITA_", "DEFAULT_", "POLL_", "CREDIT_", "PRICE_", "LOG_", "MODEL_")
+            (
+                "DISCORD_",
+                "NOVITA_",
+                "DEFAULT_",
+                "POLL_",
+                "CREDIT_",
+                "PRICE_",
+                "LOG_",
+                "MODEL_",
+                "SHARD_",
+                "DATABASE_",
+            )
         ):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no stray .env
@@ -140,3 +151,58 @@ def test_a_malformed_model_table_names_the_variable(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "MODEL_CREDIT_TABLE" in str(info.value)
+
+
+def test_shard_settings_are_optional_and_read_as_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.shard_count, s.shard_ids, s.shard_problem) == (None, None, None)
+    monkeypatch.setenv("SHARD_COUNT", "4")
+    monkeypatch.setenv("SHARD_IDS", " 3, 1,1 ")
+    s = load_settings(database_url="postgresql://u:p@127.0.0.1:5432/db")
+    assert (s.shard_count, s.shard_ids) == (4, (1, 3))
+    assert s.shard_problem is None  # the other shards run in other processes on the same PostgreSQL
+    assert load_settings(shard_ids="").shard_ids is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHARD_IDS": "0,1"}, r"^SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT"),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0,2,3"},
+            r"^SHARD_IDS lists shards 2, 3, but with SHARD_COUNT=2 ",
+        ),
+        ({"SHARD_COUNT": "1", "SHARD_IDS": "1"}, r"^SHARD_IDS lists shard 1, .* only shard 0 exists"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "zero"}, r"^SHARD_IDS is malformed: .*'zero'"),
+        ({"SHARD_COUNT": "0"}, r"^SHARD_COUNT is malformed: .*greater than or equal to 1"),
+    ],
+)
+def test_shard_settings_that_cannot_work_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_all_shards_in_one_process_work_on_sqlite_but_some_of_them_do_not() -> None:
+    assert load_settings(shard_count=2).shard_problem is None
+    assert load_settings(shard_count=2, shard_ids="1,0").shard_problem is None
+    problem = load_settings(shard_count=2, shard_ids="1").shard_problem
+    assert problem is not None
+    assert problem.startswith("SHARD_IDS=1 leaves the other shards of SHARD_COUNT=2 to another process")
+    assert "DATABASE_URL" in problem
+
+
+def test_check_reports_shards_that_sqlite_cannot_share(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "t" * 30,
+        "NOVITA_API_KEY": "k" * 30,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite"),
+        "SHARD_COUNT": "2",
+        "SHARD_IDS": "0",
+    }
+    result = _run_bot(["check"], env, tmp_path)
+    assert result.returncode == 1
+    assert "SHARD_IDS=0 leaves the other shards of SHARD_COUNT=2" in result.stderr

@@ -14,7 +14,13 @@ import pytest
 from bot import quota
 from bot.models import ChargeState, InvalidTransition, JobRequest, JobState
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
+
+
+@pytest.fixture
+def store(contract_store: Store) -> Store:
+    """Every test here that takes `store` runs on SQLite and on PostgreSQL."""
+    return contract_store
 
 
 async def new_job(store: Store, settings: Settings, user: int = 1, guild: int = 10):
@@ -24,10 +30,12 @@ async def new_job(store: Store, settings: Settings, user: int = 1, guild: int = 
     return job
 
 
-async def test_reopen_applies_no_migration_twice_and_keeps_rows(store: Store, settings: Settings) -> None:
-    job = await new_job(store, settings)
-    await store.close()
-    again = Store(settings.database_path)
+async def test_reopen_applies_no_migration_twice_and_keeps_rows(
+    sqlite_store: Store, settings: Settings
+) -> None:
+    job = await new_job(sqlite_store, settings)
+    await sqlite_store.close()
+    again = SqliteStore(settings.database_path)
     await again.open()
     try:
         assert (await again.get_job(job.id)).prompt == "a cat"
@@ -66,14 +74,14 @@ async def test_reservation_is_settled_once(store: Store, settings: Settings) -> 
     assert totals == {"reserve": 1, "refund": 1}
 
 
-async def test_every_call_runs_on_the_one_store_thread(store: Store) -> None:
+async def test_every_call_runs_on_the_one_store_thread(sqlite_store: Store) -> None:
     names = set()
 
     def where() -> None:
         names.add(threading.current_thread().name)
 
     for _ in range(5):
-        await store._run(where)
+        await sqlite_store._run(lambda _tx: where())
     assert len(names) == 1
     assert next(iter(names)).startswith("store")
     assert threading.current_thread().name not in names
@@ -100,7 +108,7 @@ async def test_a_slow_store_does_not_block_the_event_loop(store: Store) -> None:
     import time
 
     async with loop_ticks() as ticks:
-        await store._run(lambda: time.sleep(0.3))
+        await store._run(lambda _tx: time.sleep(0.3))
     assert ticks[0] >= 10
 
 
@@ -119,7 +127,7 @@ async def test_policy_rows_round_trip(store: Store) -> None:
 
 def test_database_path_folder_is_created(tmp_path: Path) -> None:
     async def go() -> None:
-        s = Store(tmp_path / "deep" / "er" / "db.sqlite")
+        s = SqliteStore(tmp_path / "deep" / "er" / "db.sqlite")
         await s.open()
         await s.close()
 
@@ -128,7 +136,7 @@ def test_database_path_folder_is_created(tmp_path: Path) -> None:
 
 
 async def test_a_database_locked_by_another_process_delays_but_does_not_fail(
-    store: Store, settings: Settings
+    sqlite_store: Store, settings: Settings
 ) -> None:
     import subprocess
     import sys
@@ -145,32 +153,58 @@ async def test_a_database_locked_by_another_process_delays_but_does_not_fail(
     assert holder.stdout.readline().strip() == "locked"
     started = time.monotonic()
     async with loop_ticks() as ticks:
-        job = await new_job(store, settings)  # waits for the lock (busy timeout), then succeeds
+        job = await new_job(sqlite_store, settings)  # waits for the lock (busy timeout), then succeeds
     waited = time.monotonic() - started
     holder.wait(10)
     assert job.state == JobState.ACCEPTED
     assert waited > 0.5
-    assert ticks[0] > 30  # the event loop kept running while the store waited
+    assert ticks[0] > 30  # the event loop kept running while the sqlite_store waited
 
 
 async def test_a_members_request_goes_ahead_of_queued_background_writes(
-    store: Store, settings: Settings
+    sqlite_store: Store, settings: Settings
 ) -> None:
     import time
 
-    job = await new_job(store, settings)
+    job = await new_job(sqlite_store, settings)
     order: list[str] = []
 
     def slow() -> None:
         time.sleep(0.2)  # the worker is busy while the rest queue up
 
-    busy = asyncio.ensure_future(store._run(slow))
+    busy = asyncio.ensure_future(sqlite_store._run(lambda _tx: slow()))
     await asyncio.sleep(0.05)
-    background = [asyncio.ensure_future(store.update_job(job.id, polls=i)) for i in range(50)]
+    background = [asyncio.ensure_future(sqlite_store.update_job(job.id, polls=i)) for i in range(50)]
     for task in background:
         task.add_done_callback(lambda _t: order.append("background"))
-    interactive = asyncio.ensure_future(store.get_job(job.id))
+    interactive = asyncio.ensure_future(sqlite_store.get_job(job.id))
     interactive.add_done_callback(lambda _t: order.append("interactive"))
     await asyncio.gather(busy, interactive, *background)
     assert order.index("interactive") == 0
-    assert (await store.get_job(job.id)).polls == 49  # background writes still ran, in order
+    assert (await sqlite_store.get_job(job.id)).polls == 49  # background writes still ran, in order
+
+
+async def test_both_engines_build_the_same_tables_and_columns(
+    sqlite_store: Store, settings: Settings, postgres_url: str
+) -> None:
+    import psycopg
+
+    from bot.store.postgres import PostgresStore
+
+    pg = PostgresStore(postgres_url)
+    await pg.open()
+    await pg.close()
+    with sqlite3.connect(settings.database_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        lite = {
+            (t, r[1])
+            for t in tables
+            if not t.startswith(("_", "sqlite"))
+            for r in conn.execute(f"PRAGMA table_info({t})")
+        }
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name <> 'hailuo_migrations'"
+        ).fetchall()
+    assert lite == set(rows)

@@ -7,7 +7,7 @@ from bot import quota, reports
 from bot.jobs import ConsoleReporter, JobRunner
 from bot.models import ChargeState, Job, JobRequest, JobState
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SqliteStore, Store
 from tests.conftest import Env
 
 GUILD, USER = 10, 1
@@ -56,7 +56,7 @@ async def test_simulated_videos_do_not_count_against_a_live_quota_or_budget(
 
 async def test_a_trial_store_counts_only_simulated_videos(store: Store, settings: Settings) -> None:
     await made_video(store, settings, simulated=False)
-    trial = Store(settings.database_path, trial=True)
+    trial = SqliteStore(settings.database_path, trial=True)
     await trial.open()
     try:
         await made_video(trial, settings, simulated=True)

@@ -76,6 +76,14 @@ class BotProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def shards(self) -> tuple[list[int], int] | None:
+        """The shards this process connects and the shard count, from its SHARD_IDS / SHARD_COUNT."""
+        count = self.env.get("SHARD_COUNT", "").strip()
+        if not count:
+            return None
+        ids = [int(n) for n in self.env.get("SHARD_IDS", "").split(",") if n.strip()]
+        return ids or list(range(int(count))), int(count)
+
 
 @dataclass
 class World:
@@ -84,26 +92,44 @@ class World:
     bot: BotProcess
     tmp: Path
     settings_env: dict[str, str] = field(default_factory=dict)
+    more_bots: list[BotProcess] = field(default_factory=list)
 
-    def start_bot(self, wait: bool = True) -> None:
+    def spawn_bot(self, name: str, **env: str) -> BotProcess:
+        """Another `python -m bot` on the same fakes and data directory, with `env` on top of the first's
+        environment (e.g. its own SHARD_IDS); its output goes to `<name>.log`. Not started yet."""
+        bot = BotProcess(env={**self.bot.env, **env}, cwd=self.tmp, log_path=self.tmp / f"{name}.log")
+        self.more_bots.append(bot)
+        return bot
+
+    def start_bot(self, wait: bool = True, bot: BotProcess | None = None) -> None:
+        bot = bot or self.bot
         identified = len(self.discord.gateway.identify_payloads)
-        self.bot.start()
+        bot.start()
         if wait:
-            self.wait_ready(identified)
+            self.wait_ready(identified, bot=bot)
 
-    def wait_ready(self, identified_before: int = 0, timeout: float = 40) -> None:
-        """Until this process has identified on a live gateway session (not a previous process's)."""
+    def wait_ready(
+        self, identified_before: int = 0, timeout: float = 40, bot: BotProcess | None = None
+    ) -> None:
+        """Until this process has identified on a live gateway session (not a previous process's): with
+        SHARD_COUNT, a live session for each shard it connects."""
+        bot = bot or self.bot
+        shards = bot.shards()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.bot.alive():
-                raise AssertionError(f"the bot exited early:\n{self.bot.log()[-4000:]}")
+            if not bot.alive():
+                raise AssertionError(f"the bot exited early:\n{bot.log()[-4000:]}")
             if len(self.discord.gateway.identify_payloads) > identified_before:
                 with contextlib.suppress(Exception):
-                    self.discord.wait_until_ready(timeout=0.5)
+                    if shards is None:
+                        self.discord.wait_until_ready(timeout=0.5)
+                    else:
+                        ids, count = shards
+                        self.discord.wait_for_shards(ids, count, since=identified_before, timeout=0.5)
                     self.discord.wait_for_commands("video", timeout=0.5)
                     return
             time.sleep(0.02)
-        raise AssertionError(f"the bot never became ready:\n{self.bot.log()[-4000:]}")
+        raise AssertionError(f"the bot never became ready:\n{bot.log()[-4000:]}")
 
     def restart_bot(self) -> None:
         self.start_bot()
@@ -180,10 +206,12 @@ def running_world(
             yield world
             assert_answered_in_time(world)
             assert_pings_only_requesters(world)
-            bot.stop()
+            for process in (bot, *world.more_bots):
+                process.stop()
             assert_no_secrets_written(world)
         finally:
-            bot.stop()
+            for process in (bot, *world.more_bots):
+                process.stop()
 
 
 def assert_no_secrets_written(world: World) -> None:

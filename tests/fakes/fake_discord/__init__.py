@@ -42,7 +42,9 @@ Implemented
     nonce with enforce_nonce (the message made with it in the last `world.nonce_window` seconds is returned,
     no second one is made; nonces over 25 characters 400/50035), late answers on demand (`slow_answer`).
     Gateway: zlib-stream when requested, privileged intents refused unless enabled (close 4014), bad token
-    (4004), intent-filtered MESSAGE_* events.
+    (4004), intent-filtered MESSAGE_* events. Sharding: one session per shard of IDENTIFY's `shard`, each
+    guild's events on shard (guild_id >> 22) % count and DMs on shard 0, invalid shard (4010), too many
+    guilds for one session (4011, `max_guilds_per_shard`); `add_guild(shard=(id, count))` picks the id.
     Message Content intent, as Discord applies it: `privileged_intents` are the portal's toggles (they set
     `flags` of GET /applications/@me). Others' messages that neither mention the bot nor are in DMs arrive
     with content, embeds, attachments and components blank: on the gateway (MESSAGE_CREATE/UPDATE and their
@@ -51,7 +53,8 @@ Implemented
 
 Known gaps
     No threads, voice, stickers, polls beyond storage, autocomplete driving, member chunking, presence,
-    audit-log reasons, per-route rate-limit buckets beyond on-demand 429s, sharding, application emojis,
+    audit-log reasons, per-route rate-limit buckets beyond on-demand 429s, the IDENTIFY rate limit
+    (max_concurrency), sessions of two shard counts at once, application emojis,
     entitlements (always empty), webhooks other than interaction webhooks, attachment uploads via
     pre-signed `attachments` upload URLs. `enforce_message_content_intent=False` turns the message-content
     blanking off (for tests about something else). CDN signatures are checked but never rotated.

@@ -16,7 +16,7 @@ from aiohttp import web
 from ..server import LoopbackServer
 from . import commands as cmds
 from . import payloads
-from .gateway import Gateway
+from .gateway import Gateway, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
     MESSAGE_COMPONENT,
@@ -77,6 +77,7 @@ class FakeDiscord:
         app_name: str = "Hailuo Bot",
         guild_name: str = "Test Server",
         premium_tier: int = 0,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.response_window = response_window
         self.token_lifetime = token_lifetime
@@ -89,6 +90,8 @@ class FakeDiscord:
             )
         self.enforce_message_content_intent = enforce_message_content_intent
         self.app_name = app_name
+        # A session carrying more guilds than this is closed with 4011 "Sharding required", as on Discord.
+        self.max_guilds_per_shard = max_guilds_per_shard
         self.gateway_compress = True  # honour compress=zlib-stream (False: plain text frames regardless)
         self._background: asyncio.Task[None] | None = None
         self.world = World()
@@ -211,13 +214,15 @@ class FakeDiscord:
         channels: Iterable[str] = ("general",),
         locale: str = "en-US",
         bot_permissions: Iterable[str] | int = DEFAULT_BOT_PERMISSIONS,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """A guild the bot is in: @everyone, the bot's managed role, the owner and the bot as members."""
+        """A guild the bot is in: @everyone, the bot's managed role, the owner and the bot as members.
+
+        `shard=(id, count)` picks an id that lands on that shard when the bot runs `count` shards."""
         w = self.world
         owner = owner or self.owner
-        guild = Guild(
-            id=w.snowflake(), name=name, owner_id=owner.id, premium_tier=premium_tier, locale=locale
-        )
+        guild_id = w.snowflake() if shard is None else w.snowflake.on_shard(*shard)
+        guild = Guild(id=guild_id, name=name, owner_id=owner.id, premium_tier=premium_tier, locale=locale)
         guild.roles[guild.id] = Role(id=guild.id, name="@everyone", permissions=DEFAULT_EVERYONE_PERMISSIONS)
         perms = bot_permissions if isinstance(bot_permissions, int) else permission_bits(*bot_permissions)
         bot_role = Role(
@@ -232,8 +237,7 @@ class FakeDiscord:
         )
         for index, channel_name in enumerate(channels):
             self._new_channel(guild, channel_name, position=index)
-        if self.gateway.connected:
-            self.gateway.dispatch("GUILD_CREATE", payloads.guild_create(guild))
+        self.gateway.dispatch_if_live("GUILD_CREATE", payloads.guild_create(guild), guild_id=guild.id)
         return guild
 
     def bot_role(self, guild: Guild | None = None) -> Role:
@@ -265,15 +269,16 @@ class FakeDiscord:
         channel = self._new_channel(
             guild, name, type=type, topic=topic, nsfw=nsfw, position=len(guild.channels)
         )
-        if self.gateway.connected:
-            self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(channel))
+        self.gateway.dispatch_if_live("CHANNEL_CREATE", payloads.channel(channel), guild_id=guild.id)
         return channel
 
     @on_loop
     def delete_channel(self, channel: Channel) -> None:
         channel.deleted = True
-        if self.gateway.connected and channel.guild_id:
-            self.gateway.dispatch("CHANNEL_DELETE", payloads.channel(channel))
+        if channel.guild_id:
+            self.gateway.dispatch_if_live(
+                "CHANNEL_DELETE", payloads.channel(channel), guild_id=channel.guild_id
+            )
 
     @on_loop
     def add_role(self, guild: Guild | None, name: str, *, permissions: Iterable[str] | int = ()) -> Role:
@@ -281,10 +286,9 @@ class FakeDiscord:
         perms = permissions if isinstance(permissions, int) else permission_bits(*permissions)
         role = Role(id=self.world.snowflake(), name=name, permissions=perms, position=len(guild.roles))
         guild.roles[role.id] = role
-        if self.gateway.connected:
-            self.gateway.dispatch(
-                "GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": payloads.role(role)}
-            )
+        self.gateway.dispatch_if_live(
+            "GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": payloads.role(role)}, guild_id=guild.id
+        )
         return role
 
     @on_loop
@@ -314,8 +318,7 @@ class FakeDiscord:
     @on_loop
     def set_premium_tier(self, guild: Guild, tier: int) -> None:
         guild.premium_tier = tier
-        if self.gateway.connected:
-            self.gateway.dispatch("GUILD_UPDATE", payloads.guild_rest(guild))
+        self.gateway.dispatch_if_live("GUILD_UPDATE", payloads.guild_rest(guild), guild_id=guild.id)
 
     def _overwrite(self, channel: Channel, target: User | Role | None) -> Overwrite:
         target = target or self.bot_user
@@ -326,8 +329,10 @@ class FakeDiscord:
         return ow
 
     def _channel_update(self, channel: Channel) -> None:
-        if self.gateway.connected and channel.guild_id:
-            self.gateway.dispatch("CHANNEL_UPDATE", payloads.channel(channel))
+        if channel.guild_id:
+            self.gateway.dispatch_if_live(
+                "CHANNEL_UPDATE", payloads.channel(channel), guild_id=channel.guild_id
+            )
 
     @on_loop
     def deny(self, channel: Channel, *permissions: str, target: User | Role | None = None) -> None:
@@ -392,17 +397,18 @@ class FakeDiscord:
             self.world.sign_attachment(att)
 
     @on_loop
-    def disconnect_gateway(self, code: int = 4000, *, resumable: bool = True) -> None:
-        """Close the bot's gateway connection; discord.py reconnects and RESUMEs (or re-identifies)."""
+    def disconnect_gateway(self, code: int = 4000, *, resumable: bool = True, shard: int = 0) -> None:
+        """Close the bot's gateway connection (of `shard`); discord.py reconnects and RESUMEs (or
+        re-identifies)."""
         loop = self._fake_loop()
         assert loop is not None
-        task = loop.create_task(self.gateway.force_disconnect(code, resumable=resumable))
+        task = loop.create_task(self.gateway.force_disconnect(code, resumable=resumable, shard=shard))
         self._background = task
 
     @on_loop
-    def send_reconnect(self) -> None:
-        """Send op 7 RECONNECT."""
-        self.gateway.send_reconnect()
+    def send_reconnect(self, shard: int = 0) -> None:
+        """Send op 7 RECONNECT (to `shard`'s connection)."""
+        self.gateway.send_reconnect(shard)
 
     # Driving the bot -------------------------------------------------------------------------------------
     def _guild_and_channel(
@@ -430,7 +436,8 @@ class FakeDiscord:
         self.world.interactions[inter.id] = inter
         self.world.interactions_by_token[inter.token] = inter
         inter.dispatched_at = time.monotonic()
-        self.gateway.dispatch("INTERACTION_CREATE", inter.payload)
+        guild_id = inter.guild.id if inter.guild is not None else None
+        self.gateway.dispatch("INTERACTION_CREATE", inter.payload, guild_id=guild_id)
         return inter
 
     @on_loop
@@ -691,14 +698,14 @@ class FakeDiscord:
     def react(self, message: Message, emoji: str, *, user: User | None = None) -> None:
         user = user or self.member
         message.reactions.setdefault(emoji, set()).add(user.id)
-        if self.gateway.connected:
+        if self.gateway.live_for(message.guild_id):
             data = {
                 "user_id": str(user.id), "channel_id": str(message.channel_id), "message_id": str(message.id),
                 "emoji": {"id": None, "name": emoji}, "burst": False, "type": 0,
             }  # fmt: skip
             if message.guild_id:
                 data["guild_id"] = str(message.guild_id)
-            self.gateway.dispatch("MESSAGE_REACTION_ADD", data)
+            self.gateway.dispatch("MESSAGE_REACTION_ADD", data, guild_id=message.guild_id)
 
     def _on_message_event(self, event: str, msg: Message) -> None:
         self.gateway.on_message_event(event, msg)
@@ -732,6 +739,16 @@ class FakeDiscord:
     @property
     def interactions(self) -> list[Interaction]:
         return list(self.world.interactions.values())
+
+    @property
+    def recommended_shards(self) -> int:
+        """The `shards` GET /gateway/bot answers: one per 1,000 guilds the bot is in, as Discord advises."""
+        bot_guilds = sum(1 for g in self.world.guilds.values() if self.bot_user.id in g.members)
+        return max(1, -(-bot_guilds // 1000))
+
+    def shard_of(self, guild: Guild, shard_count: int) -> int:
+        """The shard that carries `guild` when the bot runs `shard_count` shards."""
+        return shard_of(guild.id, shard_count)
 
     @property
     def application_flags(self) -> int:
@@ -821,6 +838,18 @@ class FakeDiscord:
     async def wait_until_ready(self, timeout: float = 15.0) -> None:
         """Until the bot has identified and received READY + GUILD_CREATE on a live connection."""
         await self._wait_until(lambda: self.gateway.connected, timeout, "gateway session (IDENTIFY)")
+
+    @waitable
+    async def wait_for_shards(
+        self, shards: Iterable[int], shard_count: int, *, since: int = 0, timeout: float = 15.0
+    ) -> None:
+        """Until each of `shards` (of `shard_count`) is on a live session from the `since`-th IDENTIFY on."""
+        wanted = set(shards)
+        await self._wait_until(
+            lambda: wanted <= self.gateway.live_shards(since, shard_count),
+            timeout,
+            f"gateway sessions for shards {sorted(wanted)} of {shard_count}",
+        )
 
     @waitable
     async def wait_for_commands(self, *names: str, timeout: float = 15.0) -> dict[str, StoredCommand]:

@@ -1,5 +1,12 @@
 """The gateway websocket: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, RESUME with replay, forced
-disconnects, INVALID_SESSION, intent-filtered dispatch with sequence numbers, zlib-stream when asked."""
+disconnects, INVALID_SESSION, intent-filtered dispatch with sequence numbers, zlib-stream when asked.
+
+Sharding as Discord does it: IDENTIFY's `shard: [id, count]` (none: shard 0 of 1) makes the session one
+shard's. Each shard has one session; a second IDENTIFY for a shard replaces that shard's session only. A
+guild and all its events belong to shard `(guild_id >> 22) % count`, DMs to shard 0. The fake keeps one shard
+layout: an IDENTIFY with another shard count starts a new layout and ends every session of the old one. An
+invalid shard closes with 4010; a shard that would carry more than `max_guilds_per_shard` guilds with 4011.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +58,9 @@ class Session:
     id: str
     intents: int
     identify: dict[str, Any]
+    shard_id: int = 0
+    shard_count: int = 1
+    ordinal: int = 0  # how many IDENTIFYs came before: tells a new process's sessions from older ones
     seq: int = 0
     events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     conn: Connection | None = None
@@ -65,19 +75,30 @@ class Session:
             self.conn.send(frame)
         return self.seq
 
+    @property
+    def live(self) -> bool:
+        """Valid and on an open connection: events reach the bot now."""
+        return not self.invalidated and self.conn is not None and not self.conn.ws.closed
+
 
 @dataclass
 class GatewayLogEntry:
     at: float
-    kind: str  # "connect", "identify", "resume", "invalid_session", "close", "disconnect_forced"
+    kind: str  # "connect", "identify", "resume", "invalid_session", "close", "closed", "disconnect_forced"
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard that carries a guild's events (Discord's formula); DMs are shard 0's."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
 
 
 class Gateway:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.sessions: dict[str, Session] = {}
-        self.current: Session | None = None
+        self.shards: dict[int, Session] = {}  # the session of each shard of the current layout
+        self.shard_count = 1
         self.connections: list[Connection] = []
         self.log: list[GatewayLogEntry] = []
         self.identify_payloads: list[dict[str, Any]] = []
@@ -85,21 +106,54 @@ class Gateway:
     # Public ----------------------------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self.current is not None and self.current.conn is not None and not self.current.conn.ws.closed
+        """The bot has a session, and every shard that has one is on a live connection."""
+        sessions = [s for s in self.shards.values() if not s.invalidated]
+        return bool(sessions) and all(s.live for s in sessions)
 
-    def dispatch(self, event: str, data: Any) -> int:
-        if self.current is None or self.current.invalidated:
+    def shard_for(self, guild_id: int | None) -> int:
+        return shard_of(guild_id, self.shard_count)
+
+    def session_for(self, guild_id: int | None) -> Session | None:
+        """The valid session that carries `guild_id`'s events (None: a DM), if any."""
+        session = self.shards.get(self.shard_for(guild_id))
+        return session if session is not None and not session.invalidated else None
+
+    def live_for(self, guild_id: int | None) -> bool:
+        session = self.session_for(guild_id)
+        return session is not None and session.live
+
+    def live_shards(self, since: int = 0, shard_count: int | None = None) -> set[int]:
+        """Shards on a live connection whose session came from the `since`-th IDENTIFY or a later one."""
+        return {
+            shard
+            for shard, session in self.shards.items()
+            if session.live
+            and session.ordinal >= since
+            and (shard_count is None or session.shard_count == shard_count)
+        }
+
+    def dispatch(self, event: str, data: Any, *, guild_id: int | None) -> int:
+        """Send an event to the session of `guild_id`'s shard (None: a DM or no guild, shard 0)."""
+        session = self.session_for(guild_id)
+        if session is None:
+            shard = self.shard_for(guild_id)
             raise RuntimeError(
-                f"fake_discord: cannot dispatch {event}: the bot has no gateway session (not connected?)"
+                f"fake_discord: cannot dispatch {event}: the bot has no gateway session for shard {shard} "
+                f"of {self.shard_count} (not connected?)"
             )
-        seq = self.current.dispatch(event, data)
+        seq = session.dispatch(event, data)
         self.fake.world.pulse.fire()
         return seq
 
+    def dispatch_if_live(self, event: str, data: Any, *, guild_id: int | None) -> None:
+        """A change of the world: the shard's session hears of it if it is connected (else READY tells)."""
+        if self.live_for(guild_id):
+            self.dispatch(event, data, guild_id=guild_id)
+
     def on_message_event(self, event: str, msg: Message) -> None:
         """Deliver MESSAGE_CREATE/UPDATE/DELETE as Discord would, given the session's intents."""
-        session = self.current
-        if session is None or session.invalidated:
+        session = self.session_for(msg.guild_id)
+        if session is None:
             return
         channel = self.fake.world.channels.get(msg.channel_id)
         needed = INTENT_DIRECT_MESSAGES if channel is not None and channel.is_dm else INTENT_GUILD_MESSAGES
@@ -114,10 +168,14 @@ class Gateway:
             data = payloads.message(self.fake.world, msg, gateway=True, intents=intents)
         session.dispatch(event, data)
 
-    async def force_disconnect(self, code: int = 4000, *, resumable: bool = True) -> None:
-        session = self.current
+    async def force_disconnect(self, code: int = 4000, *, resumable: bool = True, shard: int = 0) -> None:
+        session = self.shards.get(shard)
         self.log.append(
-            GatewayLogEntry(time.monotonic(), "disconnect_forced", {"code": code, "resumable": resumable})
+            GatewayLogEntry(
+                time.monotonic(),
+                "disconnect_forced",
+                {"code": code, "resumable": resumable, "shard": shard},
+            )
         )
         if session is None:
             return
@@ -130,9 +188,10 @@ class Gateway:
             conn.queue.put_nowait(None)
             await conn.ws.close(code=code, message=b"forced by test")
 
-    def send_reconnect(self) -> None:
-        if self.current is not None and self.current.conn is not None:
-            self.current.conn.send({"op": OP_RECONNECT, "d": None})
+    def send_reconnect(self, shard: int = 0) -> None:
+        session = self.shards.get(shard)
+        if session is not None and session.conn is not None:
+            session.conn.send({"op": OP_RECONNECT, "d": None})
 
     async def close_all(self) -> None:
         for conn in list(self.connections):
@@ -242,20 +301,54 @@ class Gateway:
         if intents & privileged & ~enabled:
             await self._close(conn, 4014, "Disallowed intent(s).")
             return False
+        shard = data.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await self._close(conn, 4010, "Invalid shard.")
+            return False
+        shard_id, shard_count = shard
+        world = self.fake.world
+        assert world.bot_user is not None
+        bot_guilds = [
+            g
+            for g in world.guilds.values()
+            if world.bot_user.id in g.members and shard_of(g.id, shard_count) == shard_id
+        ]
+        if len(bot_guilds) > self.fake.max_guilds_per_shard:
+            await self._close(conn, 4011, "Sharding required.")
+            return False
         self.identify_payloads.append({k: v for k, v in data.items() if k != "token"})
-        session = Session(id=secrets.token_hex(16), intents=intents, identify=data)
-        if self.current is not None:
-            self.current.invalidated = True
+        session = Session(
+            id=secrets.token_hex(16),
+            intents=intents,
+            identify=data,
+            shard_id=shard_id,
+            shard_count=shard_count,
+            ordinal=len(self.identify_payloads) - 1,
+        )
+        if shard_count != self.shard_count:  # a new layout: the old one's sessions end
+            for old in self.shards.values():
+                old.invalidated = True
+            self.shards.clear()
+            self.shard_count = shard_count
+        previous = self.shards.get(shard_id)
+        if previous is not None:
+            previous.invalidated = True  # this shard's session only; the other shards carry on
         self.sessions[session.id] = session
-        self.current = session
+        self.shards[shard_id] = session
         session.conn = conn
         conn.session = session
         self.log.append(
-            GatewayLogEntry(time.monotonic(), "identify", {"intents": intents, "session": session.id})
+            GatewayLogEntry(
+                time.monotonic(),
+                "identify",
+                {"intents": intents, "session": session.id, "shard": [shard_id, shard_count]},
+            )
         )
-        world = self.fake.world
-        assert world.bot_user is not None
-        bot_guilds = [g for g in world.guilds.values() if world.bot_user.id in g.members]
         ready: dict[str, Any] = {
             "v": 10,
             "user": payloads.client_user(world.bot_user),

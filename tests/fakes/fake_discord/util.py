@@ -175,12 +175,24 @@ class SnowflakeFactory:
 
     def __call__(self) -> int:
         with self._lock:
-            ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
-            value = (ms << 22) | (1 << 17) | (next(self._counter) & 0xFFF)
-            if value <= self._last:
-                value = self._last + 1
+            self._last = self._next()
+            return self._last
+
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new snowflake that Discord routes to shard `shard_id` of `shard_count` (a few ms ahead)."""
+        if not 0 <= shard_id < shard_count:
+            raise ValueError(f"shard {shard_id} is not one of {shard_count} shard(s)")
+        with self._lock:
+            value = self._next()
+            while (value >> 22) % shard_count != shard_id:  # the shard is chosen by the timestamp part
+                value += 1 << 22
             self._last = value
             return value
+
+    def _next(self) -> int:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        value = (ms << 22) | (1 << 17) | (next(self._counter) & 0xFFF)
+        return value if value > self._last else self._last + 1
 
 
 def iso(ts: dt.datetime | None) -> str | None:
