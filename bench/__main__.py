@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ffmpeg-nice", type=int, metavar="N",
                         help="experiment: run the bot's ffmpeg at nice N in the memory section")  # fmt: skip
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="overall limit in seconds (default 900, or 360 with --quick)")  # fmt: skip
+                        help="overall limit in seconds (default 1200, or 480 with --quick)")  # fmt: skip
     return parser
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     quick = args.quick
-    watchdog = start_watchdog(args.time_limit or (360 if quick else 900))
+    watchdog = start_watchdog(args.time_limit or (480 if quick else 1200))
     plans: dict[str, tuple[float, Callable[[Deadline], Section]]] = {
         "quota": (120, lambda d: quota.run(
             quota.QuotaConfig(default_credits=5, budget_usd=20) if quick else
