@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a sanity run of about 1.5 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a sanity run of about 3.5 minutes")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     parser.add_argument("--ffmpeg-nice", type=int, metavar="N",

@@ -40,7 +40,7 @@ QUEUED = "TASK_STATUS_QUEUED"
 PROCESSING = "TASK_STATUS_PROCESSING"
 ETA_BIAS = (0.5, 2.0)
 ETA_NOISE = 0.2
-# "other providers report 30 s to 9 minutes" (novita-facts.md): log-uniform over that range, so short and
+# Other providers report 30 s to 9 minutes for a video: log-uniform over that range, so short and
 # long jobs are equally likely per octave; 5–30 % of each job is spent queued.
 COMPLETION_S = (30.0, 540.0)
 CACHE_DIR = Path(tempfile.gettempdir()) / "hailuo-bench-cache"

@@ -1,4 +1,4 @@
-"""The printed table: each figure beside its PRODUCT.md target, pass / MISS, then notes and bounds."""
+"""The printed table: each figure beside its target, pass / MISS, then notes and bounds."""
 
 from __future__ import annotations
 
