@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only quota,polling,load,memory] [--json FILE]`: run and print the table.
+"""`python -m bench [--quick] [--only quota,polling,load,memory,postgres] [--json FILE]`: run, print a table.
 
 Run from the repository root with the project and its test extra installed (`.venv`, as scripts/test.py
 makes it). Everything runs on loopback against the in-repo fakes; the run stops by itself (an overall
@@ -14,19 +14,19 @@ import time
 import traceback
 from collections.abc import Callable
 
-SECTIONS = ("quota", "polling", "load", "memory")
+SECTIONS = ("quota", "polling", "load", "memory", "postgres")
 MIB = 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a sanity run of about 1.5 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a sanity run of about 3.5 minutes")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     parser.add_argument("--ffmpeg-nice", type=int, metavar="N",
                         help="experiment: run the bot's ffmpeg at nice N in the memory section")  # fmt: skip
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="overall limit in seconds (default 900, or 360 with --quick)")  # fmt: skip
+                        help="overall limit in seconds (default 1200, or 480 with --quick)")  # fmt: skip
     return parser
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print("The benchmark needs psutil: pip install -e '.[test]'", file=sys.stderr)
         return 2
 
-    from bench import latency, memory, polling, quota, report
+    from bench import latency, memory, polling, postgres, quota, report
     from bench.common import (
         Deadline,
         Section,
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     quick = args.quick
-    watchdog = start_watchdog(args.time_limit or (360 if quick else 900))
+    watchdog = start_watchdog(args.time_limit or (480 if quick else 1200))
     plans: dict[str, tuple[float, Callable[[Deadline], Section]]] = {
         "quota": (120, lambda d: quota.run(
             quota.QuotaConfig(default_credits=5, budget_usd=20) if quick else
@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             else latency.LoadConfig(), d)),
         "memory": (240, lambda d: memory.run(
             memory.MemoryConfig(video_bytes=(20 if quick else 100) * MIB, ffmpeg_nice=args.ffmpeg_nice), d)),
+        "postgres": (300 if quick else 480, lambda d: postgres.run(
+            postgres.PostgresConfig(in_flight=300, batch=30, steady_s=5, takeovers=3, admit_seconds=3,
+                                    default_credits=5) if quick
+            else postgres.PostgresConfig(), d)),
     }  # fmt: skip
     started = time.monotonic()
     sections: list[Section] = []

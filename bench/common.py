@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -128,10 +129,26 @@ def untrack(proc: subprocess.Popen[Any]) -> None:
         _CHILDREN.discard(proc)
 
 
+_CLEANUPS: list[Callable[[], None]] = []
+
+
+def add_cleanup(fn: Callable[[], None]) -> None:
+    """Run `fn` when the children are ended (the watchdog, an interrupt): for servers that daemonise and so
+    are no child of ours (PostgreSQL's pg_ctl)."""
+    with _CHILDREN_LOCK:
+        _CLEANUPS.append(fn)
+
+
+def remove_cleanup(fn: Callable[[], None]) -> None:
+    with _CHILDREN_LOCK, contextlib.suppress(ValueError):
+        _CLEANUPS.remove(fn)
+
+
 def kill_children() -> None:
-    """End every tracked child (and its own children, e.g. ffmpeg), by process id."""
+    """End every tracked child (and its own children, e.g. ffmpeg), by process id; then run the cleanups."""
     with _CHILDREN_LOCK:
         procs = list(_CHILDREN)
+        cleanups = list(_CLEANUPS)
     for proc in procs:
         if proc.poll() is not None:
             continue
@@ -143,6 +160,9 @@ def kill_children() -> None:
             proc.send_signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+    for fn in cleanups:
+        with contextlib.suppress(Exception):
+            fn()
 
 
 def remove_video_scratch() -> None:
@@ -231,6 +251,48 @@ class ProcWatch:
     def cpu_seconds(self) -> float:
         times = self.proc.cpu_times()
         return times.user + times.system
+
+
+# The bot's database, read from outside -------------------------------------------------------------------
+class Database:
+    """Read-only queries on the bot's database: its SQLite file (WAL: readers never block the bot) or its
+    PostgreSQL database (autocommit: every query sees what is committed). SQL is written with `?` marks."""
+
+    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give the SQLite path or the PostgreSQL URL")
+        self.path = path
+        self.url = url
+        self._conn: Any = None
+
+    @property
+    def engine(self) -> str:
+        return "postgres" if self.url else "sqlite"
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            if self.url is not None:
+                import psycopg
+
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            else:
+                self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        return self._conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.url is not None:
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        return list(self._connection().execute(sql, list(params)).fetchall())
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
 
 # Machine ------------------------------------------------------------------------------------------------

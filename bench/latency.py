@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import random
 import re
-import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 from bench.common import (
     MB,
+    Database,
     Deadline,
     ProcWatch,
     Section,
@@ -101,7 +101,7 @@ class Driver:
         self.sent = 0
         self.uploads: dict[int, float] = {}  # job id -> arrival (monotonic) of its first upload request
         self._scan_from = 0
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = None
 
     def send(self) -> Interaction:
         user = self.members[self.sent % len(self.members)]
@@ -120,16 +120,15 @@ class Driver:
             out.append(self.send())
         return out
 
-    # The bot's database, read-only (WAL: readers never block the bot) --------------------------------
-    def db(self) -> sqlite3.Connection:
+    # The bots' database, read-only (SQLite file or PostgreSQL) -------------------------------------------
+    def db(self) -> Database:
         if self._db is None:
-            self._db = sqlite3.connect(f"file:{self.world.db}?mode=ro", uri=True, timeout=10)
+            self._db = self.world.database()
         return self._db
 
     def count(self, states: tuple[str, ...]) -> int:
         marks = ",".join("?" * len(states))
-        row = self.db().execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", states).fetchone()  # noqa: S608
-        return int(row[0])
+        return int(self.db().value(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", states))  # noqa: S608
 
     def in_flight(self) -> int:
         return self.count(tuple(s.value for s in ACTIVE_STATES))
@@ -137,12 +136,9 @@ class Driver:
     def pending_submit(self) -> int:
         return self.count(NOT_YET_SUBMITTED)
 
-    def jobs(self) -> list[tuple[int, str, str | None]]:
-        return (
-            self.db()
-            .execute("SELECT id, task_id, finished_at FROM jobs WHERE task_id IS NOT NULL")
-            .fetchall()
-        )
+    def jobs(self) -> list[tuple[Any, ...]]:
+        """(id, task_id, finished_at) of every job that reached Novita."""
+        return self.db().rows("SELECT id, task_id, finished_at FROM jobs WHERE task_id IS NOT NULL")
 
     def close(self) -> None:
         if self._db is not None:
@@ -182,18 +178,23 @@ def _collect(interactions: list[Interaction], level: Level, deadline: Deadline) 
             level.times.append(inter.response_time)
 
 
-def _top_up(drv: Driver, target: int, cfg: LoadConfig, rng: random.Random, deadline: Deadline) -> int:
+def top_up(drv: Driver, target: int, cfg: LoadConfig, rng: random.Random, deadline: Deadline) -> int:
+    """/video at `cfg.ramp_pace` until `target` jobs are in flight, then wait until all are submitted.
+    Returns how many of these commands got no first response within Discord's window (and a little more)."""
     missing = max(0, target - drv.in_flight())
-    if missing:
-        drv.novita.rescript(*(realistic_timeline(rng, *cfg.completion_s) for _ in range(missing)))
-        sent = drv.send_paced(missing, cfg.ramp_pace, deadline)
-        for inter in sent:
-            wait_until(lambda i=inter: i.response is not None, deadline.left(10), "a top-up response", 0.02)
-        _wait_submitted(drv, deadline)
-    return missing
+    if not missing:
+        return 0
+    drv.novita.rescript(*(realistic_timeline(rng, *cfg.completion_s) for _ in range(missing)))
+    sent = drv.send_paced(missing, cfg.ramp_pace, deadline)
+    with contextlib.suppress(TimeoutError):
+        wait_until(
+            lambda: all(i.response is not None for i in sent), deadline.left(4), "the top-up responses"
+        )
+    _wait_submitted(drv, deadline)
+    return sum(1 for i in sent if i.response is None)
 
 
-def _hold(drv: Driver, target: int, cfg: LoadConfig, rng: random.Random) -> int:
+def hold(drv: Driver, target: int, cfg: LoadConfig, rng: random.Random) -> int:
     """Replace the jobs that finished since the last look, so the level stays at `target` (not measured).
     Returns the number in flight before topping up."""
     now = drv.in_flight()
@@ -205,7 +206,26 @@ def _hold(drv: Driver, target: int, cfg: LoadConfig, rng: random.Random) -> int:
     return now
 
 
-def _batch(drv: Driver, level: Level, cfg: LoadConfig, rng: random.Random, deadline: Deadline) -> None:
+def hold_for(drv: Driver, target: int, seconds: float, cfg: LoadConfig, rng: random.Random) -> list[int]:
+    """Hold `target` in flight for `seconds`, replacing finished jobs once a second; the counts seen."""
+    seen = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        seen.append(hold(drv, target, cfg, rng))
+        time.sleep(1.0)
+    return seen
+
+
+def warm_up(drv: Driver, deadline: Deadline) -> None:
+    """Take the whole path once (first writes, first uploads, connection pools) with three short jobs."""
+    drv.novita.rescript(SHORT, SHORT, SHORT)
+    warm = [drv.send() for _ in range(3)]
+    for inter in warm:
+        wait_until(lambda i=inter: i.response is not None, 10, "the warm-up responses")
+    wait_until(lambda: drv.in_flight() == 0, deadline.left(60), "the warm-up jobs to be delivered")
+
+
+def batch(drv: Driver, level: Level, cfg: LoadConfig, rng: random.Random, deadline: Deadline) -> None:
     timelines = [
         SHORT if level.target == 0 else realistic_timeline(rng, *cfg.completion_s) for _ in range(cfg.batch)
     ]
@@ -219,7 +239,7 @@ def _batch(drv: Driver, level: Level, cfg: LoadConfig, rng: random.Random, deadl
             time.sleep(delay)
         interactions.append(drv.send())
         if i % max(1, int(cfg.pace)) == 0:  # about once a second
-            level.in_flight.append(_hold(drv, level.target, cfg, rng) if level.target else drv.in_flight())
+            level.in_flight.append(hold(drv, level.target, cfg, rng) if level.target else drv.in_flight())
     _collect(interactions, level, deadline)
     level.in_flight.append(drv.in_flight())
 
@@ -246,8 +266,8 @@ def _success_to_upload(drv: Driver) -> tuple[list[float], list[float], list[floa
     return to_upload, to_detect, rest, skipped
 
 
-def _log_problems(world: BenchWorld) -> dict[str, int]:
-    text = world.bot.log()
+def log_problems(text: str) -> dict[str, int]:
+    """Failed jobs, errors and tracebacks in a bot process's log."""
     return {
         "failed jobs": len(re.findall(r" failed: ", text)),
         "errors": len(re.findall(r"^\S+ \S+ ERROR ", text, re.MULTILINE)),
@@ -261,6 +281,7 @@ def run(cfg: LoadConfig, deadline: Deadline) -> Section:
     novita = BenchNovita(seed=cfg.seed, default_timeline=realistic_timeline(rng, *cfg.completion_s))
     levels = [Level(n) for n in cfg.levels]
     top: dict[str, Any] = {}
+    late = 0  # top-up commands left unanswered
     with (
         tempfile.TemporaryDirectory(prefix="hailuo-bench-load-") as tmp,
         bench_world(Path(tmp), novita, env=UNCAPPED) as world,
@@ -268,28 +289,18 @@ def run(cfg: LoadConfig, deadline: Deadline) -> Section:
         drv = Driver(world, cfg)
         try:
             with ProcWatch(world.pid, interval=0.25) as watch:
-                # Warm up the whole path once (first SQLite writes, first uploads, connection pools).
-                novita.rescript(SHORT, SHORT, SHORT)
-                warm = [drv.send() for _ in range(3)]
-                for inter in warm:
-                    wait_until(lambda i=inter: i.response is not None, 10, "the warm-up responses")
-                wait_until(
-                    lambda: drv.in_flight() == 0, deadline.left(60), "the warm-up jobs to be delivered"
-                )
+                warm_up(drv, deadline)
                 for level in levels:
                     deadline.check()
-                    _top_up(drv, level.target, cfg, rng, deadline)
+                    late += top_up(drv, level.target, cfg, rng, deadline)
                     is_top = level is levels[-1]
                     t0 = time.monotonic()
                     cpu0 = watch.cpu_seconds()
                     if is_top:
-                        end = time.monotonic() + cfg.steady_s
-                        while time.monotonic() < end:
-                            top.setdefault("in_flight", []).append(_hold(drv, level.target, cfg, rng))
-                            time.sleep(1.0)
+                        top["in_flight"] = hold_for(drv, level.target, cfg.steady_s, cfg, rng)
                     else:
                         time.sleep(2.0)  # let the top-up's first card edits pass
-                    _batch(drv, level, cfg, rng, deadline)
+                    batch(drv, level, cfg, rng, deadline)
                     t1 = time.monotonic()
                     level.lag = world.lag_samples(t0, t1)
                     if is_top:
@@ -308,7 +319,7 @@ def run(cfg: LoadConfig, deadline: Deadline) -> Section:
                     if len(to_upload) >= cfg.min_completions or time.monotonic() >= drain_end:
                         break
                     time.sleep(1.0)
-                problems = _log_problems(world)
+                problems = log_problems(world.bot.log())
                 at_novita = drv.count(tuple(s.value for s in AT_NOVITA))
         finally:
             drv.close()
@@ -378,7 +389,7 @@ def run(cfg: LoadConfig, deadline: Deadline) -> Section:
     section.notes.append(
         f"{label}: measured over {window:.0f} s ({cfg.steady_s:g} s holding the level, then the batch); "
         f"in flight {min(flight)}–{max(flight)}; at the end {at_novita} jobs were at Novita; loop lag p50 "
-        f"{ms(lag50)}; bot log: {problems}"
+        f"{ms(lag50)}; bot log: {problems}" + (f"; {late} top-up commands went unanswered" if late else "")
     )
     section.data = {
         "levels": {lv.target: {"times": lv.times, "in_flight": lv.in_flight} for lv in levels},

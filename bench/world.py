@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import ROOT, percentile, track, untrack
+from bench.common import ROOT, Database, percentile, track, untrack
 from bench.fakes import BenchNovita
 from tests.fakes.fake_discord import FakeDiscord
 from tests.support.harness import BotProcess, World
@@ -29,24 +31,74 @@ PROBE_DIR = ROOT / "bench" / "probe"
 BASE_ENV = {"LOG_LEVEL": "INFO"}
 
 
+def read_lag(lag_file: Path, start: float = 0.0, end: float = float("inf")) -> list[float]:
+    """Loop-lag samples (seconds) the probe wrote to `lag_file` between two monotonic instants."""
+    out = []
+    with contextlib.suppress(OSError), lag_file.open() as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) == 2 and start <= float(parts[0]) <= end:
+                out.append(float(parts[1]) / 1000)
+    return out
+
+
+@dataclass
+class WorkerProcess(BotProcess):
+    """`python -m bot worker`: runs jobs beside the gateway process, on the same PostgreSQL database."""
+
+    lag_file: Path = Path()
+
+    def start(self) -> None:
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "worker"], cwd=self.cwd, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while "running jobs (no gateway connection)" not in self.log():
+            if not self.alive() or time.monotonic() > end:
+                raise RuntimeError(f"the worker did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
 @dataclass
 class BenchWorld(World):
     lag_file: Path = Path()
 
     def lag_samples(self, start: float = 0.0, end: float = float("inf")) -> list[float]:
-        """Loop-lag samples (seconds) the probe recorded between two monotonic instants."""
-        out = []
-        with contextlib.suppress(OSError), self.lag_file.open() as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) == 2 and start <= float(parts[0]) <= end:
-                    out.append(float(parts[1]) / 1000)
-        return out
+        """Loop-lag samples (seconds) the probe recorded in the gateway process between two instants."""
+        return read_lag(self.lag_file, start, end)
 
     @property
     def pid(self) -> int:
         assert self.bot.proc is not None
         return self.bot.proc.pid
+
+    def database(self) -> Database:
+        """The bots' database, read from outside: PostgreSQL with DATABASE_URL, else the SQLite file."""
+        url = self.settings_env.get("DATABASE_URL")
+        return Database(url=url) if url else Database(path=self.db)
+
+    def start_worker(self, name: str = "worker") -> WorkerProcess:
+        """Start `python -m bot worker` on the same fakes and database (PostgreSQL), with its own lag file and
+        log; stopped with the world."""
+        lag_file = self.tmp / f"loop-lag-{name}.txt"
+        env = {**self.bot.env, "HAILUO_BENCH_LAG_FILE": str(lag_file)}
+        worker = WorkerProcess(env=env, cwd=self.tmp, log_path=self.tmp / f"{name}.log", lag_file=lag_file)
+        self.more_bots.append(worker)
+        worker.start()
+        assert worker.proc is not None
+        track(worker.proc)
+        worker.wait_ready()
+        return worker
 
 
 def lag_summary(samples: list[float]) -> tuple[float, float, float]:
@@ -79,12 +131,16 @@ def bench_world(
             world.wait_ready(timeout=60)
             yield world
         except BaseException:
-            kept = Path(tempfile.gettempdir()) / f"hailuo-bench-bot-{os.getpid()}.log"
-            with contextlib.suppress(OSError):
-                shutil.copyfile(bot.log_path, kept)
-                print(f"bench: the bot's log is kept at {kept}", file=sys.stderr)
+            for process in (bot, *world.more_bots):
+                kept = Path(tempfile.gettempdir()) / f"hailuo-bench-{process.log_path.stem}-{os.getpid()}.log"
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(process.log_path, kept)
+                    print(
+                        f"bench: the {process.log_path.stem} process's log is kept at {kept}", file=sys.stderr
+                    )
             raise
         finally:
-            bot.stop(timeout=30)
-            if bot.proc is not None:
-                untrack(bot.proc)
+            for process in (*world.more_bots, bot):
+                process.stop(timeout=30)
+                if process.proc is not None:
+                    untrack(process.proc)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up `.venv` with the test extra (first run only), then run the benchmark.
 
-    python3 scripts/bench.py [--quick] [--only polling,quota,load,memory] [--json FILE]
+    python3 scripts/bench.py [--quick] [--only polling,quota,load,memory,postgres] [--json FILE]
 
 
 It drives the real bot against the in-repo fakes on loopback and prints the figures of the performance
