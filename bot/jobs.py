@@ -171,6 +171,8 @@ class JobRunner:
         self._submit_failures: collections.Counter[int] = collections.Counter()
         self._submitting: set[int] = set()  # jobs whose submit request may be on the wire
         self._delivering: set[int] = set()  # jobs being posted right now
+        # Jobs this process put to rest whose drivers are still reporting the end: no lease to renew.
+        self._resting: set[int] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._running = False
         self.paused_until: float | None = None  # wall clock: submits wait after Novita said "no balance"
@@ -251,7 +253,11 @@ class JobRunner:
         interval = self.settings.job_lease_s / 3
         while self._running:
             await asyncio.sleep(interval)
-            driving = [jid for jid, task in self._tasks.items() if not task.done()]
+            # A job put to rest has no lease any more (nobody drives it), but its driver may still be
+            # telling the member: that is not a job lost to another process.
+            driving = [
+                jid for jid, task in self._tasks.items() if not task.done() and jid not in self._resting
+            ]
             try:
                 held = await self.store.renew_leases(self.owner, self.settings.job_lease_s, driving)
             except Exception:
@@ -394,6 +400,7 @@ class JobRunner:
             lease_owner=self.owner,  # whoever asked drives the new delivery
             lease_until=until,
         )
+        self._resting.discard(job.id)
         self._drive(job.id)
         return job
 
@@ -424,6 +431,8 @@ class JobRunner:
         """A state write fenced by this process's lease (InvalidTransition when another process holds it)."""
         job = await self.store.transition(job_id, state, owner=self.owner, **kwargs)
         self._track(job)
+        if job.state in RESTING_STATES:
+            self._resting.add(job_id)
         return job
 
     def _track(self, job: Job) -> None:
@@ -447,6 +456,7 @@ class JobRunner:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
             self._at_novita.discard(job_id)
+            self._resting.discard(job_id)
 
     async def _run_job(self, job_id: int) -> None:
         jlog = job_log(job_id)
