@@ -264,6 +264,15 @@ class JobRunner:
                 log.exception("renewing leases failed; will retry")
                 continue
             for job_id in set(driving) - held:
+                # Not renewed: another process took the job, or it rests (no lease any more) and its driver
+                # may still be telling the member how it ended. Only the first stops the driver.
+                try:
+                    job = await self.store.get_job(job_id)
+                except Exception:
+                    log.exception("reading job %s failed; its fenced writes will tell", job_id)
+                    continue
+                if job is None or job.lease_owner in (None, self.owner):
+                    continue
                 task = self._tasks.get(job_id)
                 if task is not None and not task.done():
                     job_log(job_id).warning("lease lost to another process; no longer driving")
