@@ -171,6 +171,8 @@ class JobRunner:
         self._submit_failures: collections.Counter[int] = collections.Counter()
         self._submitting: set[int] = set()  # jobs whose submit request may be on the wire
         self._delivering: set[int] = set()  # jobs being posted right now
+        # Jobs this process put to rest whose drivers are still reporting the end: no lease to renew.
+        self._resting: set[int] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._running = False
         self.paused_until: float | None = None  # wall clock: submits wait after Novita said "no balance"
@@ -251,13 +253,26 @@ class JobRunner:
         interval = self.settings.job_lease_s / 3
         while self._running:
             await asyncio.sleep(interval)
-            driving = [jid for jid, task in self._tasks.items() if not task.done()]
+            # A job put to rest has no lease any more (nobody drives it), but its driver may still be
+            # telling the member: that is not a job lost to another process.
+            driving = [
+                jid for jid, task in self._tasks.items() if not task.done() and jid not in self._resting
+            ]
             try:
                 held = await self.store.renew_leases(self.owner, self.settings.job_lease_s, driving)
             except Exception:
                 log.exception("renewing leases failed; will retry")
                 continue
             for job_id in set(driving) - held:
+                # Not renewed: another process took the job, or it rests (no lease any more) and its driver
+                # may still be telling the member how it ended. Only the first stops the driver.
+                try:
+                    job = await self.store.get_job(job_id)
+                except Exception:
+                    log.exception("reading job %s failed; its fenced writes will tell", job_id)
+                    continue
+                if job is None or job.lease_owner in (None, self.owner):
+                    continue
                 task = self._tasks.get(job_id)
                 if task is not None and not task.done():
                     job_log(job_id).warning("lease lost to another process; no longer driving")
@@ -394,6 +409,7 @@ class JobRunner:
             lease_owner=self.owner,  # whoever asked drives the new delivery
             lease_until=until,
         )
+        self._resting.discard(job.id)
         self._drive(job.id)
         return job
 
@@ -424,6 +440,8 @@ class JobRunner:
         """A state write fenced by this process's lease (InvalidTransition when another process holds it)."""
         job = await self.store.transition(job_id, state, owner=self.owner, **kwargs)
         self._track(job)
+        if job.state in RESTING_STATES:
+            self._resting.add(job_id)
         return job
 
     def _track(self, job: Job) -> None:
@@ -447,6 +465,7 @@ class JobRunner:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
             self._at_novita.discard(job_id)
+            self._resting.discard(job_id)
 
     async def _run_job(self, job_id: int) -> None:
         jlog = job_log(job_id)

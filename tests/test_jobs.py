@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot import media
 from bot.jobs import MAX_PREPARE_ATTEMPTS, ConsoleReporter, JobRunner
-from bot.models import ChargeState, InvalidTransition, JobState
+from bot.models import ChargeState, InvalidTransition, Job, JobState
 from bot.novita import NovitaClient
 from bot.settings import Settings
 from bot.store import SqliteStore, Store
@@ -164,6 +164,43 @@ async def test_rate_limit_spaces_submits(env: Env) -> None:
     assert len(env.fake.submits) == 2  # the third waits for the minute window
     assert env.runner.queue_position(ids[2]) == 1
     await env.runner.cancel(ids[2])
+
+
+class SlowEndReporter(ConsoleReporter):
+    """Telling the member a job ended takes a while (Discord is slow, or rate-limits the card edit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: asyncio.Event = asyncio.Event()
+
+    async def job_ended(self, job: Job) -> None:
+        await asyncio.sleep(1.0)  # several lease renewals happen meanwhile
+        await super().job_ended(job)
+        self.told.set()
+
+
+async def test_the_end_of_a_job_is_reported_in_full_while_its_lease_is_renewed(
+    settings: Settings, store: Store
+) -> None:
+    """A job that rests has no lease any more (nobody drives it); the lease renewer must not take that for a
+    job lost to another process and cut its driver off while it is still telling the member."""
+    settings.job_lease_s = 1  # renewals every third of a second
+    reporter = SlowEndReporter()
+    failing = Timeline(queued_s=0.1, processing_s=0.2, outcome="fail", reason="Sensitive content")
+    async with FakeNovita(default_timeline=failing) as fake, aiohttp.ClientSession() as http:
+        novita = NovitaClient(http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01)
+        runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
+        await runner.start()
+        try:
+            job, _ = await runner.submit(request())
+            assert job is not None
+            runner.start_job(job.id)
+            await asyncio.wait_for(reporter.told.wait(), 10)
+        finally:
+            await runner.stop(grace=0)
+    [ended] = reporter.ended
+    assert ended.state == JobState.FAILED
+    assert "Sensitive content" in (ended.error or "")
 
 
 async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(

@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,70 @@ async def test_both_engines_build_the_same_tables_and_columns(
             "AND table_name <> 'hailuo_migrations'"
         ).fetchall()
     assert lite == set(rows)
+
+
+class Clock:
+    """The store's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("bot.store.core.utcnow", clock)
+    return clock
+
+
+async def queued_job(store: Store, settings: Settings) -> int:
+    job = await new_job(store, settings)
+    await store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
+    return job.id
+
+
+async def test_a_submit_counts_against_the_minute_from_when_its_answer_came(
+    store: Store, settings: Settings, clock: Clock
+) -> None:
+    """Novita counts a submit when it arrives, which can be well after its turn was taken: the minute runs
+    from the answer (the latest moment it can have arrived), so no 60 s at Novita hold more than the rate."""
+    first, second = await queued_job(store, settings), await queued_job(store, settings)
+    taken, _ = await store.take_submit_turn(first, None, 1, 10)
+    assert taken is not None
+    clock.advance(30)  # a slow request: its answer comes half a minute after the turn
+    await store.transition(first, JobState.SUBMITTED, expect=(JobState.SUBMITTING,), task_id="t-1")
+    clock.advance(31)  # a minute after the turn, 31 s after the answer
+    refused, wait = await store.take_submit_turn(second, None, 1, 10)
+    assert refused is None
+    assert wait == pytest.approx(29)
+    clock.advance(29.5)
+    taken, _ = await store.take_submit_turn(second, None, 1, 10)
+    assert taken is not None
+
+
+async def test_a_submit_still_on_the_wire_counts_however_old_its_turn(
+    store: Store, settings: Settings, clock: Clock
+) -> None:
+    """A submit with no answer yet (a hung request, or a process killed while sending it) may reach Novita at
+    any moment: it counts until it ends, and for a minute after, when another process refunds it."""
+    first, second = await queued_job(store, settings), await queued_job(store, settings)
+    await store.take_submit_turn(first, None, 1, 10)
+    clock.advance(120)
+    refused, _ = await store.take_submit_turn(second, None, 1, 10)
+    assert refused is None
+    await store.transition(
+        first, JobState.FAILED, expect=(JobState.SUBMITTING,), charge=ChargeState.REFUNDED
+    )  # taken over from a dead process: refunded, never sent again
+    clock.advance(59)
+    refused, wait = await store.take_submit_turn(second, None, 1, 10)
+    assert refused is None
+    assert wait == pytest.approx(1)
+    clock.advance(1.5)
+    taken, _ = await store.take_submit_turn(second, None, 1, 10)
+    assert taken is not None

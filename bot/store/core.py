@@ -303,6 +303,14 @@ class Store:
             self._update(tx, job_id, {**fields, "state": new_state.value, "updated_at": now})
             if job.state in AT_NOVITA and new_state not in AT_NOVITA:
                 tx.notify(WAKE_CHANNEL, "slot")  # a Novita slot is free for every process
+            if job.state == JobState.SUBMITTING and new_state != JobState.SUBMITTING:
+                # The submit ended (answered, refused, or given up by whoever took the job over): it
+                # counts against Novita's minute from now on (see take_submit_turn).
+                tx.execute(
+                    "UPDATE novita_submits SET at = ? WHERE id = "
+                    "(SELECT MAX(id) FROM novita_submits WHERE job_id = ?)",
+                    [iso(now), job_id],
+                )
             if job.state != new_state:
                 self._event(tx, job_id, new_state.value, now, detail)
                 log.debug("job=%s state %s -> %s", job_id, job.state.value, new_state.value)
@@ -425,12 +433,15 @@ class Store:
     def take_submit_turn(
         self, tx: Tx, job_id: int, owner: str | None, per_minute: int, max_in_flight: int
     ) -> tuple[Job | None, float]:
-        """Atomically: if fewer than `per_minute` submits went out in the last 60 s, fewer than
+        """Atomically: if fewer than `per_minute` submits count against the last 60 s, fewer than
         `max_in_flight` jobs are at Novita, and submits are not paused, record a submit and move the job
         `queued -> submitting`. Returns (the job, 0) when the turn is taken, else (None, the most seconds
         to wait before asking again).
 
-        Serialised across processes, so the limits hold for all of them together."""
+        Novita counts a submit when it arrives, which may be well after its turn (a busy process, a slow
+        connection). So a submit counts from when it ended (`transition` restamps its row when the job
+        leaves `submitting`: the latest moment it can have arrived), and one not ended yet counts however
+        old its turn. Serialised across processes, so the limits hold for all of them together."""
         now = utcnow()
         window_start = now - timedelta(seconds=60)
         with tx.write():
@@ -448,8 +459,18 @@ class Store:
             if in_flight >= max_in_flight:
                 return None, 5.0  # until a slot frees (the freeing process wakes us sooner)
             recent = tx.rows("SELECT at FROM novita_submits WHERE at > ? ORDER BY at", [iso(window_start)])
-            if len(recent) >= per_minute:
-                oldest = parse_iso(recent[-per_minute]["at"])
+            # Submits still on the wire whose turn is older than the window (a hung request, a process
+            # killed while sending): each may reach Novita at any moment, so each counts until it ends.
+            unanswered = tx.scalar(
+                "SELECT COUNT(*) FROM jobs WHERE state = ? AND NOT EXISTS "
+                "(SELECT 1 FROM novita_submits s WHERE s.job_id = jobs.id AND s.at > ?)",
+                [JobState.SUBMITTING.value, iso(window_start)],
+            )
+            room = per_minute - unanswered
+            if len(recent) >= room:
+                if room <= 0:
+                    return None, 1.0  # until one of them ends
+                oldest = parse_iso(recent[-room]["at"])
                 assert oldest is not None
                 return None, max(0.05, 60 - (now - oldest).total_seconds())
             job = self._job(tx, job_id)
@@ -487,7 +508,7 @@ class Store:
 
     @_in_thread
     def submits_since(self, tx: Tx, since: datetime) -> list[datetime]:
-        """When each recorded submit went out since `since` (for the rate-limit tests)."""
+        """When each recorded submit since `since` ended (or went out, while it is on the wire)."""
         rows = tx.rows("SELECT at FROM novita_submits WHERE at >= ? ORDER BY at", [iso(since)])
         return [parse_iso(r["at"]) for r in rows]  # type: ignore[misc]
 

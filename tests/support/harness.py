@@ -42,6 +42,7 @@ class BotProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    args: tuple[str, ...] = ()  # a subcommand, e.g. ("worker",)
 
     def start(self) -> None:
         self.starts += 1
@@ -49,7 +50,11 @@ class BotProcess:
         log.write(f"\n===== start {self.starts} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot", *self.args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
 
@@ -100,6 +105,16 @@ class World:
         bot = BotProcess(env={**self.bot.env, **env}, cwd=self.tmp, log_path=self.tmp / f"{name}.log")
         self.more_bots.append(bot)
         return bot
+
+    def spawn_worker(self, name: str, **env: str) -> BotProcess:
+        """A `python -m bot worker` (jobs only, no gateway; needs DATABASE_URL) like `spawn_bot`, started and
+        running jobs when this returns."""
+        worker = self.spawn_bot(name, **env)
+        worker.args = ("worker",)
+        worker.start()
+        self.wait_for(lambda: not worker.alive() or "running jobs" in worker.log(), 40, f"{name} to start")
+        assert worker.alive(), f"{name} exited early:\n{worker.log()[-4000:]}"
+        return worker
 
     def start_bot(self, wait: bool = True, bot: BotProcess | None = None) -> None:
         bot = bot or self.bot
