@@ -387,6 +387,7 @@ class JobRunner:
         except (InvalidTransition, KeyError):
             return None
         fut = self._queue.pop(job_id, None)
+        self._forget_queued(job_id)
         if fut is not None and not fut.done():
             fut.cancel()
         task = self._tasks.pop(job_id, None)
@@ -667,6 +668,7 @@ class JobRunner:
             if job is not None:
                 self._track(job)
                 self._queue.pop(head, None)
+                self._forget_queued(head)
                 self._submitting.add(head)  # from now on a stop waits for its request
                 if not fut.done():
                     fut.set_result(job)
@@ -675,6 +677,11 @@ class JobRunner:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(wait, 5.0))
+
+    def _forget_queued(self, job_id: int) -> None:
+        """This process moved the job out of the line: the places shown until the next read follow at once."""
+        with contextlib.suppress(ValueError):
+            self._global_queue.remove(job_id)
 
     async def _refresh_global_queue(self) -> None:
         """Every process's waiting jobs, and a pause another process may have set (for the cards)."""
