@@ -32,9 +32,9 @@ import aiohttp
 
 from bench.common import Deadline, Section, mean, percentile, secs
 from bench.fakes import COMPLETION_S, ETA_BIAS, ETA_NOISE, NovitaServerProcess, realistic_timeline
-from bot.novita import GenerationRequest, NovitaClient, NovitaError, TaskResult
-from bot.polling import PollPlan
-from bot.settings import Settings
+from bot.core.novita import GenerationRequest, NovitaClient, NovitaError, TaskResult
+from bot.core.polling import PollPlan
+from bot.core.settings import Settings
 
 
 @dataclass
@@ -145,7 +145,7 @@ async def _run(cfg: PollingConfig, url: str, api_key: str, deadline: Deadline) -
     rng = random.Random(cfg.seed)
     max_virtual = cfg.arrival_window_s + COMPLETION_S[1] * 1.5 + 60
     sessions = [
-        # The engine's connector: a bounded pool per host (bot/engine.py).
+        # The engine's connector: a bounded pool per host (bot/core/engine.py).
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         for _ in range(4)
     ]

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Deadline, Section, percentile
-from bot import quota
-from bot.models import JobRequest
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import quota
+from bot.core.models import JobRequest
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
 
 GUILD_QUOTA, GUILD_BUDGET = 1001, 1002
 ROLE = 900

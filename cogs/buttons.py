@@ -28,13 +28,13 @@ import discord
 from discord import ui
 from discord.ext import commands
 
-from bot import cards, media, video_models
-from bot.app import reply
-from bot.embeds import Embed
-from bot.models import InvalidTransition, Job, JobState, parse_iso
-from bot.permissions import is_moderator
-from bot.validation import MAX_PROMPT, check_options
-from cogs.forms import (
+from bot.core import media, video_models
+from bot.core.models import InvalidTransition, Job, JobState, parse_iso
+from bot.core.validation import MAX_PROMPT, check_options
+from bot.discord_side import cards
+from bot.discord_side.app import reply
+from bot.discord_side.embeds import Embed
+from bot.discord_side.forms import (
     ImageSource,
     VideoForm,
     link_alive,
@@ -43,10 +43,11 @@ from cogs.forms import (
     send_modal,
     settings_modal,
 )
+from bot.discord_side.permissions import is_moderator
 from cogs.generate import Generate, guarded
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.buttons")
 

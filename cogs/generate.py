@@ -18,11 +18,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import blocklist, cards, metrics, quota, video_models
-from bot.app import reply
-from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
-from bot.validation import check_options
-from cogs.forms import (
+from bot.core import blocklist, metrics, quota, video_models
+from bot.core.models import CAMERA_MOVES, Job, JobRequest, utcnow
+from bot.core.validation import check_options
+from bot.discord_side import cards
+from bot.discord_side.app import reply
+from bot.discord_side.forms import (
     NO_IMAGE,
     ImageSource,
     VideoForm,
@@ -34,7 +35,7 @@ from cogs.forms import (
 )
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.generate")
 

@@ -12,14 +12,14 @@ import discord
 from discord import app_commands, ui
 from discord.ext import commands
 
-from bot import cards
-from bot.embeds import Embed
-from bot.models import Job, JobState
-from bot.quota import discord_time
+from bot.core.models import Job, JobState
+from bot.core.quota import discord_time
+from bot.discord_side import cards
+from bot.discord_side.embeds import Embed
 from cogs.buttons import WAITING, JobAction
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 LISTED = 10
 MAX_BUTTONS = 20  # four rows of five

@@ -5,8 +5,8 @@ in Discord's UI, and the cog's `interaction_check` refuses anyone else at run ti
 moderator role set with /settings modrole). Every change goes through the store, which records who made it
 in `policy_changes`. The cog also wires the moderation log and the spoiler setting into the reporter.
 
-The pure rules for moderator input live in `bot/blocklist.py` (entries and the pattern guard) and
-`bot/quota.py` (credit words and costs), so they can be tested without Discord.
+The pure rules for moderator input live in `bot/core/blocklist.py` (entries and the pattern guard) and
+`bot/core/quota.py` (credit words and costs), so they can be tested without Discord.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota, video_models
-from bot.app import reply
-from bot.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
-from bot.cards import COLOURS
-from bot.embeds import Embed, cut
-from bot.models import Job, parse_iso, utcnow
-from bot.modlog import ModerationLog, safe_text
-from bot.permissions import require_moderator, role_ids
-from bot.reports import plural
-from bot.settings import Period
+from bot.core import quota, video_models
+from bot.core.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
+from bot.core.models import Job, parse_iso, utcnow
+from bot.core.reports import plural
+from bot.core.settings import Period
+from bot.discord_side.app import reply
+from bot.discord_side.cards import COLOURS
+from bot.discord_side.embeds import Embed, cut
+from bot.discord_side.modlog import ModerationLog, safe_text
+from bot.discord_side.permissions import require_moderator, role_ids
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.moderation")
 

@@ -12,15 +12,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota, reports, video_models
-from bot.app import reply
-from bot.cards import COLOURS
-from bot.embeds import Embed
-from bot.models import Job, utcnow
-from bot.permissions import is_moderator, moderator_only, role_ids
+from bot.core import quota, reports, video_models
+from bot.core.models import Job, utcnow
+from bot.discord_side.app import reply
+from bot.discord_side.cards import COLOURS
+from bot.discord_side.embeds import Embed
+from bot.discord_side.permissions import is_moderator, moderator_only, role_ids
+from bot.discord_side.report_embed import report_embed
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 CSV_MAX_BYTES = 8 * 1024 * 1024  # under every server's upload limit
 OTHERS_REFUSED = (
@@ -144,7 +145,7 @@ class Usage(commands.Cog):
         )
         report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
         budget = await quota.budget_status(store, guild_id, row, now, self.bot.settings)
-        embed = reports.report_embed(report, budget)
+        embed = report_embed(report, budget)
         files: list[discord.File] = []
         note = ""
         if csv:

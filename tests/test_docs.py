@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from bot.invite import PERMISSION_LABELS, SCOPES, permissions
-from bot.settings import Settings, load_settings
+from bot.core.settings import Settings, load_settings
+from bot.discord_side.invite import PERMISSION_LABELS, SCOPES, permissions
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,7 +53,7 @@ def test_every_setting_is_in_env_example() -> None:
 
 def test_env_example_names_only_real_settings() -> None:
     unknown = sorted(set(DOCUMENTED) - set(FIELDS) - NOT_SETTINGS)
-    assert not unknown, f".env.example documents variables that bot/settings.py doesn't read: {unknown}"
+    assert not unknown, f".env.example documents variables that bot/core/settings.py doesn't read: {unknown}"
 
 
 def test_every_setting_is_in_the_settings_table() -> None:
@@ -88,7 +88,8 @@ def test_env_example_shows_the_real_default(name: str, no_env: Settings) -> None
         assert default is None, f"{name} defaults to {default!r}; .env.example should show it as # {name}=..."
         return
     assert getattr(load_settings(**{field: documented.value}), field) == default, (
-        f".env.example shows {name}={documented.value}, but the default in bot/settings.py is {default!r}"
+        f".env.example shows {name}={documented.value}, "
+        f"but the default in bot/core/settings.py is {default!r}"
     )
 
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from bot import cards
-from bot.embeds import Embed, clamp, size
-from bot.models import ChargeState, Job, JobState, utcnow
+from bot.core.models import ChargeState, Job, JobState, utcnow
+from bot.discord_side import cards
+from bot.discord_side.embeds import Embed, clamp, size
 from tests.fakes.fake_discord.state import validate_message_body
 from tests.fakes.fake_discord.util import DiscordHTTPError
 

@@ -26,8 +26,8 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot import media
-from bot.media import (
+from bot.core import media
+from bot.core.media import (
     FfmpegMissing,
     ImageMeta,
     ImageRejected,
@@ -46,7 +46,7 @@ from bot.media import (
     reencode_to_fit,
     to_data_uri,
 )
-from bot.settings import DISCORD_MEDIA_ORIGINS
+from bot.core.settings import DISCORD_MEDIA_ORIGINS
 from tests.fakes.server import LoopbackServer
 from tests.fakes.videos import ffmpeg, make_video, sample_video, sized_video
 
@@ -364,7 +364,7 @@ def test_a_7000_px_png_is_used_at_full_quality() -> None:
 PEAK_SCRIPT = """
 import io, sys
 from PIL import Image
-from bot.media import normalise_image_sync
+from bot.core.media import normalise_image_sync
 im = Image.new("RGB", (7000, 7000), (30, 120, 200))
 im.paste((200, 30, 30), (0, 0, 3500, 3500))
 buf = io.BytesIO(); im.save(buf, "PNG"); del im

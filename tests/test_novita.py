@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.novita import (
+from bot.core.novita import (
     GenerationRequest,
     NovitaAuthError,
     NovitaBadRequest,

@@ -14,7 +14,7 @@ from discord import app_commands
 from .app import UserFacingCheck
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..core.store import Store
 
 NOT_MODERATOR = (
     "Only moderators can use this command: it needs the Manage Server permission or this server's "

@@ -7,7 +7,7 @@ ffmpeg, and with `--online` Discord and Novita); a start runs only these.
 
 from __future__ import annotations
 
-from .invite import token_problem
+from .bot_token import token_problem
 from .settings import ConfigError, Settings
 
 # What each command needs before it may run: a start and `check` need everything a start needs.

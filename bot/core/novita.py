@@ -731,5 +731,5 @@ class NovitaClient:
 
     @staticmethod
     def _excerpt(body: bytes, limit: int = _EXCERPT_LIMIT) -> str:
-        """The body on one line, redacted and then cut (the order matters: see bot/redaction.py)."""
+        """The body on one line, redacted and then cut (the order matters: see bot/core/redaction.py)."""
         return redaction.clip(" ".join(body.decode("utf-8", errors="replace").split()), limit)

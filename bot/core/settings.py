@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
 
-    # Per-model credits and prices beyond the base tables (see bot/video_models.py); and how long submits
+    # Per-model credits and prices beyond the base tables (see bot/core/video_models.py); and how long submits
     # pause after Novita said the account is out of credit.
     model_credit_table: Annotated[dict[tuple[str, str, int], int] | None, NoDecode] = None
     model_price_table: Annotated[dict[tuple[str, str, int], float] | None, NoDecode] = None

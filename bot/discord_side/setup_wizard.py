@@ -92,7 +92,7 @@ def run_setup(args: argparse.Namespace) -> int:
 
 
 def token_error(token: str) -> str | None:
-    from .invite import token_problem  # discord.py loads only here
+    from ..core.bot_token import token_problem
 
     return token_problem(token)
 
@@ -168,7 +168,7 @@ def ask(
         print(problem)
         if attempt == TRIES:
             raise SetupError("No usable token after three tries; nothing was written. Run setup again.")
-    from .invite import application_id_from_token
+    from ..core.bot_token import application_id_from_token
 
     print(f"The token looks right (application {application_id_from_token(token)}).\n")
     key: str | None = None
@@ -256,7 +256,8 @@ def write_env(path: Path, values: dict[str, str | None]) -> None:
 
 
 def print_next_steps(values: dict[str, str | None]) -> None:
-    from .invite import application_id_from_token, invite_url
+    from ..core.bot_token import application_id_from_token
+    from .invite import invite_url
 
     app_id = application_id_from_token(values["DISCORD_TOKEN"] or "")
     if values.get("NOVITA_MODE") == "simulate":

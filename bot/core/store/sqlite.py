@@ -3,7 +3,7 @@
 One worker thread owns the connection, so there is exactly one writer: a check-then-write inside one
 transaction (`admit`) is atomic against every concurrent request. The file is in WAL mode, durable across a
 crash of the process (`synchronous = NORMAL`), and waits out locks held by other connections (a backup) under
-a 10-second busy timeout. Only one process may drive jobs from a file (`bot/instance_lock.py`).
+a 10-second busy timeout. Only one process may drive jobs from a file (`bot/core/instance_lock.py`).
 """
 
 from __future__ import annotations

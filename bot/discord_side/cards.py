@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import discord
 
-from . import video_models
+from ..core import video_models
+from ..core.models import Job, JobState, utcnow
+from ..core.novita import MAX_ETA_S
+from ..core.quota import discord_time
 from .embeds import Embed
-from .models import Job, JobState, utcnow
-from .novita import MAX_ETA_S
-from .quota import discord_time
 
 COLOURS = {
     "working": discord.Colour.blurple(),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from .novita import (
+from ..core.novita import (
     NovitaAuthError,
     NovitaBadRequest,
     NovitaClient,
@@ -30,7 +30,7 @@ from .novita import (
     NovitaServerError,
     NovitaTimeout,
 )
-from .settings import HELP, Settings
+from ..core.settings import HELP, Settings
 
 PROBE_TASK_ID = "hailuo-bot-key-check-00000000"
 

@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from . import cards, media, quota, redaction
-from .jobs import Delivered, DeliveryFailed, job_log
-from .models import Job, JobState, utcnow
+from ..core import media, quota, redaction
+from ..core.jobs import Delivered, DeliveryFailed, job_log
+from ..core.models import Job, JobState, utcnow
+from . import cards
 
 if TYPE_CHECKING:
-    from .jobs import JobRunner
-    from .settings import Settings
-    from .store import Store
+    from ..core.jobs import JobRunner
+    from ..core.settings import Settings
+    from ..core.store import Store
 
 log = logging.getLogger("bot.delivery")
 

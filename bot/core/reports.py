@@ -1,6 +1,7 @@
 """Usage reports for moderators: totals, top members, channels, undelivered jobs, and the CSV export.
 
-Pure shaping of the rows `Store.report_rows` returns (no I/O), so every figure can be tested directly.
+Pure shaping of the rows `Store.report_rows` returns (no I/O), so every figure can be tested directly; the
+embed that shows a report in Discord is drawn by `bot/discord_side/report_embed.py`.
 A video "succeeded" when it was made and paid for (its credits were charged), whether or not it could be
 posted; the estimated cost counts only those, at the price recorded on each job when it was accepted.
 Simulated jobs (trial mode) are kept apart: they appear in their own labelled tally and never in the totals,
@@ -16,17 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import discord
-
 from . import video_models
-from .embeds import Embed
 from .models import parse_iso
-from .quota import BudgetStatus, discord_time, period_window
+from .quota import period_window
 from .settings import Period
 
 PERIOD_LABELS = {"day": "today", "week": "this week", "month": "this month", "all": "all time"}
-TOP = 5
-FIELD_MAX = 1024
 
 
 def period_since(period: str, now: datetime) -> datetime | None:
@@ -132,89 +128,6 @@ def money(usd: float) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _lines(lines: list[str], more: int = 0) -> str:
-    """Join lines within an embed field's limit, saying how many were left out."""
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        if len("\n".join([*out, line])) > FIELD_MAX - 24:  # room for the "…and N more" line
-            more += len(lines) - i
-            break
-        out.append(line)
-    return "\n".join([*out, f"…and {more} more"] if more else out)
-
-
-def totals_text(t: Tally) -> str:
-    text = (
-        f"**{plural(t.jobs, 'job')}** · {t.succeeded} made · {t.failed} failed · {t.cancelled} cancelled\n"
-        f"**{t.seconds} s** of video · **{money(t.usd)}** estimated · {plural(t.credits, 'credit')} charged"
-    )
-    if t.undelivered:
-        text += f"\n{t.undelivered} made but not delivered"
-    if t.active:
-        text += f"\n{plural(t.active, 'job')} in progress ({money(t.reserved_usd)} reserved)"
-    return text
-
-
-def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> Embed:
-    """The /server-usage answer. Mentions inside an embed never ping."""
-    label = PERIOD_LABELS[report.period]
-    embed = Embed(title=f"📊 Server usage — {label}", colour=discord.Colour.blurple())
-    embed.description = (
-        f"Since {discord_time(report.since, 'f')} (UTC periods)." if report.since else "Since the start."
-    )
-    embed.add_field(name="Totals", value=totals_text(report.totals), inline=False)
-    if budget is not None:
-        embed.add_field(name="Monthly budget", value=budget.summary(), inline=False)
-    if report.members:
-        top = [
-            f"{i}. <@{uid}> — {plural(t.jobs, 'job')} · {t.succeeded} made · {money(t.usd)} · "
-            f"{plural(t.credits, 'credit')}"
-            for i, (uid, _name, t) in enumerate(report.members[:TOP], start=1)
-        ]
-        embed.add_field(
-            name="Top members", value=_lines(top, max(0, len(report.members) - TOP)), inline=False
-        )
-    if report.channels:
-        chans = [
-            f"{f'<#{cid}>' if cid else 'DMs'} — {plural(t.jobs, 'job')} · {t.seconds} s · {money(t.usd)}"
-            for cid, t in report.channels
-        ]
-        embed.add_field(name="By channel", value=_lines(chans), inline=False)
-    if report.models:
-        per_model = [
-            f"{video_models.display_name(key)} — {plural(t.jobs, 'job')} · {t.succeeded} made · "
-            f"{money(t.usd)} · {plural(t.credits, 'credit')}"
-            for key, t in report.models
-        ]
-        embed.add_field(name="By model", value=_lines(per_model), inline=False)
-    if report.undelivered:
-        lost = [
-            f"#{row['id']} by <@{row['user_id']}> · {_when(row.get('finished_at') or row['created_at'])}"
-            for row in report.undelivered
-        ]
-        embed.add_field(
-            name="Undelivered: made, but no channel or DM took them (requesters can use /jobs)",
-            value=_lines(lost),
-            inline=False,
-        )
-    if report.simulated.jobs:
-        t = report.simulated
-        embed.add_field(
-            name="Simulated in trial mode (not billed, not counted above)",
-            value=f"{plural(t.jobs, 'job')} · {t.succeeded} made · {t.failed} failed · {t.seconds} s",
-            inline=False,
-        )
-    if not report.totals.jobs:
-        real = "real " if report.simulated.jobs else ""
-        embed.add_field(name="Nothing yet", value=f"No {real}videos were requested {label}.", inline=False)
-    return embed
-
-
-def _when(text: str | None) -> str:
-    dt = parse_iso(text)
-    return discord_time(dt) if dt else "?"
 
 
 # CSV --------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 from discord import ui
 
-from bot import media, video_models
-from bot.validation import MAX_PROMPT
+from bot.core import media, video_models
+from bot.core.validation import MAX_PROMPT
 
 NO_IMAGE = (
     "That message has no image to animate. Use “Animate image” on a message with a JPG, PNG or WebP "

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from . import redaction
+from ..core import redaction
+from ..core.models import Job, JobState
+from ..core.reports import jump_link
 from .cards import settings_line, short_prompt
-from .models import Job, JobState
-from .reports import jump_link
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..core.store import Store
 
 log = logging.getLogger("bot.modlog")
 

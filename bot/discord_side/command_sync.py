@@ -22,7 +22,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from .store import Store
+from ..core.store import Store
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from . import command_sync, metrics
+from ..core import metrics
+from ..core.engine import Engine
+from ..core.instance_lock import InstanceLocked
+from ..core.jobs import JobRunner
+from ..core.settings import Settings
+from ..core.store import Store, open_store
+from . import command_sync
 from .delivery import DiscordReporter
-from .engine import Engine
-from .instance_lock import InstanceLocked
-from .jobs import JobRunner
-from .settings import Settings
-from .store import Store, open_store
 
 log = logging.getLogger("bot.app")
 
