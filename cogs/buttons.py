@@ -37,6 +37,7 @@ from bot.discord_side.embeds import Embed
 from bot.discord_side.forms import (
     ImageSource,
     VideoForm,
+    custom_id_of,
     link_alive,
     pick_image,
     read_form,
@@ -110,7 +111,7 @@ class JobAction(
         return cls(match["action"], int(match["job"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]
+        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]  # the client is a commands.Bot
         if not isinstance(cog, Buttons):
             await reply(interaction, "This button isn't available right now. Try again in a minute.")
             return
@@ -190,7 +191,7 @@ class Buttons(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        custom_id = custom_id_of(interaction)
         if interaction.type == discord.InteractionType.modal_submit:
             match = MODAL.fullmatch(custom_id)
             if match is not None:

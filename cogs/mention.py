@@ -135,13 +135,12 @@ class Mention(commands.Cog):
         if job is None:
             await self.refuse(message, refusal)
             return
-        extra = {"view": view} if (view := generate.card_view(job)) is not None else {}
         try:
             card = await message.reply(
                 embed=cards.job_card(job),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
-                **extra,  # type: ignore[arg-type]
+                view=generate.card_view(job),  # type: ignore[arg-type]  # None is reply()'s own default
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)

@@ -68,23 +68,23 @@ class Moderation(commands.Cog):
 
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
-        self.modlog = ModerationLog(bot, bot.store) if bot.engine is not None else None
+        self.moderation_log = ModerationLog(bot, bot.store) if bot.engine is not None else None
 
     async def cog_load(self) -> None:
         reporter = self.bot.reporter
-        if reporter is not None and self.modlog is not None:
-            reporter.final_listeners.append(self.modlog.on_final)
+        if reporter is not None and self.moderation_log is not None:
+            reporter.final_listeners.append(self.moderation_log.on_final)
             reporter.spoiler = self.spoiler
 
     async def cog_unload(self) -> None:
         reporter = self.bot.reporter
-        if reporter is not None and self.modlog is not None:
-            if self.modlog.on_final in reporter.final_listeners:
-                reporter.final_listeners.remove(self.modlog.on_final)
+        if reporter is not None and self.moderation_log is not None:
+            if self.moderation_log.on_final in reporter.final_listeners:
+                reporter.final_listeners.remove(self.moderation_log.on_final)
             if reporter.spoiler == self.spoiler:
                 reporter.spoiler = None
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await require_moderator(interaction)
 
     async def spoiler(self, job: Job) -> bool:

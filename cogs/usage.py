@@ -165,7 +165,7 @@ class Usage(commands.Cog):
 def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
     """Channel names from the cache, read on the event loop (the CSV is written in a worker thread)."""
     names: dict[int, str] = {}
-    for channel_id in {row.get("channel_id") for row in rows} - {None}:
+    for channel_id in {int(row["channel_id"]) for row in rows if row.get("channel_id") is not None}:
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if channel is not None:
             names[channel_id] = channel.name

@@ -4,8 +4,8 @@
     .venv/bin/python scripts/render_examples.py          rewrite docs/examples.md, docs/settings.md, README
     .venv/bin/python scripts/render_examples.py --check  exit 1 if one is out of date (tests/test_docs.py)
 
-- docs/examples.md: the job card through its states and the result, built with `bot.cards` for a sample job
-  and shown as text the way Discord displays it (mentions as @names, timestamps as "in 2 minutes").
+- docs/examples.md: the job card through its states and the result, built with `bot.discord_side.cards` for a
+  sample job and shown as text the way Discord displays it (mentions as @names, timestamps as "in 2 minutes").
 - README.md, between `<!-- BEGIN example -->` / `<!-- END example -->`: one card and the result.
 - docs/settings.md, between `<!-- BEGIN settings -->` / `<!-- END settings -->`: every setting, from
   `.env.example` (which tests/test_docs.py checks against bot/core/settings.py, defaults included).

@@ -61,7 +61,7 @@ class Engine:
                 api_key=settings.novita_api_key.get_secret_value(),
                 image_fields=settings.novita_image_fields,
                 request_timeout=settings.novita_request_timeout_s,
-                **self._novita_options,  # type: ignore[arg-type]
+                **self._novita_options,  # type: ignore[arg-type]  # the client's float timing options
             )
         self.runner = JobRunner(
             store=self.store,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -67,7 +68,7 @@ class JobLog(logging.LoggerAdapter):
     """Prefix every line with `job=<id>` so one job can be followed end to end with grep."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"job={self.extra['job_id']} {msg}", kwargs  # type: ignore[index]
+        return f"job={self.extra['job_id']} {msg}", kwargs  # type: ignore[index]  # job_log always sets extra
 
 
 def job_log(job_id: int) -> JobLog:
@@ -159,7 +160,7 @@ class JobRunner:
         # The process's name on the leases it holds: host, pid and a per-start nonce, so that a restarted
         # process (even one that got the same pid) is a new owner.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._queue: collections.OrderedDict[int, asyncio.Future[None]] = collections.OrderedDict()
+        self._queue: collections.OrderedDict[int, asyncio.Future[Job]] = collections.OrderedDict()
         self._wake = (
             asyncio.Event()
         )  # the local queue changed, a Novita slot freed, or another process said so
@@ -441,7 +442,7 @@ class JobRunner:
             return
         task = asyncio.create_task(self._run_job(job_id), name=f"job-{job_id}")
         self._tasks[job_id] = task
-        task.add_done_callback(lambda t, jid=job_id: self._job_task_done(jid, t))
+        task.add_done_callback(functools.partial(self._job_task_done, job_id))
 
     def _job_task_done(self, job_id: int, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:

@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_text or record.exc_info:
-            entry["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]  # set
         return json.dumps(entry, ensure_ascii=False)
 
 

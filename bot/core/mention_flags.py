@@ -122,4 +122,4 @@ def parse_mention(content: str, bot_id: int, role_ids: Iterable[int] = ()) -> Me
             settings["prompt_expansion"] = False
     prompt = re.sub(r"[ \t]+", " ", "".join(kept))
     prompt = "\n".join(line.strip() for line in prompt.splitlines()).strip()
-    return MentionRequest(prompt=prompt, **settings)  # type: ignore[arg-type]
+    return MentionRequest(prompt=prompt, **settings)  # type: ignore[arg-type]  # each flag set its own type

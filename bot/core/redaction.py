@@ -48,6 +48,11 @@ def _tokens_from(secret: str) -> re.Pattern[str]:
     return re.compile(re.escape(secret[:MIN_FRAGMENT]) + _KEY_CHARS)
 
 
+def _mask_prefix(secret: str, mask: str, match: re.Match[str]) -> str:
+    """`mask` for a token that begins `secret` (a piece a cut left), the token itself otherwise."""
+    return mask if secret.startswith(match.group()) else match.group()
+
+
 def redact(text: str, secrets: Iterable[str] | None = None, mask: str = MASK) -> str:
     """`text` without the registered secrets (or `secrets`), bearer tokens, and pieces of a secret of at
     least MIN_FRAGMENT characters that end a token (what a cut leaves of a key)."""
@@ -56,9 +61,7 @@ def redact(text: str, secrets: Iterable[str] | None = None, mask: str = MASK) ->
         text = text.replace(secret, mask)
     for secret in found:
         if len(secret) > MIN_FRAGMENT and secret[:MIN_FRAGMENT] in text:
-            text = _tokens_from(secret).sub(
-                lambda m, s=secret: mask if s.startswith(m.group()) else m.group(), text
-            )
+            text = _tokens_from(secret).sub(functools.partial(_mask_prefix, secret, mask), text)
     return _BEARER_RE.sub(lambda m: m.group(1) + mask, text)
 
 

@@ -437,7 +437,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: object, width: int, max_li
     words = " ".join(text.split())
     for chars in range(60, 8, -4):
         lines = textwrap.wrap(words, chars) or [""]
-        if all(draw.textlength(line, font=font) <= width for line in lines):  # type: ignore[arg-type]
+        if all(draw.textlength(line, font=font) <= width for line in lines):  # type: ignore[arg-type]  # any Pillow font
             break
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], lines[max_lines - 1].rstrip(" .") + " …"]

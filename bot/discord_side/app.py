@@ -61,15 +61,15 @@ LOGIN_REFUSED = (
 
 
 async def reply(
-    interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **kwargs: object
+    interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **kwargs: Any
 ) -> None:
     """Answer an interaction whether or not it was answered already; a dead interaction is only logged."""
     kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+            await interaction.followup.send(text, ephemeral=ephemeral, **kwargs)
         else:
-            await interaction.response.send_message(text, ephemeral=ephemeral, **kwargs)  # type: ignore[arg-type]
+            await interaction.response.send_message(text, ephemeral=ephemeral, **kwargs)
     except discord.HTTPException as exc:
         log.warning("could not answer interaction %s: %s %s", interaction.id, exc.status, exc.code)
 
@@ -148,9 +148,9 @@ class HailuoBot(commands.Bot):
             await self.load_extension(extension)
         if self.engine is None:
             return  # `python -m bot sync`: commands only
-        if self.settings.metrics_port is not None:
+        if (port := self.settings.metrics_port) is not None:
             s = self.settings
-            server = metrics.MetricsServer(s.metrics_host, s.metrics_port, self.health)
+            server = metrics.MetricsServer(s.metrics_host, port, self.health)
             try:
                 await server.start()
             except OSError as exc:
@@ -293,12 +293,13 @@ async def sync_commands(settings: Settings, guild_id: int | None, clear: bool = 
     """Register (or with `clear`, remove) the slash commands now: globally, or in one server at once."""
     bot = HailuoBot(settings, engine=None)
     # Remembers what was registered, so the next start sends nothing.
-    store: Store | None = open_store(settings.database_path, settings.database_url_value)
+    store: Store | None = None
+    opened = open_store(settings.database_path, settings.database_url_value)
     try:
-        await store.open()  # type: ignore[union-attr]
+        await opened.open()
+        store = opened
     except Exception as exc:  # the sync works without it; the next start then registers once more
         log.warning("the database could not be opened (%s); syncing without remembering it", exc)
-        store = None  # type: ignore[assignment]
     try:
         async with bot:
             try:

@@ -85,14 +85,14 @@ async def ensure_synced(
         remote = await (
             http.get_guild_commands(app_id, guild_id) if guild_id else http.get_global_commands(app_id)
         )
-        if remembered.get("discord") == remote_fingerprint(remote):  # type: ignore[arg-type]
+        if remembered.get("discord") == remote_fingerprint(remote):  # type: ignore[arg-type]  # discord.py's TypedDicts are dicts
             return SyncResult(False, tuple(sorted(str(c["name"]) for c in remote)), guild_id)
     if guild_id:
         data = await http.bulk_upsert_guild_commands(app_id, guild_id, payload=payload)
     else:
         data = await http.bulk_upsert_global_commands(app_id, payload=payload)
     if store is not None:
-        await store.set_state(key, {"payload": digest, "discord": remote_fingerprint(data)})  # type: ignore[arg-type]
+        await store.set_state(key, {"payload": digest, "discord": remote_fingerprint(data)})  # type: ignore[arg-type]  # as above
     return SyncResult(True, tuple(sorted(str(c["name"]) for c in data)), guild_id)
 
 

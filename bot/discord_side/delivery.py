@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..core.jobs import JobRunner
     from ..core.settings import Settings
     from ..core.store import Store
+    from .app import HailuoBot
 
 log = logging.getLogger("bot.delivery")
 
@@ -70,7 +71,7 @@ def token_alive(job: Job, margin_s: float = 5.0) -> bool:
 class DiscordReporter:
     """Implements `jobs.Reporter` for Discord. Card edits are coalesced per job and throttled."""
 
-    def __init__(self, bot: discord.Client, settings: Settings, store: Store) -> None:
+    def __init__(self, bot: HailuoBot, settings: Settings, store: Store) -> None:
         self.bot = bot
         self.settings = settings
         self.store = store
@@ -254,8 +255,8 @@ class DiscordReporter:
                         cards.ready_text(job),
                         embed=embed,
                         file=f,
-                        view=view,
-                        reference=reply_to,
+                        view=view,  # type: ignore[arg-type]  # None is send()'s own default
+                        reference=reply_to,  # type: ignore[arg-type]  # likewise
                         allowed_mentions=requester_only(job),
                         nonce=nonce(job, "channel"),
                     ),
@@ -334,7 +335,7 @@ class DiscordReporter:
 
     def _reply_target(self, job: Job) -> discord.MessageReference | None:
         if job.entry in ("context", "mention") and job.source_message_id:
-            target = job.source_message_id
+            target: int | None = job.source_message_id
         else:
             target = job.card_message_id
         if target is None:
@@ -443,7 +444,9 @@ class DiscordReporter:
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             try:
                 await channel.send(
-                    text, reference=self._reply_target(job), allowed_mentions=requester_only(job)
+                    text,
+                    reference=self._reply_target(job),  # type: ignore[arg-type]  # None: send()'s default
+                    allowed_mentions=requester_only(job),
                 )
                 return
             except discord.HTTPException as exc:

@@ -8,7 +8,7 @@ was open while the bot restarted still works when it is submitted.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 from discord import ui
 
-from bot.core import media, video_models
-from bot.core.validation import MAX_PROMPT
+from ..core import media, video_models
+from ..core.validation import MAX_PROMPT
 
 NO_IMAGE = (
     "That message has no image to animate. Use “Animate image” on a message with a JPG, PNG or WebP "
@@ -53,7 +53,7 @@ def settings_modal(
     """Prompt (required, up to 2000 characters), duration, resolution, prompt expansion, and the model
     when `models` offers a choice (a modal holds five components: this is the fifth)."""
     modal = ui.Modal(title=title[:45], custom_id=custom_id, timeout=None)
-    text = ui.TextInput(
+    text: ui.TextInput[ui.Modal] = ui.TextInput(
         custom_id="prompt",
         style=discord.TextStyle.paragraph,
         min_length=1,
@@ -114,9 +114,15 @@ def _leaves(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield comp
 
 
+def custom_id_of(interaction: discord.Interaction) -> str:
+    """The custom id of the component or modal an interaction comes from ("" when it has none)."""
+    data: Mapping[str, object] = interaction.data or {}
+    return str(data.get("custom_id", ""))
+
+
 def submitted_values(interaction: discord.Interaction) -> dict[str, Any]:
     """custom_id -> value of a modal submission (text: str, select: list of str, checkbox: bool)."""
-    data: dict[str, Any] = dict(interaction.data or {})  # type: ignore[arg-type]
+    data: dict[str, Any] = dict(interaction.data or {})
     out: dict[str, Any] = {}
     for leaf in _leaves(list(data.get("components") or [])):
         custom_id = leaf.get("custom_id")

@@ -69,6 +69,7 @@ def env_path(args: argparse.Namespace) -> Path:
 
 
 def run_setup(args: argparse.Namespace) -> int:
+    values: dict[str, str | None] | None
     try:
         if args.non_interactive:
             values = from_environment(args)

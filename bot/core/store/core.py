@@ -439,7 +439,7 @@ class Store:
                 "SELECT until FROM runner_pauses WHERE name = 'submit' AND until > ?", [iso(now)]
             )
             if paused:
-                return None, max(0.05, (parse_iso(paused) - now).total_seconds())  # type: ignore[operator]
+                return None, max(0.05, (parse_iso(paused) - now).total_seconds())  # type: ignore[operator]  # set
             busy = [s.value for s in AT_NOVITA]
             in_flight = tx.scalar(
                 f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(busy))})",  # noqa: S608
@@ -473,7 +473,7 @@ class Store:
         until = iso(utcnow() + timedelta(seconds=seconds))
         with tx.write():
             current = tx.scalar("SELECT until FROM runner_pauses WHERE name = 'submit'")
-            if current is None or current < until:  # type: ignore[operator]
+            if current is None or current < until:
                 tx.upsert("runner_pauses", {"name": "submit", "until": until, "detail": detail}, pk=("name",))
             tx.notify(WAKE_CHANNEL, "pause")
 
@@ -489,7 +489,7 @@ class Store:
     def submits_since(self, tx: Tx, since: datetime) -> list[datetime]:
         """When each recorded submit went out since `since` (for the rate-limit tests)."""
         rows = tx.rows("SELECT at FROM novita_submits WHERE at >= ? ORDER BY at", [iso(since)])
-        return [parse_iso(r["at"]) for r in rows]  # type: ignore[misc]
+        return [parse_iso(r["at"]) for r in rows]  # type: ignore[misc]  # the column is NOT NULL
 
     @_in_background
     def queued_ids(self, tx: Tx) -> list[int]:

@@ -14,18 +14,24 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import schema
 from .core import WAKE_CHANNEL, Store
 from .tx import PostgresTx, Tx
 from .worker import Worker
 
+if TYPE_CHECKING:
+    import psycopg
+
 log = logging.getLogger("bot.store")
 
 _MIGRATION_LOCK = 7_146_821_003  # an advisory lock key: one process migrates at a time
 
 
-def apply_migrations(conn: object, migrations: list[tuple[str, str]] = schema.MIGRATIONS) -> list[str]:
+def apply_migrations(
+    conn: psycopg.Connection[Any], migrations: list[tuple[str, str]] = schema.MIGRATIONS
+) -> list[str]:
     """Apply the migrations not yet recorded and return their names; safe when processes start together."""
     tx = PostgresTx(conn)
     applied: list[str] = []
@@ -37,7 +43,7 @@ def apply_migrations(conn: object, migrations: list[tuple[str, str]] = schema.MI
             if name in done:
                 continue
             for statement in schema.render(sql, "postgres"):
-                conn.execute(statement)  # type: ignore[attr-defined]  # DDL, no parameters
+                conn.execute(statement)  # DDL, no parameters
             tx.execute("INSERT INTO hailuo_migrations (name, applied_at) VALUES (?, now()::text)", [name])
             applied.append(name)
     return applied
@@ -63,11 +69,11 @@ class PostgresStore(Store):
         def read() -> str:
             conn = self.connection()
             try:
-                info = conn.info  # type: ignore[attr-defined]
+                info = conn.info
                 where = f"{info.host}:{info.port}/{info.dbname}"  # never the password
                 names = schema_version(conn)
             finally:
-                conn.close()  # type: ignore[attr-defined]
+                conn.close()
             return f"PostgreSQL {where} · schema {names[-1] if names else 'none'}"
 
         return await asyncio.to_thread(read)
@@ -84,13 +90,13 @@ class PostgresStore(Store):
             try:
                 conn = self.connection()
                 try:
-                    conn.execute(f"LISTEN {WAKE_CHANNEL}")  # type: ignore[attr-defined]
+                    conn.execute(f"LISTEN {WAKE_CHANNEL}")
                     while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=1.0):  # type: ignore[attr-defined]
+                        for note in conn.notifies(timeout=1.0):
                             for loop, callback in self._listeners:
                                 loop.call_soon_threadsafe(callback, note.payload)
                 finally:
-                    conn.close()  # type: ignore[attr-defined]
+                    conn.close()
             except Exception:
                 if not self._stopping.is_set():
                     log.warning("listening for other processes failed; retrying in 2 s", exc_info=True)
@@ -116,7 +122,7 @@ class PostgresStore(Store):
             raise
         self._worker = worker
 
-    def connection(self) -> object:
+    def connection(self) -> psycopg.Connection[Any]:
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
@@ -128,7 +134,7 @@ class PostgresStore(Store):
             if applied:
                 log.info("PostgreSQL schema migrated: %s", ", ".join(applied))
         finally:
-            conn.close()  # type: ignore[attr-defined]
+            conn.close()
 
     def _connect(self) -> Tx:
         return PostgresTx(self.connection())
