@@ -3,7 +3,7 @@
 Every task is polled by three pollers at once, over real HTTP, through the bot's own `NovitaClient` (one
 session each, with the engine's connection limits), against one fake Novita running in its own process:
 
-* `bot`     — `bot.polling.PollPlan` with the default settings (`poll_min_s`, `poll_max_s`, `poll_first_s`),
+* `bot`     — `bot.core.polling.PollPlan`, default settings (`poll_min_s`, `poll_max_s`, `poll_first_s`),
               driven exactly like `JobRunner._step_polling`: first poll after `poll_first_s`, then
               `next_delay(now, eta, progress)` after each answer, doubling (bounded) after a failed poll;
 * `fixed 2 s`, `fixed 5 s` — a poll every 2 (5) seconds from the submit.

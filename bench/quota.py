@@ -1,7 +1,7 @@
 """Credit reservations per second with 50 members asking at once, and proof that nobody overspends.
 
 In this process: one `Store` on a real SQLite file (WAL, its single worker thread, as in the bot), and
-`bot.quota.admit` called by 50 members, two requests in flight per member at all times, until each has
+`bot.core.quota.admit` called by 50 members, two requests in flight per member at all times, until each has
 made more attempts than its credits allow. Two servers: in the first only the members' quotas bind (a mix
 of the default, role limits, member overrides and bonus grants); in the second a monthly USD budget binds
 first. Jobs cost 1 or 2 credits (768P 6 s / 768P 10 s / 1080P 6 s).

@@ -201,7 +201,7 @@ class Buttons(commands.Cog):
             await reply(interaction, "That button isn't valid any more.")
 
     async def may_manage(self, interaction: discord.Interaction, job: Job) -> bool:
-        """The requester, or a moderator (bot.permissions), or anyone who may manage messages here."""
+        """The requester, a moderator (`bot/discord_side/permissions.py`), or one who may manage messages."""
         if interaction.user.id == job.user_id or interaction.permissions.manage_messages:
             return True
         return await is_moderator(interaction)

@@ -207,3 +207,25 @@ def test_the_changelog_and_the_license_match_the_package() -> None:
     assert f'version = "{__version__}"' in pyproject
     assert 'license = "MIT"' in pyproject
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+def test_the_architecture_diagram_is_the_job_state_table() -> None:
+    from bot.core.models import FINAL_STATES, TRANSITIONS
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = doc.split("```mermaid\nstateDiagram-v2\n", 1)[1].split("```", 1)[0]
+    edges = {tuple(line.strip().split(" --> ")) for line in diagram.splitlines() if " --> " in line}
+    table = {(old.value, new.value) for old, targets in TRANSITIONS.items() for new in targets}
+    assert {e for e in edges if "[*]" not in e} == table
+    assert {new for old, new in edges if old == "[*]"} == {"accepted"}
+    assert {old for old, new in edges if new == "[*]"} == {s.value for s in FINAL_STATES}
+
+
+def test_docs_name_only_files_that_exist() -> None:
+    named: set[str] = set()
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")]:
+        named |= set(re.findall(r"`((?:bot|cogs|tests|scripts|bench)/[\w/.]+?)(?:::\w+)?`", path.read_text()))
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").glob("*.py")]:
+        named |= set(re.findall(r"`((?:bot|cogs)/[\w/]+\.py)`", path.read_text()))
+    missing = sorted(n for n in named if not (ROOT / n.rstrip("/")).exists() and "*" not in n)
+    assert not missing, f"docs or docstrings name files that do not exist: {missing}"

@@ -1,4 +1,4 @@
-"""bot.media: image rules and normalisation, streamed downloads, probing, re-encoding and last frames."""
+"""bot.core.media: image rules and normalisation, streamed downloads, probing, re-encoding and last frames."""
 
 from __future__ import annotations
 

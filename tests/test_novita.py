@@ -1,4 +1,4 @@
-"""bot.novita against the loopback fake Novita, over real HTTP."""
+"""bot.core.novita against the loopback fake Novita, over real HTTP."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class JobRequest:
     token_expires_at: datetime | None = None
     simulated: bool = False
     operator: bool = False  # the operator's own CLI job: no member quota applies
-    model: str = "hailuo-02"  # a key of bot.video_models.MODELS
+    model: str = "hailuo-02"  # a key of bot.core.video_models.MODELS
     last_frame_url: str | None = None  # the last frame (Hailuo-02's `end_image`): a URL to fetch; or
     last_frame_bytes: bytes | None = field(default=None, repr=False)  # already in hand (Regenerate)
     last_frame_path: str | None = None  # set by the runner, like image_path
