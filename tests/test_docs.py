@@ -21,7 +21,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
 START = "python3 scripts/start.py"
 TEST = "python3 scripts/test.py"
-NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by media.py from the environment, documented alongside
+NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by bot/core/media/video.py from the environment, documented alongside
 
 
 def load_renderer() -> ModuleType:

@@ -227,13 +227,13 @@ def test_the_janitor_removes_only_files_past_retention(tmp_path: Path) -> None:
     import os
     import time
 
-    from bot.core.jobs import _remove_older
+    from bot.core.media import remove_older
 
     old, new = tmp_path / "1.mp4", tmp_path / "2.mp4"
     old.write_bytes(b"x")
     new.write_bytes(b"y")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    assert _remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
+    assert remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
     assert not old.exists()
     assert new.exists()
 

@@ -970,22 +970,12 @@ class JobRunner:
                 kept = ((self.settings.videos_dir, "*.mp4"), (self.settings.images_dir, "*.jpg"))
                 removed = 0
                 for folder, pattern in kept:
-                    removed += await asyncio.to_thread(_remove_older, folder, pattern, cutoff)
+                    removed += await asyncio.to_thread(media.remove_older, folder, pattern, cutoff)
                 if removed:
                     log.info("removed %d file(s) past retention", removed)
             except Exception:
                 log.exception("janitor failed")
             await asyncio.sleep(3600)
-
-
-def _remove_older(folder: Path, pattern: str, cutoff: float) -> int:
-    removed = 0
-    for path in folder.glob(pattern):
-        with contextlib.suppress(OSError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-    return removed
 
 
 async def _quiet(coro: Awaitable[Job | None]) -> Job | None:

@@ -9,9 +9,9 @@ last frame when a last frame is given, a moving test pattern for text jobs, all 
 
 Video links: the simulator serves its files from a tiny aiohttp server on 127.0.0.1 (random port,
 unguessable paths), so the runner fetches them through exactly the production path (`media.download_video`:
-streaming, MP4 check, retries). Nothing in the runner or in media.py knows about trial mode. The alternative,
-teaching the runner `file://` URLs, would add a production code path that reads local files named by an API
-answer, a risk in live mode, and would leave the download path untested in trial mode.
+streaming, MP4 check, retries). Nothing in the runner or in bot/core/media/ knows about trial mode. The
+alternative, teaching the runner `file://` URLs, would add a production code path that reads local files
+named by an API answer, a risk in live mode, and would leave the download path untested in trial mode.
 
 Like the real service it survives a restart of the bot: each task is a small JSON file (and its first frame)
 under `MEDIA_DIR/simulated`, and its timeline runs on the wall clock, so a job resumed after a restart finds
@@ -285,7 +285,7 @@ class SimulatedNovita:
             with Image.open(image) as im:
                 width, height = im.size
         scale = self.short_side / min(width, height)
-        return _even(width * scale), _even(height * scale)
+        return media.even(width * scale), media.even(height * scale)
 
     def _ffmpeg_args(
         self, task: SimTask, image: Path | None, overlay: Path, size: tuple[int, int], dest: Path
@@ -327,24 +327,11 @@ class SimulatedNovita:
         ]  # fmt: skip
 
     async def _ffmpeg(self, args: list[str]) -> None:
-        exe = await asyncio.to_thread(media.ffmpeg_exe)
-        proc = await asyncio.create_subprocess_exec(
-            exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            async with asyncio.timeout(self.render_timeout_s):
-                _, err = await proc.communicate()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(asyncio.wait_for(proc.wait(), 5))
-            raise
-        if proc.returncode != 0:
-            last = " | ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:])
-            raise RuntimeError(f"ffmpeg exited with {proc.returncode}: {last}")
+        """The media package's ffmpeg runner (killed on cancellation and timeout), quiet and overwriting."""
+        code, err = await media.run_ffmpeg(["-loglevel", "error", "-y", *args], limit_s=self.render_timeout_s)
+        if code != 0:
+            last = " | ".join(err.strip().splitlines()[-3:])
+            raise RuntimeError(f"ffmpeg exited with {code}: {last}")
 
     async def _serve_video(self, request: web.Request) -> web.StreamResponse:
         task_id = request.match_info["name"].removesuffix(".mp4")
@@ -420,10 +407,6 @@ def _document(
         "images": [],
         "videos": videos if video_url else [],
     }  # fmt: skip
-
-
-def _even(value: float) -> int:
-    return max(2, round(value / 2) * 2)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
