@@ -241,7 +241,7 @@ def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
     from .core import media
     from .core.engine import Engine
-    from .core.jobs import ConsoleReporter
+    from .core.reporting import ConsoleReporter
 
     if len(args.prompt.strip()) == 0 or len(args.prompt) > 2000:
         print("The prompt must be 1 to 2000 characters.", file=sys.stderr)

@@ -11,9 +11,10 @@ import aiohttp
 import psycopg
 import pytest
 
-from bot.core.jobs import ConsoleReporter, JobRunner
+from bot.core.jobs import JobRunner
 from bot.core.models import Job, JobRequest
 from bot.core.novita import NovitaClient
+from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings, load_settings
 from bot.core.store import SqliteStore, Store
 from bot.core.store.postgres import PostgresStore

@@ -12,9 +12,10 @@ from aiohttp import web
 from PIL import Image
 
 from bot.core import media
-from bot.core.jobs import MAX_PREPARE_ATTEMPTS, ConsoleReporter, JobRunner
+from bot.core.jobs import MAX_PREPARE_ATTEMPTS, JobRunner
 from bot.core.models import ChargeState, InvalidTransition, JobState
 from bot.core.novita import NovitaClient
+from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from tests.conftest import QUICK, Env

@@ -15,9 +15,9 @@ from PIL import Image
 
 from bot.core import media
 from bot.core.engine import Engine
-from bot.core.jobs import ConsoleReporter
 from bot.core.models import JobRequest, JobState
 from bot.core.novita import GenerationRequest, NovitaBadRequest, TaskResult, TaskStatus
+from bot.core.reporting import ConsoleReporter
 from bot.core.settings import load_settings
 from bot.core.simulate import FAIL_REASON, SimulatedNovita
 

@@ -4,8 +4,9 @@ budgets or cost figures, reports show them apart, and a live runner never sends 
 from __future__ import annotations
 
 from bot.core import quota, reports
-from bot.core.jobs import ConsoleReporter, JobRunner
+from bot.core.jobs import JobRunner
 from bot.core.models import ChargeState, Job, JobRequest, JobState
+from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from bot.discord_side.report_embed import report_embed

@@ -11,8 +11,9 @@ from types import TracebackType
 import aiohttp
 
 from .instance_lock import InstanceLock
-from .jobs import JobRunner, Reporter
+from .jobs import JobRunner
 from .novita import NovitaClient
+from .reporting import Reporter
 from .settings import Settings
 from .simulate import WARNING as TRIAL_WARNING
 from .simulate import SimulatedNovita

@@ -2,8 +2,8 @@
 
 Each job is driven by one supervised task that reads its state from the store and moves it on, one committed
 transition at a time, so a restart can pick up every unfinished job where it stood. The runner knows nothing
-about Discord: it reports through the small `Reporter` interface (Discord's is in delivery.py; a console
-one is below for the CLI and tests).
+about Discord: it reports through the small `Reporter` interface of `bot/core/reporting.py` (Discord's is
+`bot/discord_side/delivery.py`; the console one there serves the CLI and tests).
 
 Resume rules (docs/reliability.md, Crashes): `accepted`/`queued` jobs are prepared and queued again;
 `submitting` means "we may have paid" and is reported and refunded, never re-submitted; `submitted`/
@@ -19,15 +19,14 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
@@ -53,6 +52,7 @@ from .novita import (
     TaskStatus,
 )
 from .polling import PollPlan
+from .reporting import ConsoleReporter, DeliveryFailed, Reporter, job_log
 from .settings import Settings
 from .store import Store
 
@@ -62,84 +62,6 @@ REFUNDED = "Your credits were returned."
 BALANCE_PAUSE = "no balance"  # the detail of a submit pause set because Novita's account is out of credit
 CLAIM_BATCH = 200  # unfinished jobs taken per claim query
 MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
-
-
-class JobLog(logging.LoggerAdapter):
-    """Prefix every line with `job=<id>` so one job can be followed end to end with grep."""
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"job={self.extra['job_id']} {msg}", kwargs  # type: ignore[index]  # job_log always sets extra
-
-
-def job_log(job_id: int) -> JobLog:
-    return JobLog(log, {"job_id": job_id})
-
-
-@dataclass(frozen=True)
-class Delivered:
-    via: str  # interaction | channel | dm | console
-    channel_id: int | None = None
-    message_id: int | None = None
-    reencoded: bool = False
-
-
-class DeliveryFailed(Exception):
-    """No destination accepted the video; the job becomes `undelivered` and the file is kept."""
-
-    def __init__(self, user_message: str, detail: str = "") -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
-        self.detail = detail
-
-
-class Reporter(Protocol):
-    """How the runner tells the outside world about a job. Implementations must not block for long:
-    `job_changed` is called on every visible change and should schedule (and throttle) its own work."""
-
-    def job_changed(self, job: Job) -> None: ...
-
-    async def deliver(self, job: Job, video: Path) -> Delivered: ...
-
-    async def job_ended(self, job: Job) -> None: ...
-
-
-class ConsoleReporter:
-    """Delivery to a file or folder (`out`), progress to `echo`: for `python -m bot generate` and tests."""
-
-    def __init__(self, out: Path | None = None, echo: Callable[[str], None] | None = None) -> None:
-        self.out = out
-        self.echo = echo or (lambda _line: None)
-        self.changes: list[tuple[int, JobState, float | None]] = []
-        self.delivered: list[tuple[int, Path]] = []
-        self.ended: list[Job] = []
-        self.fail_delivery: bool = False
-
-    def job_changed(self, job: Job) -> None:
-        self.changes.append((job.id, job.state, job.progress))
-        extra = (
-            f" {job.progress:.0f}%" if job.progress is not None and job.state == JobState.PROCESSING else ""
-        )
-        self.echo(f"job {job.id}: {job.state}{extra}")
-
-    async def deliver(self, job: Job, video: Path) -> Delivered:
-        if self.fail_delivery:
-            raise DeliveryFailed("Nowhere to deliver the video.")
-        target = video
-        if self.out is not None:
-            target = self.out if self.out.suffix.lower() == ".mp4" else self.out / f"hailuo-{job.id}.mp4"
-            await asyncio.to_thread(_copy, video, target)
-        self.delivered.append((job.id, target))
-        self.echo(f"job {job.id}: video saved to {target}")
-        return Delivered(via="console")
-
-    async def job_ended(self, job: Job) -> None:
-        self.ended.append(job)
-        self.echo(f"job {job.id}: {job.state}: {job.error or ''}".rstrip(": "))
-
-
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
 
 
 class JobRunner:

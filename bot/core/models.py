@@ -1,7 +1,7 @@
 """The job as data: its states, the allowed transitions, and the request that creates it.
 
 A job is one row in SQLite from the first moment; every transition is one committed write with a timestamp
-(see `store.py`). The row carries everything needed to resume without Discord's memory.
+(see `bot/core/store/`). The row carries everything needed to resume without Discord's memory.
 """
 
 from __future__ import annotations

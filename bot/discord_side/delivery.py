@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from ..core import media, quota, redaction
-from ..core.jobs import Delivered, DeliveryFailed, job_log
 from ..core.models import Job, JobState, utcnow
+from ..core.reporting import Delivered, DeliveryFailed, job_log
 from . import cards
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def token_alive(job: Job, margin_s: float = 5.0) -> bool:
 
 
 class DiscordReporter:
-    """Implements `jobs.Reporter` for Discord. Card edits are coalesced per job and throttled."""
+    """Implements `reporting.Reporter` for Discord. Card edits are coalesced per job and throttled."""
 
     def __init__(self, bot: HailuoBot, settings: Settings, store: Store) -> None:
         self.bot = bot

@@ -13,8 +13,8 @@ import asyncio
 from pathlib import Path
 
 from bot.core.engine import Engine
-from bot.core.jobs import ConsoleReporter, Delivered
 from bot.core.models import Job, JobRequest
+from bot.core.reporting import ConsoleReporter, Delivered
 from bot.core.settings import load_settings
 from bot.core.store import Store
 
