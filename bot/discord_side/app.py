@@ -38,7 +38,8 @@ EXTENSIONS = (
     "cogs.buttons",
     "cogs.jobs",
     "cogs.usage",
-    "cogs.moderation",
+    "cogs.quota",
+    "cogs.server_settings",
 )
 INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
