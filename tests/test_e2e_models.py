@@ -287,5 +287,5 @@ def test_moderators_choose_the_servers_models_and_members_see_them_with_their_co
         assert "By model" in answer.text
         assert "Hailuo 2.3 — 1 job" in answer.text
         csv_text = d.cdn_bytes(answer.attachments[0]).decode("utf-8-sig")
-        assert csv_text.splitlines()[0].endswith(",model,last_frame")
-        assert csv_text.splitlines()[1].endswith(",hailuo-2.3,no")
+        assert csv_text.splitlines()[0].endswith(",model,last_frame,simulated")
+        assert csv_text.splitlines()[1].endswith(",hailuo-2.3,no,no")
