@@ -79,7 +79,7 @@ def test_a_failed_card_with_a_3000_character_reason_is_sendable() -> None:
 
 
 def test_details_of_a_job_with_a_long_prompt_and_error_is_sendable() -> None:
-    from cogs.buttons import details_embed
+    from bot.discord_side.details import details_embed
 
     now = utcnow()
     job = Job(
