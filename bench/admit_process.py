@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot import quota
-from bot.models import JobRequest
-from bot.settings import Settings
-from bot.store import open_store
+from bot.core import quota
+from bot.core.models import JobRequest
+from bot.core.settings import Settings
+from bot.core.store import open_store
 
 # Jobs of 1 or 2 credits, as in bench/quota.py.
 KINDS = [("768P", 6)] * 12 + [("768P", 10)] * 5 + [("1080P", 6)] * 3

@@ -50,7 +50,7 @@ from bench.common import (
 )
 from bench.fakes import COMPLETION_S, BenchNovita, realistic_timeline, total_s
 from bench.world import BenchWorld, bench_world, lag_summary
-from bot.models import ACTIVE_STATES, AT_NOVITA, JobState
+from bot.core.models import ACTIVE_STATES, AT_NOVITA, JobState
 from tests.fakes.fake_discord import Interaction
 from tests.fakes.novita import Timeline
 

@@ -3,7 +3,7 @@
 Every task is polled by three pollers at once, over real HTTP, through the bot's own `NovitaClient` (one
 session each, with the engine's connection limits), against one fake Novita running in its own process:
 
-* `bot`     — `bot.polling.PollPlan` with the default settings (`poll_min_s`, `poll_max_s`, `poll_first_s`),
+* `bot`     — `bot.core.polling.PollPlan`, default settings (`poll_min_s`, `poll_max_s`, `poll_first_s`),
               driven exactly like `JobRunner._step_polling`: first poll after `poll_first_s`, then
               `next_delay(now, eta, progress)` after each answer, doubling (bounded) after a failed poll;
 * `fixed 2 s`, `fixed 5 s` — a poll every 2 (5) seconds from the submit.
@@ -32,9 +32,9 @@ import aiohttp
 
 from bench.common import Deadline, Section, mean, percentile, secs
 from bench.fakes import COMPLETION_S, ETA_BIAS, ETA_NOISE, NovitaServerProcess, realistic_timeline
-from bot.novita import GenerationRequest, NovitaClient, NovitaError, TaskResult
-from bot.polling import PollPlan
-from bot.settings import Settings
+from bot.core.novita import GenerationRequest, NovitaClient, NovitaError, TaskResult
+from bot.core.polling import PollPlan
+from bot.core.settings import Settings
 
 
 @dataclass
@@ -145,7 +145,7 @@ async def _run(cfg: PollingConfig, url: str, api_key: str, deadline: Deadline) -
     rng = random.Random(cfg.seed)
     max_virtual = cfg.arrival_window_s + COMPLETION_S[1] * 1.5 + 60
     sessions = [
-        # The engine's connector: a bounded pool per host (bot/engine.py).
+        # The engine's connector: a bounded pool per host (bot/core/engine.py).
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         for _ in range(4)
     ]

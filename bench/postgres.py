@@ -61,7 +61,7 @@ from bench.common import (
 from bench.fakes import BenchNovita, realistic_timeline
 from bench.latency import UNCAPPED, Driver, Level, LoadConfig, batch, hold_for, log_problems, top_up, warm_up
 from bench.world import bench_world, lag_summary, read_lag
-from bot.models import ACTIVE_STATES
+from bot.core.models import ACTIVE_STATES
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.support.postgres import PostgresServer, running_postgres
 
@@ -347,7 +347,7 @@ def _prepare(url: str | None, sqlite: Path | None, cfg: PostgresConfig, tmp: Pat
     spec = {"url": url, "sqlite": str(sqlite) if sqlite else None, "default_credits": cfg.default_credits}
 
     async def go() -> list[Member]:
-        from bot.store import open_store
+        from bot.core.store import open_store
 
         settings = settings_for(spec, tmp)
         store = open_store(settings.database_path, settings.database_url_value)

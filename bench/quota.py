@@ -1,7 +1,7 @@
 """Credit reservations per second with 50 members asking at once, and proof that nobody overspends.
 
 In this process: one `Store` on a real SQLite file (WAL, its single worker thread, as in the bot), and
-`bot.quota.admit` called by 50 members, two requests in flight per member at all times, until each has
+`bot.core.quota.admit` called by 50 members, two requests in flight per member at all times, until each has
 made more attempts than its credits allow. Two servers: in the first only the members' quotas bind (a mix
 of the default, role limits, member overrides and bonus grants); in the second a monthly USD budget binds
 first. Jobs cost 1 or 2 credits (768P 6 s / 768P 10 s / 1080P 6 s).
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import Deadline, Section, percentile
-from bot import quota
-from bot.models import JobRequest
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import quota
+from bot.core.models import JobRequest
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
 
 GUILD_QUOTA, GUILD_BUDGET = 1001, 1002
 ROLE = 900

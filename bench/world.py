@@ -27,7 +27,7 @@ from tests.support.harness import BotProcess, World
 PROBE_DIR = ROOT / "bench" / "probe"
 
 # What the bench sets on top of the production defaults. Everything else (POLL_*, CARD_EDIT_INTERVAL_S,
-# NOVITA_REQUEST_TIMEOUT_S, ...) keeps its default from bot/settings.py.
+# NOVITA_REQUEST_TIMEOUT_S, ...) keeps its default from bot/core/settings.py.
 BASE_ENV = {"LOG_LEVEL": "INFO"}
 
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import aiohttp
 
 from . import __version__
-from .instance_lock import InstanceLocked
-from .logs import setup_logging
-from .models import CAMERA_MOVES, JobRequest, JobState
-from .preflight import startup_problems
-from .settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
-from .setup_wizard import add_arguments as add_setup_arguments
-from .video_models import DEFAULT_MODEL, MODEL_KEYS
+from .core.instance_lock import InstanceLocked
+from .core.logs import setup_logging
+from .core.models import CAMERA_MOVES, JobRequest, JobState
+from .core.preflight import startup_problems
+from .core.settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
+from .core.video_models import DEFAULT_MODEL, MODEL_KEYS
+from .discord_side.setup_wizard import add_arguments as add_setup_arguments
 
 log = logging.getLogger("bot")
 CALLER_CWD = "HAILUO_CALLER_CWD"  # set by scripts/start.py: where the operator ran it from
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     if command == "setup":  # before the settings: it writes them
-        from .setup_wizard import run_setup
+        from .discord_side.setup_wizard import run_setup
 
         return run_setup(args)
     try:
@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            from .backup import run_backup
+            from .core.backup import run_backup
 
             return run_backup(settings, args.path, caller_path(Path()))
         if command == "invite":
-            from .invite import invite_text
+            from .discord_side.invite import invite_text
 
             try:
                 print(invite_text(settings, args.guild))
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(generate(settings, args))
         if command == "migrate-to-postgres":
             return migrate_to_postgres(settings, args.source)
-        from .app import run_bot, run_worker, sync_commands  # discord.py loads only when needed
+        from .discord_side.app import run_bot, run_worker, sync_commands  # discord.py loads only when needed
 
         if command == "sync":
             return asyncio.run(sync_commands(settings, args.guild, clear=args.clear))
@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
 async def check(settings: Settings, online: bool = False) -> int:
     """Report every problem at once; exit non-zero if any. `online` also asks Discord and Novita."""
-    from . import media
-    from .store import open_store
+    from .core import media
+    from .core.store import open_store
 
     problems = startup_problems(settings, "check")  # exactly what a start refuses, then check's own
     store = open_store(
@@ -198,7 +198,7 @@ async def check(settings: Settings, online: bool = False) -> int:
     if settings.novita_mode == "simulate":
         print("mode       TRIAL (NOVITA_MODE=simulate): videos are simulated, nothing is sent to Novita")
     if online:
-        from .online_check import run_online_checks
+        from .discord_side.online_check import run_online_checks
 
         token_refused = any(p.startswith("DISCORD_TOKEN") for p in problems)
 
@@ -216,7 +216,7 @@ async def check(settings: Settings, online: bool = False) -> int:
 
 
 def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
-    from .store.migrate import MigrationRefused, copy_sqlite_to_postgres
+    from .core.store.migrate import MigrationRefused, copy_sqlite_to_postgres
 
     url = settings.database_url_value
     if not url:
@@ -239,9 +239,9 @@ def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
-    from . import media
-    from .engine import Engine
-    from .jobs import ConsoleReporter
+    from .core import media
+    from .core.engine import Engine
+    from .core.reporting import ConsoleReporter
 
     if len(args.prompt.strip()) == 0 or len(args.prompt) > 2000:
         print("The prompt must be 1 to 2000 characters.", file=sys.stderr)
@@ -252,7 +252,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from .video_models import refusal
+    from .core.video_models import refusal
 
     last_frame = getattr(args, "last_frame", None)
     problem = refusal(getattr(args, "model", DEFAULT_MODEL), args.image is not None, last_frame is not None)

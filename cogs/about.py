@@ -9,12 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, quota, video_models
-from bot.embeds import Embed
-from bot.settings import Period, Settings
+from bot import __version__
+from bot.core import quota, video_models
+from bot.core.settings import Period, Settings
+from bot.discord_side.embeds import Embed
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.about")
 

@@ -6,47 +6,39 @@ buttons keep working after a restart: nothing lives in view objects, each press 
 id is member-controlled input: an unknown job, a job from another server, or a Delete/Cancel by someone who
 may not gets one plain sentence.
 
-Reusing an image job's first frame: the runner deletes input images when a job rests, so Regenerate and
-Edit use the original attachment link while it is valid; once its signed link expired, the source message
-(context menu and mention jobs) is read again for a fresh link; a Continue job's first frame is the parent
-video's last frame, read again from the retained video. When none of these is possible the member is told
-so plainly, instead of silently starting from a different picture.
+Reusing a job's frames (Regenerate, Edit, Continue) lives in `bot/discord_side/frame_reuse.py`, the Details
+answer in `bot/discord_side/details.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
 import logging
 import re
-from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import ui
 from discord.ext import commands
 
-from bot import cards, media, video_models
-from bot.app import reply
-from bot.embeds import Embed
-from bot.models import InvalidTransition, Job, JobState, parse_iso
-from bot.permissions import is_moderator
-from bot.validation import MAX_PROMPT, check_options
-from cogs.forms import (
-    ImageSource,
+from bot.core.models import InvalidTransition, Job, JobState
+from bot.core.validation import MAX_PROMPT, check_options
+from bot.discord_side import cards
+from bot.discord_side.app import reply
+from bot.discord_side.details import details_embed
+from bot.discord_side.forms import (
     VideoForm,
-    link_alive,
-    pick_image,
+    custom_id_of,
     read_form,
     send_modal,
     settings_modal,
 )
+from bot.discord_side.frame_reuse import VIDEO_GONE, FrameReuse, file_exists
+from bot.discord_side.permissions import is_moderator
 from cogs.generate import Generate, guarded
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.buttons")
 
@@ -62,26 +54,10 @@ ACTIONS: dict[str, tuple[str, discord.ButtonStyle, str]] = {
 }
 MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
-FRAME_WAIT_S = 2.0  # of the 3-second answer window; the frame is usually read while the modal is open
-FRAME_CACHE = 16
 
 UNKNOWN_JOB = "That video isn't known in this server. It may be from another server, or the button is broken."
 NOT_YOURS = "Only the member who asked for video #{id}, or a moderator, can {verb} it."
 TOO_LATE = "Video #{id} has already been sent to the video service, so it can't be cancelled any more."
-IMAGE_EXPIRED = (
-    "The original image of video #{id} has expired, so it can't be reused. Use Continue, or /video with "
-    "the image again."
-)
-VIDEO_GONE = (
-    "Video #{id} is no longer kept (videos are kept for {hours:g} hours), so its last frame can't be used. "
-    "Use /video to start a new one."
-)
-LAST_FRAME_EXPIRED = (
-    "The last frame of video #{id} is no longer kept, so it can't be reused. Use /video with both images "
-    "again."
-)
-BAD_FRAME = "The last frame of video #{id} can't be used as a first frame. Use Regenerate or /video instead."
-FRAME_SLOW = "I'm still reading the last frame of video #{id}. Try again in a few seconds."
 
 
 class JobAction(
@@ -109,7 +85,7 @@ class JobAction(
         return cls(match["action"], int(match["job"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]
+        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]  # the client is a commands.Bot
         if not isinstance(cog, Buttons):
             await reply(interaction, "This button isn't available right now. Try again in a minute.")
             return
@@ -128,18 +104,10 @@ def on_ephemeral(interaction: discord.Interaction) -> bool:
     return interaction.message is not None and interaction.message.flags.ephemeral
 
 
-def file_size(size: int) -> str:
-    return f"{size / 1_048_576:.1f} MB" if size >= 1_048_576 else f"{max(1, round(size / 1024))} kB"
-
-
-async def file_exists(path: str | None) -> bool:
-    return bool(path) and await asyncio.to_thread(Path(path or "").exists)
-
-
 class Buttons(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
-        self._frames: collections.OrderedDict[int, asyncio.Task[bytes]] = collections.OrderedDict()
+        self.frames = FrameReuse(bot)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobAction)
@@ -152,8 +120,7 @@ class Buttons(commands.Cog):
         if self.bot.reporter is not None:
             self.bot.reporter.result_view = None
             self.bot.reporter.card_view = None
-        for task in self._frames.values():
-            task.cancel()
+        self.frames.close()
 
     @property
     def generate(self) -> Generate:
@@ -189,7 +156,7 @@ class Buttons(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        custom_id = custom_id_of(interaction)
         if interaction.type == discord.InteractionType.modal_submit:
             match = MODAL.fullmatch(custom_id)
             if match is not None:
@@ -199,16 +166,16 @@ class Buttons(commands.Cog):
             await reply(interaction, "That button isn't valid any more.")
 
     async def may_manage(self, interaction: discord.Interaction, job: Job) -> bool:
-        """The requester, or a moderator (bot.permissions), or anyone who may manage messages here."""
+        """The requester, a moderator (`bot/discord_side/permissions.py`), or one who may manage messages."""
         if interaction.user.id == job.user_id or interaction.permissions.manage_messages:
             return True
         return await is_moderator(interaction)
 
     # New jobs from a result ----------------------------------------------------------------------------
     async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
-        image, refusal = await self.rerun_image(job)
+        image, refusal = await self.frames.rerun_image(job)
         if refusal is None:  # Regenerate keeps both frames
-            last, refusal = await self.rerun_last_frame(job)
+            last, refusal = await self.frames.rerun_last_frame(job)
             image.update(last)
         if refusal:
             await reply(interaction, refusal)
@@ -249,7 +216,7 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        self.frame_task(job)  # read the last frame while the member types
+        self.frames.frame_task(job)  # read the last frame while the member types
         modal = settings_modal(
             f"hailuo:m:cont:{job.id}", f"Continue video #{job.id}", prompt_label="What happens next?",
             placeholder="Describe how the video continues from its last frame",
@@ -279,92 +246,22 @@ class Buttons(commands.Cog):
             "prompt_expansion": form.prompt_expansion, "parent_job_id": job.id, "model": form.model,
         }  # fmt: skip
         if kind == "edit":
-            image, refusal = await self.rerun_image(job)
+            image, refusal = await self.frames.rerun_image(job)
             # The modal showed the camera move inside the prompt, so the member's text is the whole prompt.
             keeps_camera = job.camera is not None and len(job.full_prompt) > MAX_PROMPT
             fields.update(entry="edit", camera=job.camera if keeps_camera else None, **image)
             fields["source_message_id"] = job.source_message_id
             if refusal is None:  # both frames, as Regenerate
-                last, refusal = await self.rerun_last_frame(job)
+                last, refusal = await self.frames.rerun_last_frame(job)
                 fields.update(last)
         else:
-            frame, refusal = await self.last_frame(job)
+            frame, refusal = await self.frames.last_frame(job)
             fields.update(entry="continue", image_bytes=frame, image_name=f"video-{job.id}-last-frame.jpg")
         if refusal:
             await reply(interaction, refusal)
             return
         request = self.generate.interaction_request(interaction, **fields)
         await self.generate.start_from_interaction(interaction, request)
-
-    async def rerun_image(self, job: Job) -> tuple[dict[str, Any], str | None]:
-        """Request fields for the same first frame as `job`, or why it can't be had (see module doc)."""
-        if not (job.image_url or job.image_path):
-            return {}, None  # text to video
-        if job.image_path and await file_exists(job.image_path):  # the exact input, kept for the retention
-            data = await asyncio.to_thread(Path(job.image_path).read_bytes)
-            return {"image_bytes": data, "image_name": job.image_name}, None
-        if job.image_url is None:  # a Continue job: the parent video's last frame
-            parent = await self.bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
-            if parent is None:
-                return {}, IMAGE_EXPIRED.format(id=job.id)
-            frame, refusal = await self.last_frame(parent)
-            return {"image_bytes": frame, "image_name": job.image_name}, refusal
-        if link_alive(job.image_url):
-            return {"image_url": job.image_url, "image_name": job.image_name}, None
-        source = await self.refetch_image(job)
-        if source is None:
-            return {}, IMAGE_EXPIRED.format(id=job.id)
-        return {"image_url": source.url, "image_name": source.filename}, None
-
-    async def rerun_last_frame(self, job: Job) -> tuple[dict[str, Any], str | None]:
-        """Request fields for the same last frame as `job` (none when it had none), or why not."""
-        if not job.has_last_frame:
-            return {}, None
-        if job.last_frame_path and await file_exists(job.last_frame_path):
-            data = await asyncio.to_thread(Path(job.last_frame_path).read_bytes)
-            return {"last_frame_bytes": data, "last_frame_name": job.last_frame_name}, None
-        if job.last_frame_url and link_alive(job.last_frame_url):
-            return {"last_frame_url": job.last_frame_url, "last_frame_name": job.last_frame_name}, None
-        return {}, LAST_FRAME_EXPIRED.format(id=job.id)
-
-    async def refetch_image(self, job: Job) -> ImageSource | None:
-        """A fresh signed link from the message the image came from (or the message it replied to)."""
-        if not job.source_message_id or not job.channel_id:
-            return None
-        channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        with contextlib.suppress(discord.HTTPException):
-            message = await channel.fetch_message(job.source_message_id)
-            source, _ = pick_image(message, self.bot.settings.image_origins)
-            reference = message.reference
-            if source is None and reference is not None and reference.message_id is not None:
-                source, _ = pick_image(
-                    await channel.fetch_message(reference.message_id), self.bot.settings.image_origins
-                )
-            return source
-        return None
-
-    # The last frame (Continue) ---------------------------------------------------------------------
-    def frame_task(self, job: Job) -> asyncio.Task[bytes]:
-        task = self._frames.get(job.id)
-        if task is None or (task.done() and not task.cancelled() and isinstance(task.exception(), OSError)):
-            task = asyncio.create_task(_read_frame(Path(job.video_path or "")), name=f"frame-{job.id}")
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
-            self._frames[job.id] = task
-        self._frames.move_to_end(job.id)
-        while len(self._frames) > FRAME_CACHE:
-            self._frames.popitem(last=False)  # a running read finishes on its own; someone may await it
-        return task
-
-    async def last_frame(self, job: Job) -> tuple[bytes | None, str | None]:
-        if not await file_exists(job.video_path):
-            return None, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours)
-        try:
-            return await asyncio.wait_for(asyncio.shield(self.frame_task(job)), FRAME_WAIT_S), None
-        except TimeoutError:
-            return None, FRAME_SLOW.format(id=job.id)
-        except media.MediaError as exc:
-            log.warning("job=%s last frame unusable: %s", job.id, exc)
-            return None, BAD_FRAME.format(id=job.id)
 
     # Details and Delete --------------------------------------------------------------------------------
     async def on_info(self, interaction: discord.Interaction, job: Job) -> None:
@@ -451,55 +348,6 @@ class Buttons(commands.Cog):
         embed, view = await render(interaction.guild_id, user_id)
         with contextlib.suppress(discord.HTTPException):
             await interaction.edit_original_response(embed=embed, view=view)
-
-
-async def _read_frame(video: Path) -> bytes:
-    """The video's last frame, checked to be usable as a first frame (the real check is the runner's)."""
-    frame = await media.extract_last_frame(video)
-    await media.normalise_image(frame)
-    return frame
-
-
-def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
-    embed = Embed(
-        title=f"Video #{job.id} — details", description=job.full_prompt, colour=cards.COLOURS["muted"]
-    )
-    embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
-    embed.add_field(name="Model", value=video_models.display_name(job.model), inline=True)
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    made = {"slash": "/video", "context": "Animate image", "mention": "a mention"}.get(job.entry, job.entry)
-    if job.parent_job_id:
-        made += f" of #{job.parent_job_id}"
-    embed.add_field(name="Made with", value=made, inline=True)
-    embed.add_field(name="Status", value=cards.state_line(job), inline=False)
-    embed.add_field(name="Task id", value=f"`{job.task_id}`" if job.task_id else "not sent", inline=True)
-    plural = "" if job.credits == 1 else "s"
-    cost = f"{job.credits} credit{plural} · ${job.cost_usd:.2f} ({job.charge_state})"
-    if job.simulated:  # trial mode: counted apart, never billed
-        cost = f"{job.credits} trial credit{plural} · simulated, nothing billed ({job.charge_state})"
-    embed.add_field(name="Cost", value=cost, inline=True)
-    timings = timing_lines(events)
-    if timings:
-        embed.add_field(name="Timings", value=timings, inline=False)
-    if job.video_bytes:
-        note = " (re-encoded to fit)" if job.reencoded else ""
-        embed.add_field(name="File", value=f"{file_size(job.video_bytes)}{note}", inline=True)
-    embed.set_footer(text=cards.footer(job))
-    return embed
-
-
-def timing_lines(events: list[dict[str, Any]]) -> str:
-    """Each state the job passed, with the time since it was accepted."""
-    states = {s.value for s in JobState}
-    marks = [(e["state"], parse_iso(e["at"])) for e in events if e["state"] in states]
-    if not marks or marks[0][1] is None:
-        return ""
-    start = marks[0][1]
-    lines = []
-    for state, at in marks:
-        offset = (at - start) if at else timedelta()
-        lines.append(f"{state} +{offset.total_seconds():.1f} s")
-    return " · ".join(lines)
 
 
 async def setup(bot: HailuoBot) -> None:

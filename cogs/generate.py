@@ -18,23 +18,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import blocklist, cards, metrics, quota, video_models
-from bot.app import reply
-from bot.models import CAMERA_MOVES, Job, JobRequest, utcnow
-from bot.validation import check_options
-from cogs.forms import (
+from bot.core import blocklist, metrics, quota, video_models
+from bot.core.models import CAMERA_MOVES, Job, JobRequest, utcnow
+from bot.core.validation import check_options
+from bot.discord_side import cards
+from bot.discord_side.app import reply
+from bot.discord_side.forms import (
     NO_IMAGE,
     ImageSource,
     VideoForm,
+    custom_id_of,
     image_refusal,
     pick_image,
     read_form,
     send_modal,
     settings_modal,
 )
+from bot.discord_side.missing import or_missing
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.generate")
 
@@ -136,7 +139,7 @@ class Generate(commands.Cog):
             application_id=interaction.application_id,
             interaction_token=interaction.token,
             token_expires_at=interaction.created_at + self.bot.token_lifetime(),
-            **fields,  # type: ignore[arg-type]
+            **fields,  # type: ignore[arg-type]  # each field arrives with its JobRequest type
         )
 
     def card_view(self, job: Job) -> discord.ui.View | None:
@@ -151,10 +154,11 @@ class Generate(commands.Cog):
         if job is None:
             await reply(interaction, refusal)
             return None
-        extra = {"view": view} if (view := self.card_view(job)) is not None else {}
         try:
             await interaction.response.send_message(
-                embed=cards.job_card(job), allowed_mentions=discord.AllowedMentions.none(), **extra
+                embed=cards.job_card(job),
+                allowed_mentions=discord.AllowedMentions.none(),
+                view=or_missing(self.card_view(job)),
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
@@ -185,11 +189,13 @@ class Generate(commands.Cog):
         model="The video model (Hailuo-02 by default; Hailuo 2.3 Fast needs an image)",
         last_frame="Last frame: the picture the video ends on (needs image; Hailuo-02 only)",
     )
-    @app_commands.choices(
+    @app_commands.choices(  # one decorator per value type, so each list's type is checked
         duration=[
             app_commands.Choice(name="6 seconds", value=6),
             app_commands.Choice(name="10 seconds", value=10),
         ],
+    )
+    @app_commands.choices(
         resolution=[
             app_commands.Choice(name="768P", value="768P"),
             app_commands.Choice(name="1080P", value="1080P"),
@@ -270,7 +276,7 @@ class Generate(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type != discord.InteractionType.modal_submit:
             return
-        match = ANIMATE_MODAL.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        match = ANIMATE_MODAL.fullmatch(custom_id_of(interaction))
         if match is not None:
             work = self.animate_submitted(interaction, int(match["message"]))
             await guarded(interaction, work, "Animate image")
@@ -308,7 +314,7 @@ class Generate(commands.Cog):
         if channel is None or not hasattr(channel, "fetch_message"):
             return None, NO_IMAGE
         try:
-            message = await channel.fetch_message(message_id)  # type: ignore[union-attr]
+            message = await channel.fetch_message(message_id)
         except discord.NotFound:
             return None, "That message was deleted, so its image can't be animated."
         except discord.HTTPException:

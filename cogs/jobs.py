@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands, ui
 from discord.ext import commands
+from discord.utils import MISSING
 
-from bot import cards
-from bot.embeds import Embed
-from bot.models import Job, JobState
-from bot.quota import discord_time
+from bot.core.models import Job, JobState
+from bot.core.quota import discord_time
+from bot.discord_side import cards
+from bot.discord_side.embeds import Embed
 from cogs.buttons import WAITING, JobAction
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 LISTED = 10
 MAX_BUTTONS = 20  # four rows of five
@@ -85,8 +86,9 @@ class Jobs(commands.Cog):
     async def jobs(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         embed, view = await self.render(interaction.guild_id, interaction.user.id)
-        extra = {"view": view} if view.children else {}
-        await interaction.response.send_message(embed=embed, ephemeral=True, **extra)  # type: ignore[arg-type]
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, view=view if view.children else MISSING
+        )
 
 
 async def setup(bot: HailuoBot) -> None:

@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot import cards, video_models
-from bot.mention_flags import addresses_bot, parse_mention
-from bot.models import JobRequest
-from bot.validation import visible_text
-from cogs.forms import ImageSource, pick_image
+from bot.core import video_models
+from bot.core.mention_flags import addresses_bot, parse_mention
+from bot.core.models import JobRequest
+from bot.core.validation import visible_text
+from bot.discord_side import cards
+from bot.discord_side.forms import ImageSource, pick_image
 from cogs.generate import OOPS, Generate, member_roles
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.mention")
 
@@ -134,13 +135,12 @@ class Mention(commands.Cog):
         if job is None:
             await self.refuse(message, refusal)
             return
-        extra = {"view": view} if (view := generate.card_view(job)) is not None else {}
         try:
             card = await message.reply(
                 embed=cards.job_card(job),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
-                **extra,  # type: ignore[arg-type]
+                view=generate.card_view(job),  # type: ignore[arg-type]  # None is reply()'s own default
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)

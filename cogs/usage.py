@@ -12,15 +12,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import quota, reports, video_models
-from bot.app import reply
-from bot.cards import COLOURS
-from bot.embeds import Embed
-from bot.models import Job, utcnow
-from bot.permissions import is_moderator, moderator_only, role_ids
+from bot.core import quota, reports, video_models
+from bot.core.models import Job, utcnow
+from bot.discord_side.app import reply
+from bot.discord_side.cards import COLOURS
+from bot.discord_side.embeds import Embed
+from bot.discord_side.permissions import is_moderator, moderator_only, role_ids
+from bot.discord_side.report_embed import report_embed
 
 if TYPE_CHECKING:
-    from bot.app import HailuoBot
+    from bot.discord_side.app import HailuoBot
 
 CSV_MAX_BYTES = 8 * 1024 * 1024  # under every server's upload limit
 OTHERS_REFUSED = (
@@ -144,7 +145,7 @@ class Usage(commands.Cog):
         )
         report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
         budget = await quota.budget_status(store, guild_id, row, now, self.bot.settings)
-        embed = reports.report_embed(report, budget)
+        embed = report_embed(report, budget)
         files: list[discord.File] = []
         note = ""
         if csv:
@@ -164,7 +165,7 @@ class Usage(commands.Cog):
 def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
     """Channel names from the cache, read on the event loop (the CSV is written in a worker thread)."""
     names: dict[int, str] = {}
-    for channel_id in {row.get("channel_id") for row in rows} - {None}:
+    for channel_id in {int(row["channel_id"]) for row in rows if row.get("channel_id") is not None}:
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if channel is not None:
             names[channel_id] = channel.name

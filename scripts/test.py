@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Set up `.venv` with the test extra (first run only), lint and format-check with ruff, then run the tests.
+"""Set up `.venv` with the test extra (first run only), lint and format-check with ruff, type-check with
+mypy, then run the tests.
 
 Extra arguments go to pytest: `python3 scripts/test.py -k quota -x`.
 """
@@ -17,4 +18,9 @@ if __name__ == "__main__":
     style = subprocess.run([str(python), "-m", "ruff", "format", "--check", "--quiet", "."], cwd=ROOT)
     if style.returncode != 0:
         sys.exit("Some files are not formatted (above); run `.venv/bin/ruff format .`")
+    types = subprocess.run([str(python), "-m", "mypy"], cwd=ROOT)  # bot/ and cogs/, from pyproject.toml
+    if types.returncode != 0:
+        sys.exit(
+            "mypy found type errors (above); fix them, or justify a `# type: ignore[code]` beside the line"
+        )
     sys.exit(run(python, ["-m", "pytest", *sys.argv[1:]]))

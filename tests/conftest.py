@@ -11,12 +11,13 @@ import aiohttp
 import psycopg
 import pytest
 
-from bot.jobs import ConsoleReporter, JobRunner
-from bot.models import Job, JobRequest
-from bot.novita import NovitaClient
-from bot.settings import Settings, load_settings
-from bot.store import SqliteStore, Store
-from bot.store.postgres import PostgresStore
+from bot.core.jobs import JobRunner
+from bot.core.models import Job, JobRequest
+from bot.core.novita import NovitaClient
+from bot.core.reporting import ConsoleReporter
+from bot.core.settings import Settings, load_settings
+from bot.core.store import SqliteStore, Store
+from bot.core.store.postgres import PostgresStore
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.support.postgres import PostgresServer, running_postgres
 

@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot import quota
-from bot.instance_lock import InstanceLock
-from bot.models import JobRequest
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import quota
+from bot.core.instance_lock import InstanceLock
+from bot.core.models import JobRequest
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

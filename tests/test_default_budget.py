@@ -3,10 +3,10 @@ would pass it, a server's own /quota budget wins over it, and removing the serve
 
 from __future__ import annotations
 
-from bot import quota
-from bot.models import JobRequest
-from bot.settings import Settings
-from bot.store import Store
+from bot.core import quota
+from bot.core.models import JobRequest
+from bot.core.settings import Settings
+from bot.core.store import Store
 
 GUILD = 10
 

@@ -13,15 +13,15 @@ from types import ModuleType
 
 import pytest
 
-from bot.invite import PERMISSION_LABELS, SCOPES, permissions
-from bot.settings import Settings, load_settings
+from bot.core.settings import Settings, load_settings
+from bot.discord_side.invite import PERMISSION_LABELS, SCOPES, permissions
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
 START = "python3 scripts/start.py"
 TEST = "python3 scripts/test.py"
-NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by media.py from the environment, documented alongside
+NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by bot/core/media/video.py from the environment, documented alongside
 
 
 def load_renderer() -> ModuleType:
@@ -53,7 +53,7 @@ def test_every_setting_is_in_env_example() -> None:
 
 def test_env_example_names_only_real_settings() -> None:
     unknown = sorted(set(DOCUMENTED) - set(FIELDS) - NOT_SETTINGS)
-    assert not unknown, f".env.example documents variables that bot/settings.py doesn't read: {unknown}"
+    assert not unknown, f".env.example documents variables that bot/core/settings.py doesn't read: {unknown}"
 
 
 def test_every_setting_is_in_the_settings_table() -> None:
@@ -88,7 +88,8 @@ def test_env_example_shows_the_real_default(name: str, no_env: Settings) -> None
         assert default is None, f"{name} defaults to {default!r}; .env.example should show it as # {name}=..."
         return
     assert getattr(load_settings(**{field: documented.value}), field) == default, (
-        f".env.example shows {name}={documented.value}, but the default in bot/settings.py is {default!r}"
+        f".env.example shows {name}={documented.value}, "
+        f"but the default in bot/core/settings.py is {default!r}"
     )
 
 
@@ -206,3 +207,25 @@ def test_the_changelog_and_the_license_match_the_package() -> None:
     assert f'version = "{__version__}"' in pyproject
     assert 'license = "MIT"' in pyproject
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+def test_the_architecture_diagram_is_the_job_state_table() -> None:
+    from bot.core.models import FINAL_STATES, TRANSITIONS
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = doc.split("```mermaid\nstateDiagram-v2\n", 1)[1].split("```", 1)[0]
+    edges = {tuple(line.strip().split(" --> ")) for line in diagram.splitlines() if " --> " in line}
+    table = {(old.value, new.value) for old, targets in TRANSITIONS.items() for new in targets}
+    assert {e for e in edges if "[*]" not in e} == table
+    assert {new for old, new in edges if old == "[*]"} == {"accepted"}
+    assert {old for old, new in edges if new == "[*]"} == {s.value for s in FINAL_STATES}
+
+
+def test_docs_name_only_files_that_exist() -> None:
+    named: set[str] = set()
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")]:
+        named |= set(re.findall(r"`((?:bot|cogs|tests|scripts|bench)/[\w/.]+?)(?:::\w+)?`", path.read_text()))
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").glob("*.py")]:
+        named |= set(re.findall(r"`((?:bot|cogs)/[\w/]+\.py)`", path.read_text()))
+    missing = sorted(n for n in named if not (ROOT / n.rstrip("/")).exists() and "*" not in n)
+    assert not missing, f"docs or docstrings name files that do not exist: {missing}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from bot.settings import load_settings
+from bot.core.settings import load_settings
 from cogs.about import policy_line
 from tests.support.harness import World, running_world
 

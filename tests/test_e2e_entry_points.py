@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot.app import INTENT_REFUSED
+from bot.discord_side.app import INTENT_REFUSED
 from cogs.mention import HIDDEN
 from tests.fakes.fake_discord import Message
 from tests.fakes.novita import FakeTask

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.reports import CSV_COLUMNS
+from bot.core.reports import CSV_COLUMNS
 from tests.fakes.fake_discord import Interaction, Message, User
 from tests.fakes.novita import Timeline
 from tests.support.harness import World, running_world

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.app import INTENT_REFUSED
+from bot.discord_side.app import INTENT_REFUSED
 from tests.fakes.fake_discord import FakeDiscord, Guild, Interaction
 from tests.support.harness import BotProcess, World, running_world
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import media
+from bot.core import media
 from tests.fakes.novita import Timeline
 from tests.support.harness import World, running_world
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from bot import cards
-from bot.embeds import Embed, clamp, size
-from bot.models import ChargeState, Job, JobState, utcnow
+from bot.core.models import ChargeState, Job, JobState, utcnow
+from bot.discord_side import cards
+from bot.discord_side.embeds import Embed, clamp, size
 from tests.fakes.fake_discord.state import validate_message_body
 from tests.fakes.fake_discord.util import DiscordHTTPError
 
@@ -79,7 +79,7 @@ def test_a_failed_card_with_a_3000_character_reason_is_sendable() -> None:
 
 
 def test_details_of_a_job_with_a_long_prompt_and_error_is_sendable() -> None:
-    from cogs.buttons import details_embed
+    from bot.discord_side.details import details_embed
 
     now = utcnow()
     job = Job(

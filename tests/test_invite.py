@@ -11,16 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.invite import (
-    PERMISSION_LABELS,
-    SCOPES,
-    application_id_from_token,
-    invite_url,
-    permissions,
-    resolve_application_id,
-    token_problem,
-)
-from bot.settings import ConfigError, load_settings
+from bot.core.bot_token import application_id_from_token, resolve_application_id, token_problem
+from bot.core.settings import ConfigError, load_settings
+from bot.discord_side.invite import PERMISSION_LABELS, SCOPES, invite_url, permissions
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_ID = 1234567890123456789

@@ -11,12 +11,13 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from bot import media
-from bot.jobs import MAX_PREPARE_ATTEMPTS, ConsoleReporter, JobRunner
-from bot.models import ChargeState, InvalidTransition, Job, JobState
-from bot.novita import NovitaClient
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import media
+from bot.core.jobs import MAX_PREPARE_ATTEMPTS, JobRunner
+from bot.core.models import ChargeState, InvalidTransition, Job, JobState
+from bot.core.novita import NovitaClient
+from bot.core.reporting import ConsoleReporter
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
 from tests.conftest import QUICK, Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.fakes.server import LoopbackServer
@@ -264,13 +265,13 @@ def test_the_janitor_removes_only_files_past_retention(tmp_path: Path) -> None:
     import os
     import time
 
-    from bot.jobs import _remove_older
+    from bot.core.media import remove_older
 
     old, new = tmp_path / "1.mp4", tmp_path / "2.mp4"
     old.write_bytes(b"x")
     new.write_bytes(b"y")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    assert _remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
+    assert remove_older(tmp_path, "*.mp4", time.time() - 3600) == 1
     assert not old.exists()
     assert new.exists()
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import quota
-from bot.logs import RedactSecrets, setup_logging
-from bot.models import ChargeState, JobRequest, JobState
-from bot.settings import Settings
-from bot.store import Store
+from bot.core import quota
+from bot.core.logs import RedactSecrets, setup_logging
+from bot.core.models import ChargeState, JobRequest, JobState
+from bot.core.settings import Settings
+from bot.core.store import Store
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.supersecret-discord-token"
 KEY = "sk_live_novita_secret_key_123"

@@ -1,4 +1,4 @@
-"""bot.media: image rules and normalisation, streamed downloads, probing, re-encoding and last frames."""
+"""bot.core.media: image rules and normalisation, streamed downloads, probing, re-encoding and last frames."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot import media
-from bot.media import (
+from bot.core import media
+from bot.core.media import (
     FfmpegMissing,
     ImageMeta,
     ImageRejected,
@@ -39,14 +39,17 @@ from bot.media import (
     extract_last_frame,
     ffmpeg_exe,
     image_url_allowed,
+    images,
     is_mp4,
     normalise_image,
     normalise_image_sync,
+    png_bands,
     probe_video,
     reencode_to_fit,
     to_data_uri,
+    video,
 )
-from bot.settings import DISCORD_MEDIA_ORIGINS
+from bot.core.settings import DISCORD_MEDIA_ORIGINS
 from tests.fakes.server import LoopbackServer
 from tests.fakes.videos import ffmpeg, make_video, sample_video, sized_video
 
@@ -336,14 +339,14 @@ def every_filter_png(kind: str, size: tuple[int, int] = (301, 211)) -> bytes:
 def test_a_png_decoded_band_by_band_is_exactly_the_whole_image_reduced(
     kind: str, factor: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(media, "_BAND_BYTES", 5000)  # bands of a few rows: dozens of band joins
+    monkeypatch.setattr(png_bands, "_BAND_BYTES", 5000)  # bands of a few rows: dozens of band joins
     data = every_filter_png(kind)
-    layout = media._png_layout(data)
+    layout = png_bands.png_layout(data)
     assert layout is not None
-    whole = media._workable(Image.open(io.BytesIO(data)))  # Pillow's own decoder, all at once
+    whole = images._workable(Image.open(io.BytesIO(data)))  # Pillow's own decoder, all at once
     reduced = whole.reduce(factor)
     expected = reduced.resize((61, reduced.height), Image.Resampling.LANCZOS)
-    got = media._png_reduced(data, layout, factor, 61)
+    got = png_bands.png_reduced(data, layout, factor, 61)
     assert (got.mode, got.size) == (expected.mode, expected.size)
     assert got.tobytes() == expected.tobytes()
 
@@ -364,7 +367,7 @@ def test_a_7000_px_png_is_used_at_full_quality() -> None:
 PEAK_SCRIPT = """
 import io, sys
 from PIL import Image
-from bot.media import normalise_image_sync
+from bot.core.media import normalise_image_sync
 im = Image.new("RGB", (7000, 7000), (30, 120, 200))
 im.paste((200, 30, 30), (0, 0, 3500, 3500))
 buf = io.BytesIO(); im.save(buf, "PNG"); del im
@@ -429,7 +432,7 @@ async def test_at_most_the_configured_number_of_images_are_prepared_at_once(
             inside -= 1
         return "done"
 
-    monkeypatch.setattr(media, "normalise_image_sync", held)  # the Pillow work itself, held open
+    monkeypatch.setattr(images, "normalise_image_sync", held)  # the Pillow work itself, held open
     media.limit_concurrent_images(2)
     try:
         work = [asyncio.create_task(normalise_image(b"x")) for _ in range(6)]
@@ -883,9 +886,9 @@ def test_is_mp4(tmp_path: Path) -> None:
 # ffmpeg -----------------------------------------------------------------------------------------------
 @pytest.fixture
 def fresh_ffmpeg_lookup() -> Iterator[None]:
-    media._resolve_ffmpeg.cache_clear()
+    video._resolve_ffmpeg.cache_clear()
     yield
-    media._resolve_ffmpeg.cache_clear()
+    video._resolve_ffmpeg.cache_clear()
 
 
 @pytest.mark.usefixtures("fresh_ffmpeg_lookup")
@@ -975,7 +978,7 @@ def test_parse_probe_ignores_hex_tags_and_applies_rotation() -> None:
         "    Side data:\n      displaymatrix: rotation of -90.00 degrees\n"
         "  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo\n"
     )
-    info = media._parse_probe(stderr, 123)
+    info = video._parse_probe(stderr, 123)
     assert info == media.VideoInfo(62.5, 1080, 1920, "hevc", True, 123)
 
 
@@ -1039,7 +1042,7 @@ async def test_reencode_cancelled_kills_ffmpeg_and_cleans_up(tmp_path: Path) -> 
 async def test_run_ffmpeg_timeout_kills_process() -> None:
     start = time.perf_counter()
     with pytest.raises(VideoError) as info:
-        await media._run_ffmpeg(["-f", "lavfi", "-i", "testsrc", "-f", "null", "-"], limit_s=0.5)
+        await media.run_ffmpeg(["-f", "lavfi", "-i", "testsrc", "-f", "null", "-"], limit_s=0.5)
     assert time.perf_counter() - start < 5
     assert "took too long" in info.value.user_message
     assert ffmpeg_children() == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mention_flags import FLAG_HELP, MentionRequest, addresses_bot, parse_mention
+from bot.core.mention_flags import FLAG_HELP, MentionRequest, addresses_bot, parse_mention
 
 BOT = 1234
 ROLE = 777

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import psycopg
 
-from bot import quota
-from bot.models import ChargeState, JobRequest, JobState
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
-from bot.store.postgres import PostgresStore
+from bot.core import quota
+from bot.core.models import ChargeState, JobRequest, JobState
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
+from bot.core.store.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import quota
-from bot.blocklist import (
+from bot.core import quota
+from bot.core.blocklist import (
     MAX_TOTAL_WORK,
     MAX_WORK,
     EntryRejected,
@@ -21,11 +21,11 @@ from bot.blocklist import (
     pattern_work,
     screen,
 )
-from bot.models import ChargeState, Job, JobState
-from bot.modlog import modlog_line, safe_text
-from bot.quota import parse_cost
-from bot.reports import text_cell
-from bot.settings import Period
+from bot.core.models import ChargeState, Job, JobState
+from bot.core.quota import parse_cost
+from bot.core.reports import text_cell
+from bot.core.settings import Period
+from bot.discord_side.modlog import modlog_line, safe_text
 
 ADVERSARIAL = ("a" * 2000, "ab" * 1000, "a " * 1000, " " * 2000, "aaaaaaaaab" * 200, "\u00e9" * 2000)
 

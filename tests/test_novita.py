@@ -1,4 +1,4 @@
-"""bot.novita against the loopback fake Novita, over real HTTP."""
+"""bot.core.novita against the loopback fake Novita, over real HTTP."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.novita import (
+from bot.core.novita import (
     GenerationRequest,
     NovitaAuthError,
     NovitaBadRequest,

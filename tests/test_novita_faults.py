@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.models import ChargeState, JobState
+from bot.core.models import ChargeState, JobState
 from tests.conftest import Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.support.builders import request

@@ -12,7 +12,12 @@ import aiohttp
 import discord
 import pytest
 
-from bot.online_check import PROBE_TASK_ID, check_discord, check_message_content_intent, check_novita
+from bot.discord_side.online_check import (
+    PROBE_TASK_ID,
+    check_discord,
+    check_message_content_intent,
+    check_novita,
+)
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.novita import FakeNovita
 from tests.support.harness import ROOT

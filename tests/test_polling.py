@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import statistics
 
-from bot.polling import PollPlan
+from bot.core.polling import PollPlan
 
 
 def simulate(total: float, rng: random.Random, delay_fn) -> tuple[int, float]:

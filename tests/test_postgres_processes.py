@@ -149,10 +149,10 @@ def test_the_novita_limits_hold_for_all_processes_together(tmp_path: Path, postg
 
 RACE = r"""
 import asyncio, sys
-from bot import quota
-from bot.models import JobRequest
-from bot.settings import load_settings
-from bot.store.postgres import PostgresStore
+from bot.core import quota
+from bot.core.models import JobRequest
+from bot.core.settings import load_settings
+from bot.core.store.postgres import PostgresStore
 
 async def main(url: str, process: int) -> None:
     settings = load_settings(default_quota_credits=-1, user_max_concurrent=1000, guild_max_concurrent=1000)
@@ -176,7 +176,7 @@ def test_a_server_budget_raced_by_several_processes_is_never_passed(
     """Three processes, twelve requests each, all at once, against one server's $2.80 budget (ten 6-second
     768P videos at $0.28): exactly ten are admitted over all processes, and the reservations stay within."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # the schema, then the server's budget
-        from bot.store.postgres import apply_migrations
+        from bot.core.store.postgres import apply_migrations
 
         apply_migrations(conn)
         conn.execute("INSERT INTO guild_settings (guild_id, budget_usd) VALUES (77, 2.80)")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.preflight import startup_problems
-from bot.settings import load_settings
+from bot.core.preflight import startup_problems
+from bot.core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = base64.b64encode(b"1234567890123456789").decode().rstrip("=") + ".GhIjKl." + "x" * 38

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import quota
-from bot.models import ChargeState, Job, JobRequest, JobState, utcnow
-from bot.settings import Period, Settings
-from bot.store import PolicyRows, Store, UsageSnapshot
+from bot.core import quota
+from bot.core.models import ChargeState, Job, JobRequest, JobState, utcnow
+from bot.core.settings import Period, Settings
+from bot.core.store import PolicyRows, Store, UsageSnapshot
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # a Wednesday
 

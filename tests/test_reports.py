@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot import quota, reports
-from bot.models import ChargeState, Job, JobRequest, JobState, utcnow
-from bot.settings import Period, Settings
-from bot.store import Store
+from bot.core import quota, reports
+from bot.core.models import ChargeState, Job, JobRequest, JobState, utcnow
+from bot.core.settings import Period, Settings
+from bot.core.store import Store
+from bot.discord_side.report_embed import report_embed
 
 GUILD = 10
 TOKEN = "aW50ZXJhY3Rpb246secret-interaction-token"
@@ -107,7 +108,7 @@ async def test_report_totals_members_channels_and_undelivered(store: Store, rela
     assert [(cid, tally.jobs) for cid, tally in report.channels] == [(20, 4), (21, 1)]
     assert [r["id"] for r in report.undelivered] == [jobs[1].id]
 
-    embed = reports.report_embed(report)
+    embed = report_embed(report)
     fields = {f.name: f.value for f in embed.fields}
     assert "**5 jobs** · 2 made · 1 failed · 1 cancelled" in fields["Totals"]
     assert "$0.84" in fields["Totals"]
@@ -120,7 +121,7 @@ async def test_long_reports_stay_inside_discord_limits(store: Store, relaxed: Se
     for user in range(40):
         await new_job(store, relaxed, user, channel=1000 + user)
     report = reports.summarise(await store.report_rows(GUILD), "day", utcnow(), [])
-    embed = reports.report_embed(report)
+    embed = report_embed(report)
     assert all(len(f.value) <= 1024 for f in embed.fields)
     assert len(embed) <= 6000
     values = {f.name: f.value for f in embed.fields}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import media
+from bot.core import media
 from tests.fakes.novita import FakeNovita, Timeline
 
 ROOT = Path(__file__).resolve().parent.parent

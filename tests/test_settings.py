@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, Period, load_settings
+from bot.core.settings import ConfigError, Period, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_check_reports_ok_without_network(tmp_path: Path) -> None:
 
 
 def test_per_model_credits_and_prices_fall_back_to_the_base_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import video_models
+    from bot.core import video_models
 
     monkeypatch.setenv("MODEL_CREDIT_TABLE", "hailuo-2.3:1080P/6=3, hailuo-2.3-fast:768P/6=1")
     monkeypatch.setenv("MODEL_PRICE_TABLE", "hailuo-2.3:1080P/6=0.8")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.invite import invite_url
-from bot.preflight import startup_problems
-from bot.settings import load_settings
+from bot.core.preflight import startup_problems
+from bot.core.settings import load_settings
+from bot.discord_side.invite import invite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_ID = 1234567890123456789

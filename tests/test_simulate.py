@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot import media
-from bot.engine import Engine
-from bot.jobs import ConsoleReporter
-from bot.models import JobRequest, JobState
-from bot.novita import GenerationRequest, NovitaBadRequest, TaskResult, TaskStatus
-from bot.settings import load_settings
-from bot.simulate import FAIL_REASON, SimulatedNovita
+from bot.core import media
+from bot.core.engine import Engine
+from bot.core.models import JobRequest, JobState
+from bot.core.novita import GenerationRequest, NovitaBadRequest, TaskResult, TaskStatus
+from bot.core.reporting import ConsoleReporter
+from bot.core.settings import load_settings
+from bot.core.simulate import FAIL_REASON, SimulatedNovita
 
 
 def jpeg(width: int, height: int) -> bytes:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import quota
-from bot.models import ChargeState, InvalidTransition, JobRequest, JobState
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import quota
+from bot.core.models import ChargeState, InvalidTransition, JobRequest, JobState
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ async def test_both_engines_build_the_same_tables_and_columns(
 ) -> None:
     import psycopg
 
-    from bot.store.postgres import PostgresStore
+    from bot.core.store.postgres import PostgresStore
 
     pg = PostgresStore(postgres_url)
     await pg.open()

@@ -3,11 +3,13 @@ budgets or cost figures, reports show them apart, and a live runner never sends 
 
 from __future__ import annotations
 
-from bot import quota, reports
-from bot.jobs import ConsoleReporter, JobRunner
-from bot.models import ChargeState, Job, JobRequest, JobState
-from bot.settings import Settings
-from bot.store import SqliteStore, Store
+from bot.core import quota, reports
+from bot.core.jobs import JobRunner
+from bot.core.models import ChargeState, Job, JobRequest, JobState
+from bot.core.reporting import ConsoleReporter
+from bot.core.settings import Settings
+from bot.core.store import SqliteStore, Store
+from bot.discord_side.report_embed import report_embed
 from tests.conftest import Env
 
 GUILD, USER = 10, 1
@@ -79,7 +81,7 @@ async def test_reports_show_simulated_jobs_apart_and_never_in_the_cost(
     assert [uid for uid, _name, _tally in report.members] == [USER]
     assert report.members[0][2].jobs == 1
     assert report.simulated.jobs == 1
-    embed = reports.report_embed(report).to_dict()
+    embed = report_embed(report).to_dict()
     simulated = [f for f in embed["fields"] if f["name"].startswith("Simulated in trial mode")]
     assert len(simulated) == 1
     assert "not billed" in simulated[0]["name"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import video_models
-from bot.mention_flags import parse_mention
-from bot.novita import GenerationRequest
+from bot.core import video_models
+from bot.core.mention_flags import parse_mention
+from bot.core.novita import GenerationRequest
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.models import JobRequest
+from bot.core.models import JobRequest
 
 
 def png(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:

@@ -12,11 +12,11 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bot.engine import Engine
-from bot.jobs import ConsoleReporter, Delivered
-from bot.models import Job, JobRequest
-from bot.settings import load_settings
-from bot.store import Store
+from bot.core.engine import Engine
+from bot.core.models import Job, JobRequest
+from bot.core.reporting import ConsoleReporter, Delivered
+from bot.core.settings import load_settings
+from bot.core.store import Store
 
 
 class LoggingReporter(ConsoleReporter):

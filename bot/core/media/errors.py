@@ -1,0 +1,33 @@
+"""What media work can refuse or fail with: one message for the member, one detail for the log."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """A media problem with a message fit to show a Discord member (`user_message`) and a log `detail`."""
+
+    def __init__(self, user_message: str, detail: str = "") -> None:
+        super().__init__(detail or user_message)
+        self.user_message = user_message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail or self.user_message
+
+
+class ImageRejected(MediaError):
+    """The member's image is unusable."""
+
+
+class VideoError(MediaError):
+    """A video could not be downloaded, probed or re-encoded."""
+
+
+class FfmpegMissing(MediaError):
+    """No working ffmpeg binary."""
+
+
+def limit_mb(n: int) -> str:
+    """A byte limit as members read it: "25 MB", "7.5 MB"."""
+    mb = n / (1024 * 1024)
+    return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
