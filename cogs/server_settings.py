@@ -143,31 +143,36 @@ class ServerSettings(ModeratorCog):
         self, interaction: discord.Interaction, action: str, channel: discord.TextChannel | None = None
     ) -> None:
         guild_id, actor = self._ids(interaction)
-        allowed: list[int] = list(
-            (await self.bot.store.guild_settings(guild_id)).get("allowed_channels") or []
-        )
-        if action == "clear":
-            allowed = []
-        elif channel is None:
-            await reply(interaction, "Choose the channel to add or remove.")
-            return
-        elif action == "add":
-            if channel.id in allowed:
-                await reply(interaction, f"{channel.mention} is already allowed.")
-                return
-            if len(allowed) >= MAX_CHANNELS:
-                await reply(interaction, f"At most {MAX_CHANNELS} channels can be listed; remove one first.")
-                return
-            allowed.append(channel.id)
-        elif action == "remove":
-            if channel.id not in allowed:
-                await reply(interaction, f"{channel.mention} isn't on the list.")
-                return
-            allowed.remove(channel.id)
-        else:
+        if action not in ("add", "remove", "clear"):
             await reply(interaction, "Action must be add, remove or clear.")
             return
-        await self.bot.store.set_guild_settings(guild_id, actor, allowed_channels=allowed)
+        if channel is None and action != "clear":
+            await reply(interaction, "Choose the channel to add or remove.")
+            return
+
+        def change(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[list[int], str | None]]:
+            allowed: list[int] = list(row.get("allowed_channels") or [])
+            if action == "clear":
+                allowed = []
+            elif channel is not None and action == "add":
+                if channel.id in allowed:
+                    return None, (allowed, f"{channel.mention} is already allowed.")
+                if len(allowed) >= MAX_CHANNELS:
+                    return None, (
+                        allowed,
+                        f"At most {MAX_CHANNELS} channels can be listed; remove one first.",
+                    )
+                allowed.append(channel.id)
+            elif channel is not None:
+                if channel.id not in allowed:
+                    return None, (allowed, f"{channel.mention} isn't on the list.")
+                allowed.remove(channel.id)
+            return {"allowed_channels": allowed}, (allowed, None)
+
+        allowed, refusal = await self.bot.store.change_guild_settings(guild_id, actor, change)
+        if refusal is not None:
+            await reply(interaction, refusal)
+            return
         where = mention_list(allowed, "#") if allowed else "every channel"
         await self._done(interaction, f"Videos can now be made in {where}.", f"channels {action} {allowed}")
 
@@ -192,50 +197,25 @@ class ServerSettings(ModeratorCog):
         entry: app_commands.Range[str, 1, 210] | None = None,
     ) -> None:
         guild_id, actor = self._ids(interaction)
-        entries: list[str] = list((await self.bot.store.guild_settings(guild_id)).get("blocklist") or [])
         if action == "list":
+            entries: list[str] = list((await self.bot.store.guild_settings(guild_id)).get("blocklist") or [])
             shown = "\n".join(f"• {safe_text(e, MAX_PATTERN)}" for e in entries)
             await reply(interaction, cut(f"The prompt blocklist ({len(entries)}):\n{shown}", 2000) if entries
                         else "The prompt blocklist is empty.")  # fmt: skip
             return
-        if action == "clear":
-            entries = []
-            text = "The prompt blocklist is empty now."
-        elif entry is None:
-            await reply(interaction, "Give the entry to add or remove.")
-            return
-        elif action == "add":
-            try:
-                value = normalise_entry(entry, entries)
-            except EntryRejected as exc:
-                await reply(interaction, str(exc))
-                return
-            if any(e.casefold() == value.casefold() for e in entries):
-                await reply(interaction, "That entry is already on the blocklist.")
-                return
-            if len(entries) >= MAX_BLOCKLIST:
-                await reply(
-                    interaction, f"The blocklist holds at most {MAX_BLOCKLIST} entries; remove one first."
-                )
-                return
-            entries.append(value)
-            text = (
-                f"Added to the blocklist: {safe_text(value, MAX_PATTERN)}. Prompts containing it are refused."
-            )
-        elif action == "remove":
-            wanted = entry.strip().casefold()
-            kept = [e for e in entries if e.casefold() != wanted]
-            if len(kept) == len(entries):
-                await reply(
-                    interaction, "That entry isn't on the blocklist; /settings blocklist list shows it."
-                )
-                return
-            entries = kept
-            text = "Removed from the blocklist."
-        else:
+        if action not in ("add", "remove", "clear"):
             await reply(interaction, "Action must be add, remove, list or clear.")
             return
-        await self.bot.store.set_guild_settings(guild_id, actor, blocklist=entries)
+        if entry is None and action != "clear":
+            await reply(interaction, "Give the entry to add or remove.")
+            return
+        # Read, decide and write in one store transaction: two moderators editing at once both count.
+        ok, text = await self.bot.store.change_guild_settings(
+            guild_id, actor, lambda row: _change_blocklist(row, action, entry)
+        )
+        if not ok:
+            await reply(interaction, text)
+            return
         await self._done(interaction, text, f"blocklist {action}")
 
     @settings_group.command(
@@ -305,29 +285,32 @@ class ServerSettings(ModeratorCog):
         self, interaction: discord.Interaction, model: str | None = None, allowed: bool | None = None
     ) -> None:
         guild_id, actor = self._ids(interaction)
-        row = await self.bot.store.guild_settings(guild_id)
-        current = video_models.allowed_models(row)
         if model is not None and model not in video_models.MODELS:
             await reply(interaction, f"Choose one of {video_models.names(video_models.MODEL_KEYS)}.")
             return
         if allowed is None:  # show
-            await reply(interaction, "", embed=self.models_embed(current, row))
+            row = await self.bot.store.guild_settings(guild_id)
+            await reply(interaction, "", embed=self.models_embed(video_models.allowed_models(row), row))
             return
-        if model is None:
-            chosen: tuple[str, ...] = video_models.MODEL_KEYS if allowed else ()
-        elif allowed:
-            chosen = (*current, model)
-        else:
-            chosen = tuple(k for k in current if k != model)
+
+        def choose(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+            current = video_models.allowed_models(row)
+            if model is None:
+                chosen: tuple[str, ...] = video_models.MODEL_KEYS if allowed else ()
+            elif allowed:
+                chosen = (*current, model)
+            else:
+                chosen = tuple(k for k in current if k != model)
+            return ({"allowed_models": video_models.encode_allowed(chosen)} if chosen else None), chosen
+
+        # Read and write in one store transaction: two moderators switching models at once both count.
+        chosen = await self.bot.store.change_guild_settings(guild_id, actor, choose)
         if not chosen:
             await reply(
                 interaction,
                 "At least one model must stay on. To stop videos here, use /quota set-default credits:0.",
             )
             return
-        await self.bot.store.set_guild_settings(
-            guild_id, actor, allowed_models=video_models.encode_allowed(chosen)
-        )
         now_allowed = video_models.allowed_models({"allowed_models": video_models.encode_allowed(chosen)})
         await self._done(
             interaction,
@@ -365,3 +348,29 @@ def _change_text(raw: str) -> str:
 
 async def setup(bot: HailuoBot) -> None:
     await bot.add_cog(ServerSettings(bot))
+
+
+def _change_blocklist(
+    row: dict[str, Any], action: str, entry: str | None
+) -> tuple[dict[str, Any] | None, tuple[bool, str]]:
+    """The blocklist after `action` (fields to write, or None) and what to tell the moderator."""
+    entries: list[str] = list(row.get("blocklist") or [])
+    if action == "clear":
+        return {"blocklist": []}, (True, "The prompt blocklist is empty now.")
+    assert entry is not None
+    if action == "add":
+        try:
+            value = normalise_entry(entry, entries)
+        except EntryRejected as exc:
+            return None, (False, str(exc))
+        if any(e.casefold() == value.casefold() for e in entries):
+            return None, (False, "That entry is already on the blocklist.")
+        if len(entries) >= MAX_BLOCKLIST:
+            return None, (False, f"The blocklist holds at most {MAX_BLOCKLIST} entries; remove one first.")
+        added = f"Added to the blocklist: {safe_text(value, MAX_PATTERN)}. Prompts containing it are refused."
+        return {"blocklist": [*entries, value]}, (True, added)
+    wanted = entry.strip().casefold()
+    kept = [e for e in entries if e.casefold() != wanted]
+    if len(kept) == len(entries):
+        return None, (False, "That entry isn't on the blocklist; /settings blocklist list shows it.")
+    return {"blocklist": kept}, (True, "Removed from the blocklist.")

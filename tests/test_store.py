@@ -227,7 +227,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("bot.store.core.utcnow", clock)
+    monkeypatch.setattr("bot.core.store.core.utcnow", clock)
     return clock
 
 
@@ -276,3 +276,15 @@ async def test_a_submit_still_on_the_wire_counts_however_old_its_turn(
     clock.advance(1.5)
     taken, _ = await store.take_submit_turn(second, None, 1, 10)
     assert taken is not None
+
+
+async def test_concurrent_changes_of_a_server_list_all_count(store: Store) -> None:
+    """Ten moderators add a channel at once: each read-decide-write is one transaction, so none is lost
+    (two separate calls, read then write, lost updates whenever they interleaved)."""
+
+    def add(channel: int):
+        return lambda row: ({"allowed_channels": [*(row.get("allowed_channels") or []), channel]}, channel)
+
+    answers = await asyncio.gather(*(store.change_guild_settings(10, 99, add(n)) for n in range(10)))
+    assert sorted(answers) == list(range(10))
+    assert sorted((await store.guild_settings(10))["allowed_channels"]) == list(range(10))

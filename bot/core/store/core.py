@@ -574,29 +574,54 @@ class Store:
     # Moderator policy ---------------------------------------------------------------------------------
     @_in_thread
     def guild_settings(self, tx: Tx, guild_id: int) -> dict[str, Any]:
+        return self._guild_row(tx, guild_id)
+
+    @_in_thread
+    def set_guild_settings(self, tx: Tx, guild_id: int, actor_id: int | None, **fields: Any) -> None:
+        with tx.write():
+            self._write_guild(tx, guild_id, actor_id, fields)
+
+    @_in_thread
+    def change_guild_settings(
+        self,
+        tx: Tx,
+        guild_id: int,
+        actor_id: int | None,
+        change: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, R]],
+    ) -> R:
+        """Read the server's settings, let `change` decide (fields to write, or None; and an answer), and
+        write them, in one transaction: two moderators changing a list at once both count (no lost update).
+        `change` is pure and quick; it runs on the store's thread."""
+        with tx.write():
+            tx.serialize(guild_id)
+            fields, answer = change(self._guild_row(tx, guild_id))
+            if fields is not None:
+                self._write_guild(tx, guild_id, actor_id, fields)
+        return answer
+
+    def _guild_row(self, tx: Tx, guild_id: int) -> dict[str, Any]:
         row = tx.one("SELECT * FROM guild_settings WHERE guild_id = ?", [guild_id]) or {"guild_id": guild_id}
         for key in ("allowed_channels", "blocklist"):
             row[key] = json.loads(row.get(key) or "[]")
         return row
 
-    @_in_thread
-    def set_guild_settings(self, tx: Tx, guild_id: int, actor_id: int | None, **fields: Any) -> None:
+    def _write_guild(self, tx: Tx, guild_id: int, actor_id: int | None, fields: dict[str, Any]) -> None:
+        fields = dict(fields)
         for key in ("allowed_channels", "blocklist"):
             if key in fields:
                 fields[key] = json.dumps(fields[key])
         now = utcnow()
-        with tx.write():
-            tx.upsert(
-                "guild_settings",
-                {
-                    "guild_id": guild_id,
-                    **{k: _encode(v) for k, v in fields.items()},
-                    "updated_at": iso(now),
-                    "updated_by": actor_id,
-                },
-                pk=("guild_id",),
-            )
-            self._policy_change(tx, guild_id, actor_id, fields, now)
+        tx.upsert(
+            "guild_settings",
+            {
+                "guild_id": guild_id,
+                **{k: _encode(v) for k, v in fields.items()},
+                "updated_at": iso(now),
+                "updated_by": actor_id,
+            },
+            pk=("guild_id",),
+        )
+        self._policy_change(tx, guild_id, actor_id, fields, now)
 
     @_in_thread
     def set_role_limit(
