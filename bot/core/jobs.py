@@ -88,6 +88,7 @@ class JobRunner:
         )  # the local queue changed, a Novita slot freed, or another process said so
         self._claim_now = asyncio.Event()
         self._at_novita: set[int] = set()
+        self._positions_pending = False
         self._global_queue: list[int] = []  # every process's queued jobs, oldest first (the member's place)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._settled: dict[int, asyncio.Event] = {}
@@ -606,26 +607,26 @@ class JobRunner:
         with contextlib.suppress(ValueError):
             self._global_queue.remove(job_id)
 
-    async def _refresh_global_queue(self) -> None:
-        """Every process's waiting jobs, and a pause another process may have set (for the cards)."""
-        with contextlib.suppress(Exception):
-            self._global_queue = await self.store.queued_ids()
+    def _notify_queue_positions(self) -> None:
+        """Refresh the places in line and the cards of this process's waiting jobs, once for a burst of
+        turns (one query for all of them, not one per job)."""
+        if not self._positions_pending:
+            self._positions_pending = True
+            self._spawn_background(self._renotify_positions(), "positions")
+
+    async def _renotify_positions(self) -> None:
+        await asyncio.sleep(0)  # the turns handed out in this burst come first
+        self._positions_pending = False  # a turn from here on schedules the next refresh
+        waiting = await self.store.queued_jobs()
+        self._global_queue = [job.id for job in waiting]
+        with contextlib.suppress(Exception):  # a pause another process set (shown on the cards)
             until, detail = await self.store.submit_pause()
             if until is not None and detail == BALANCE_PAUSE:
                 self.paused_until = until.timestamp()
-
-    def _notify_queue_positions(self) -> None:
-        self._spawn_background(self._renotify_positions(), "positions")
-
-    async def _renotify_positions(self) -> None:
-        await self._refresh_global_queue()
-        for job_id in list(self._queue):
-            await self._notify_position(job_id)
-
-    async def _notify_position(self, job_id: int) -> None:
-        job = await self.store.get_job(job_id)
-        if job is not None and job.state == JobState.QUEUED:
-            await self._changed(job)
+        local = set(self._queue)
+        for job in waiting:
+            if job.id in local:
+                await self._changed(job)
 
     def _release_slot(self, job_id: int) -> None:
         """The job no longer waits for or holds a Novita slot: let the dispatcher look again."""

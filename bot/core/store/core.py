@@ -513,10 +513,10 @@ class Store:
         return [parse_iso(r["at"]) for r in rows]  # type: ignore[misc]  # the column is NOT NULL
 
     @_in_background
-    def queued_ids(self, tx: Tx) -> list[int]:
+    def queued_jobs(self, tx: Tx) -> list[Job]:
         """Every job waiting for a submit turn, in every process, oldest first: the member's place in line."""
-        rows = tx.rows("SELECT id FROM jobs WHERE state = ? ORDER BY id", [JobState.QUEUED.value])
-        return [r["id"] for r in rows]
+        rows = tx.rows("SELECT * FROM jobs WHERE state = ? ORDER BY id", [JobState.QUEUED.value])
+        return [Job.from_row(r) for r in rows]
 
     @_in_thread
     def jobs_for_user(self, tx: Tx, guild_id: int | None, user_id: int, limit: int = 10) -> list[Job]:
