@@ -458,14 +458,16 @@ class Store:
             )
             if in_flight >= max_in_flight:
                 return None, 5.0  # until a slot frees (the freeing process wakes us sooner)
-            recent = tx.rows("SELECT at FROM novita_submits WHERE at > ? ORDER BY at", [iso(window_start)])
             # Submits still on the wire whose turn is older than the window (a hung request, a process
             # killed while sending): each may reach Novita at any moment, so each counts until it ends.
+            # Read before the window: a submit that ends in between (its row restamped by another process)
+            # is then counted twice rather than missed.
             unanswered = tx.scalar(
                 "SELECT COUNT(*) FROM jobs WHERE state = ? AND NOT EXISTS "
                 "(SELECT 1 FROM novita_submits s WHERE s.job_id = jobs.id AND s.at > ?)",
                 [JobState.SUBMITTING.value, iso(window_start)],
             )
+            recent = tx.rows("SELECT at FROM novita_submits WHERE at > ? ORDER BY at", [iso(window_start)])
             room = per_minute - unanswered
             if len(recent) >= room:
                 if room <= 0:
