@@ -32,7 +32,7 @@ from ..models import (
     utcnow,
 )
 from .tx import Tx
-from .worker import BACKGROUND, INTERACTIVE, Worker
+from .worker import BACKGROUND, INTERACTIVE, LEASES, Worker
 
 log = logging.getLogger("bot.store")
 
@@ -87,29 +87,27 @@ def _check_lease(job: Job, owner: str | None) -> None:
         raise InvalidTransition(f"job {job.id} is driven by {job.lease_owner or 'no process'}, not {owner}")
 
 
-def _in_thread(
-    fn: Callable[Concatenate[Store, Tx, P], R],
-) -> Callable[Concatenate[Store, P], Awaitable[R]]:
-    """Run the decorated synchronous method on a worker thread, ahead of background writes."""
+def _on_worker(
+    priority: int,
+) -> Callable[[Callable[Concatenate[Store, Tx, P], R]], Callable[Concatenate[Store, P], Awaitable[R]]]:
+    """Make a synchronous method `(self, tx, ...)` a coroutine that runs its body on a worker thread."""
 
-    @functools.wraps(fn)
-    async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(lambda tx: fn(self, tx, *args, **kwargs))
+    def decorate(fn: Callable[Concatenate[Store, Tx, P], R]) -> Callable[Concatenate[Store, P], Awaitable[R]]:
+        @functools.wraps(fn)
+        async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+            return await self._run(lambda tx: fn(self, tx, *args, **kwargs), priority)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
-def _in_background(
-    fn: Callable[Concatenate[Store, Tx, P], R],
-) -> Callable[Concatenate[Store, P], Awaitable[R]]:
-    """Like `_in_thread`, for the runner's steady stream of progress writes: a member's request waiting
-    for an answer inside Discord's 3-second window goes first."""
-
-    @functools.wraps(fn)
-    async def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._run(lambda tx: fn(self, tx, *args, **kwargs), BACKGROUND)
-
-    return wrapper
+# A member's request (waiting inside Discord's 3-second window) goes ahead of the runner's steady stream of
+# progress writes; a lease renewal goes ahead of both: one that waits behind a flood of calls until the lease
+# has run out hands this process's jobs to another while it still drives them.
+_in_thread = _on_worker(INTERACTIVE)
+_in_background = _on_worker(BACKGROUND)
+_for_leases = _on_worker(LEASES)
 
 
 class Store:
@@ -397,7 +395,7 @@ class Store:
             jobs = [self._job(tx, job_id) for job_id in ids]
         return [j for j in jobs if j is not None]
 
-    @_in_background
+    @_for_leases
     def renew_leases(self, tx: Tx, owner: str, lease_s: float, job_ids: Iterable[int]) -> set[int]:
         """Extend this process's leases; returns the ids it still holds (not those another process took)."""
         ids = list(job_ids)

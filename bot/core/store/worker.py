@@ -1,9 +1,10 @@
 """The store's worker threads: every query runs here, never on the event loop.
 
 Each thread owns one database connection for its whole life. Calls run by priority (lower first), in arrival
-order within a priority, so a member's request waiting inside Discord's 3-second window goes ahead of the
-runner's steady stream of progress writes. SQLite gets one thread (one writer keeps every check-then-write
-atomic and the file free of lock contention); PostgreSQL gets a few, each with its own connection.
+order within a priority: a lease renewal goes ahead of everything, and a member's request waiting inside
+Discord's 3-second window ahead of the runner's steady stream of progress writes. SQLite gets one thread (one
+writer keeps every check-then-write atomic and the file free of lock contention); PostgreSQL gets a few, each
+with its own connection.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ log = logging.getLogger("bot.store")
 R = TypeVar("R")
 C = TypeVar("C")  # what each thread holds: a connection wrapper
 
-INTERACTIVE, BACKGROUND = 0, 1
+# Lease renewals go first of all: one that waits past the lease hands a live process's jobs to another.
+LEASES, INTERACTIVE, BACKGROUND = -1, 0, 1
 _STOP = BACKGROUND + 1
 
 
