@@ -97,7 +97,10 @@ def test_a_job_whose_process_is_killed_is_taken_over_by_another(
                 proc.kill()
     [(final, charge, lease)] = query(postgres_url, "SELECT state, charge_state, lease_owner FROM jobs")
     claims = [str(d) for (d,) in query(postgres_url, "SELECT detail FROM job_events WHERE state = 'claimed'")]
-    assert [f":{p.pid}:" in d for p, d in zip((driver, other), claims, strict=True)] == [True, True]
+    # The killed process drove it, and the survivor took it over last (a busy machine may hand a lease back
+    # and forth before the kill; the takeover after it is what counts).
+    assert any(f":{driver.pid}:" in d for d in claims)
+    assert f":{other.pid}:" in claims[-1]
     assert lease is None
     ledger = dict(query(postgres_url, "SELECT kind, SUM(credits) FROM ledger GROUP BY kind"))
     if state == "submitting":  # "we may have paid": refunded and reported, never sent again
