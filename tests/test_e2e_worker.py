@@ -86,7 +86,10 @@ def test_a_worker_finishes_and_delivers_a_job_after_the_gateway_process_dies(
             assert len(world.novita.created_submits) == 1
             with psycopg.connect(postgres_url) as conn:
                 state, lease = conn.execute("SELECT state, lease_owner FROM jobs WHERE id = 1").fetchone()
-                claims = [r[0] for r in conn.execute("SELECT detail FROM job_events WHERE state = 'claimed'")]
+                claims = [
+                    r[0]
+                    for r in conn.execute("SELECT detail FROM job_events WHERE state = 'claimed' ORDER BY id")
+                ]
             assert state == "delivered"
             assert lease is None
             assert f":{worker.pid}:" in (claims[-1] if claims else owner)  # the worker drove it to the end

@@ -77,10 +77,14 @@ def test_a_job_whose_process_is_killed_is_taken_over_by_another(
         fake.inject("video", "hang", seconds=60)
     elif state == "delivering":
         extra = ["--deliver-delay", "6"]  # both processes post slowly: the driver is killed while posting
-    standby = subprocess.Popen([*RUNNER, "--log", str(log), "--until-jobs", "1", *extra], cwd=ROOT, env=env)
-    first = subprocess.Popen(
-        [*RUNNER, "--log", str(log), "--submit", "a lighthouse", *extra], cwd=ROOT, env=env
-    )
+    out = tmp_path / "processes.log"  # both processes' logs, to say what happened when this fails
+    with out.open("ab") as sink:
+        standby = subprocess.Popen(
+            [*RUNNER, "--log", str(log), "--until-jobs", "1", *extra], cwd=ROOT, env=env, stderr=sink
+        )
+        first = subprocess.Popen(
+            [*RUNNER, "--log", str(log), "--submit", "a lighthouse", *extra], cwd=ROOT, env=env, stderr=sink
+        )
     try:
         wait_for_state(postgres_url, state, first)
         [(owner,)] = query(postgres_url, "SELECT lease_owner FROM jobs")
@@ -96,11 +100,17 @@ def test_a_job_whose_process_is_killed_is_taken_over_by_another(
             if proc.poll() is None:
                 proc.kill()
     [(final, charge, lease)] = query(postgres_url, "SELECT state, charge_state, lease_owner FROM jobs")
-    claims = [str(d) for (d,) in query(postgres_url, "SELECT detail FROM job_events WHERE state = 'claimed'")]
+    claims = [
+        str(d)
+        for (d,) in query(postgres_url, "SELECT detail FROM job_events WHERE state = 'claimed' ORDER BY id")
+    ]
     # The killed process drove it, and the survivor took it over last (a busy machine may hand a lease back
     # and forth before the kill; the takeover after it is what counts).
     assert any(f":{driver.pid}:" in d for d in claims)
-    assert f":{other.pid}:" in claims[-1]
+    trail = query(postgres_url, "SELECT id, state, at, detail FROM job_events ORDER BY id")
+    assert f":{other.pid}:" in claims[-1], (
+        f"{driver.pid} killed, {other.pid} left: {trail}\n{out.read_text()}"
+    )
     assert lease is None
     ledger = dict(query(postgres_url, "SELECT kind, SUM(credits) FROM ledger GROUP BY kind"))
     if state == "submitting":  # "we may have paid": refunded and reported, never sent again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from pathlib import Path
 
 from bot.core.engine import Engine
@@ -41,8 +42,9 @@ async def main(log: Path, prompt: str | None, until_jobs: int = 0, count: int = 
             job, decision = await runner.submit(JobRequest(guild_id=1, channel_id=2, user_id=3, prompt=text))
             assert job is not None, decision.message
             runner.start_job(job.id)
-        # Until every job rests (and, with --until-jobs, until that many exist: a standby process).
-        while await runner.store.unfinished_jobs() or await _job_count(runner.store) < until_jobs:
+        # Until that many jobs exist (--until-jobs: a standby process), then until every job rests. Counted
+        # first: a job created between the two reads must not look like "none unfinished, enough exist".
+        while await _job_count(runner.store) < until_jobs or await runner.store.unfinished_jobs():
             await asyncio.sleep(0.05)
 
 
@@ -64,4 +66,7 @@ if __name__ == "__main__":
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (args.max_file_bytes, args.max_file_bytes))
     LoggingReporter.delay = args.deliver_delay
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
     asyncio.run(main(args.log, args.submit, args.until_jobs, args.count))
