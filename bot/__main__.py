@@ -178,7 +178,7 @@ async def check(settings: Settings, online: bool = False) -> int:
         exe = media.ffmpeg_exe()
         print(f"ffmpeg     ok   {exe}")
     except media.MediaError as exc:
-        problems.append(exc.user_message)
+        problems.append(str(exc.user_message))
     fields = ",".join(settings.novita_image_fields)
     print(
         f"novita     {settings.novita_base_url} · {settings.novita_rate_per_minute}/min · "
@@ -270,7 +270,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             print(f"Cannot read {path}: {exc.strerror}", file=sys.stderr)
             return 2
         except media.MediaError as exc:
-            print(exc.user_message, file=sys.stderr)
+            print(str(exc.user_message), file=sys.stderr)
             return 2
         image, last = (data, last) if path is args.image else (image, data)
     started = time.monotonic()

@@ -19,10 +19,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import blocklist, metrics, quota, video_models
+from bot.core.i18n import Text, _
 from bot.core.models import CAMERA_MOVES, Job, JobRequest, utcnow
 from bot.core.validation import check_options
 from bot.discord_side import cards
-from bot.discord_side.app import reply
+from bot.discord_side.app import OOPS, reply, speak
 from bot.discord_side.forms import (
     NO_IMAGE,
     ImageSource,
@@ -45,7 +46,6 @@ __all__ = ["Generate", "image_refusal", "member_roles"]
 
 ANIMATE_MODAL = re.compile(r"hailuo:m:animate:(?P<message>[0-9]{1,20})")
 TARGET_CACHE = 256  # recent context-menu targets, so a submission needs no second look at the message
-OOPS = "Something went wrong on our side and it has been logged. Please try again."
 
 
 def member_roles(user: discord.abc.User) -> tuple[int, ...]:
@@ -78,7 +78,7 @@ class Generate(commands.Cog):
         self.bot.tree.remove_command(self.animate_menu.name, type=self.animate_menu.type)
 
     # The shared path --------------------------------------------------------------------------------
-    async def server_rules(self, guild_id: int | None, channel_id: int | None, prompt: str) -> str | None:
+    async def server_rules(self, guild_id: int | None, channel_id: int | None, prompt: str) -> Text | None:
         """The server's own rules: allowed channels and the prompt blocklist."""
         if guild_id is None:
             return None
@@ -86,11 +86,18 @@ class Generate(commands.Cog):
         allowed = rules.get("allowed_channels") or []
         if allowed and channel_id not in allowed:
             where = ", ".join(f"<#{c}>" for c in allowed[:5])
-            return f"Videos can't be made in this channel. Try {where}."
+            return _("Videos can't be made in this channel. Try {channels}.", channels=where)
         hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
         if hit is not None:
-            shown = "a blocked pattern" if hit.startswith("re:") else f"“{hit}”"
-            return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."
+            if hit.startswith("re:"):
+                return _(
+                    "Your prompt matches a blocked pattern, which this server doesn't allow. "
+                    "Change it and try again."
+                )
+            return _(
+                "Your prompt contains “{word}”, which this server doesn't allow. Change it and try again.",
+                word=hit,
+            )
         return None
 
     async def allowed_models(self, guild_id: int | None) -> tuple[str, ...]:
@@ -99,15 +106,17 @@ class Generate(commands.Cog):
             return video_models.MODEL_KEYS
         return video_models.allowed_models(await self.bot.store.guild_settings(guild_id))
 
-    async def model_refusal(self, request: JobRequest) -> str | None:
+    async def model_refusal(self, request: JobRequest) -> Text | str | None:
         """Whether the chosen model can serve this request here: frames it takes, the server's choice."""
         has_image = bool(request.image_url or request.image_bytes is not None or request.image_path)
         has_last = bool(request.last_frame_url or request.last_frame_bytes is not None)
         allowed = await self.allowed_models(request.guild_id)
         return video_models.refusal(request.model, has_image, has_last, allowed)
 
-    async def admit(self, request: JobRequest) -> tuple[Job | None, str]:
-        refusal = check_options(request.prompt, request.duration, request.resolution, request.camera)
+    async def admit(self, request: JobRequest) -> tuple[Job | None, Text | str]:
+        refusal: Text | str | None = check_options(
+            request.prompt, request.duration, request.resolution, request.camera
+        )
         refusal = refusal or await self.model_refusal(request)
         refusal = refusal or await self.server_rules(request.guild_id, request.channel_id, request.prompt)
         if refusal:
@@ -115,7 +124,7 @@ class Generate(commands.Cog):
         job, decision = await self.bot.runner.submit(request)
         return job, decision.message
 
-    async def precheck(self, interaction: discord.Interaction) -> str | None:
+    async def precheck(self, interaction: discord.Interaction) -> Text | str | None:
         """Before asking for a prompt in a modal: would the cheapest video be refused anyway?"""
         refusal = await self.server_rules(interaction.guild_id, interaction.channel_id, "")
         if refusal:
@@ -139,6 +148,7 @@ class Generate(commands.Cog):
             application_id=interaction.application_id,
             interaction_token=interaction.token,
             token_expires_at=interaction.created_at + self.bot.token_lifetime(),
+            locale=str(interaction.locale),
             **fields,  # type: ignore[arg-type]  # each field arrives with its JobRequest type
         )
 
@@ -162,7 +172,7 @@ class Generate(commands.Cog):
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
-            await self.bot.runner.cancel(job.id, "Discord didn't accept the answer in time.")
+            await self.bot.runner.cancel(job.id, _("Discord didn't accept the answer in time."))
             return None
         metrics.first_response(interaction.created_at, discord.utils.utcnow())
         try:
@@ -216,12 +226,12 @@ class Generate(commands.Cog):
         model: str | None = None,
         last_frame: discord.Attachment | None = None,
     ) -> None:
-        refusal = check_options(prompt, duration, resolution, camera)
+        refusal: Text | str | None = check_options(prompt, duration, resolution, camera)
         if refusal is None and image is not None:
             refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal is None and last_frame is not None:
             problem = image_refusal(last_frame, self.bot.settings.image_origins)
-            refusal = f"Last frame: {problem}" if problem else None
+            refusal = _("Last frame: {problem}", problem=problem) if problem else None
         if refusal:
             await reply(interaction, refusal)
             return
@@ -249,7 +259,7 @@ class Generate(commands.Cog):
             )
             if warning:
                 with contextlib.suppress(discord.HTTPException):
-                    await interaction.followup.send(warning, ephemeral=True)
+                    await interaction.followup.send(speak(interaction, warning), ephemeral=True)
 
     # "Animate image" -------------------------------------------------------------------------------------
     async def animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -267,7 +277,7 @@ class Generate(commands.Cog):
             self._targets.popitem(last=False)
         allowed = await self.allowed_models(interaction.guild_id)
         modal = settings_modal(
-            f"hailuo:m:animate:{message.id}", "Animate image",
+            f"hailuo:m:animate:{message.id}", _("Animate image"), locale=str(interaction.locale),
             model=video_models.default_model(allowed, has_image=True), models=allowed,
         )  # fmt: skip
         await send_modal(interaction, modal)
@@ -283,7 +293,7 @@ class Generate(commands.Cog):
 
     async def animate_submitted(self, interaction: discord.Interaction, message_id: int) -> None:
         form = read_form(interaction, VideoForm("", 6, "768P", True, video_models.DEFAULT_MODEL))
-        refusal = check_options(form.prompt, form.duration, form.resolution)
+        refusal: Text | str | None = check_options(form.prompt, form.duration, form.resolution)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -309,16 +319,16 @@ class Generate(commands.Cog):
 
     async def _fetch_image(
         self, interaction: discord.Interaction, message_id: int
-    ) -> tuple[ImageSource | None, str | None]:
+    ) -> tuple[ImageSource | None, Text | str | None]:
         channel = interaction.channel
         if channel is None or not hasattr(channel, "fetch_message"):
             return None, NO_IMAGE
         try:
             message = await channel.fetch_message(message_id)
         except discord.NotFound:
-            return None, "That message was deleted, so its image can't be animated."
+            return None, _("That message was deleted, so its image can't be animated.")
         except discord.HTTPException:
-            return None, "I couldn't read that message again. Use “Animate image” on it once more."
+            return None, _("I couldn't read that message again. Use “Animate image” on it once more.")
         return pick_image(message, self.bot.settings.image_origins)
 
 

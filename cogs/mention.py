@@ -21,6 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.core import video_models
+from bot.core.i18n import Text, _, render
 from bot.core.mention_flags import addresses_bot, parse_mention
 from bot.core.models import JobRequest
 from bot.core.validation import visible_text
@@ -33,12 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cogs.mention")
 
-EMPTY_PROMPT = (
+EMPTY_PROMPT = _(
     "Tell me what should happen after the mention, for example: “@{name} the waves crash on the rocks "
     "--duration 10”. Attach an image to animate it."
 )
-UNREADABLE = "I couldn't read the message you replied to. Attach the image to your own message instead."
-HIDDEN = (
+UNREADABLE = _("I couldn't read the message you replied to. Attach the image to your own message instead.")
+HIDDEN = _(
     "I can't see the image in the message you replied to, because Discord only shows me messages that "
     "mention me: use Apps → Animate image on that message, or ask whoever runs this bot to turn on its "
     "Message Content intent."
@@ -89,9 +90,19 @@ class Mention(commands.Cog):
             log.exception("mention %s failed", message.id)
             await self.refuse(message, OOPS)
 
-    async def refuse(self, message: discord.Message, text: str) -> None:
+    @staticmethod
+    def locale(message: discord.Message) -> str | None:
+        """A mention answers no interaction, so Discord tells us nothing of the member's language: the
+        server's preferred locale is the best guess (English without one)."""
+        return str(message.guild.preferred_locale) if message.guild is not None else None
+
+    async def refuse(self, message: discord.Message, text: Text | str) -> None:
         try:
-            await message.reply(text, mention_author=False, allowed_mentions=discord.AllowedMentions.none())
+            await message.reply(
+                render(text, self.locale(message)),
+                mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
         except discord.HTTPException as exc:
             log.info("could not answer mention %s: %s %s", message.id, exc.status, exc.code)
 
@@ -103,7 +114,7 @@ class Mention(commands.Cog):
         prompt = readable_mentions(parsed.prompt, message).strip()
         if not visible_text(prompt):
             name = self.bot.user.display_name if self.bot.user else "Hailuo"
-            await self.refuse(message, EMPTY_PROMPT.format(name=name))
+            await self.refuse(message, EMPTY_PROMPT.with_params(name=name))
             return
         source, refusal = await self.find_image(message)
         if refusal:
@@ -130,6 +141,7 @@ class Mention(commands.Cog):
             entry="mention",
             source_message_id=source.message_id if source else message.id,  # the result replies there
             model=model,
+            locale=self.locale(message),
         )
         job, refusal = await generate.admit(request)
         if job is None:
@@ -144,14 +156,14 @@ class Mention(commands.Cog):
             )
         except discord.HTTPException as exc:
             log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
-            await self.bot.runner.cancel(job.id, "I couldn't post in this channel.")
+            await self.bot.runner.cancel(job.id, _("I couldn't post in this channel."))
             return
         job = await self.bot.store.update_job(
             job.id, card_channel_id=card.channel.id, card_message_id=card.id
         )
         self.bot.runner.start_job(job.id)
 
-    async def find_image(self, message: discord.Message) -> tuple[ImageSource | None, str | None]:
+    async def find_image(self, message: discord.Message) -> tuple[ImageSource | None, Text | str | None]:
         """The member's own image first, else the image of the message they replied to."""
         source, refusal = pick_image(message, self.bot.settings.image_origins)
         if source is not None or refusal is not None:

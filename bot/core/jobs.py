@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 
 from . import media, metrics, quota, redaction
+from .i18n import Text
 from .models import (
     AT_NOVITA,
     RESTING_STATES,
@@ -292,7 +293,7 @@ class JobRunner:
         else:
             self._claim_now.set()
 
-    async def cancel(self, job_id: int, reason: str = "Cancelled by the requester.") -> Job | None:
+    async def cancel(self, job_id: int, reason: Text | str = "Cancelled by the requester.") -> Job | None:
         """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late.
 
         The cancel wins or loses in one conditional write: if the runner's `queued -> submitting` write
@@ -303,7 +304,7 @@ class JobRunner:
                 job_id,
                 JobState.CANCELLED,
                 charge=ChargeState.REFUNDED,
-                detail=reason,
+                detail=str(reason),
                 expect=(JobState.ACCEPTED, JobState.QUEUED),
                 error=f"{reason} {REFUNDED}",
                 finished_at=utcnow(),

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from . import i18n
+from .i18n import Text
+
 
 class JobState(StrEnum):
     ACCEPTED = "accepted"  # credits reserved, input not yet prepared (image download / normalise)
@@ -127,6 +130,7 @@ class JobRequest:
     last_frame_bytes: bytes | None = field(default=None, repr=False)  # already in hand (Regenerate)
     last_frame_path: str | None = None  # set by the runner, like image_path
     last_frame_name: str | None = None
+    locale: str | None = None  # the requester's Discord locale (interaction.locale): the job speaks it
 
     @property
     def full_prompt(self) -> str:
@@ -182,7 +186,6 @@ class Job:
     video_path: str | None = None
     video_bytes: int | None = None
     reencoded: bool = False
-    error: str | None = None
     error_detail: str | None = None
     period_start: datetime | None = None
     submitted_at: datetime | None = None
@@ -197,6 +200,13 @@ class Job:
     last_frame_name: str | None = None
     lease_owner: str | None = None  # the process driving the job now (see JobRunner and Store.claim_jobs)
     lease_until: datetime | None = None
+    locale: str | None = None  # the requester's Discord locale: cards, results and DMs are written in it
+    error: str | None = None  # what the member reads: a stored `bot.core.i18n.Text` (see `error_text`)
+
+    @property
+    def error_text(self) -> Text | None:
+        """The stored error, ready to render in the reader's language."""
+        return i18n.loads(self.error)
 
     @property
     def full_prompt(self) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .errors import UserFacingError
 from .models import Job, JobState
 
 log = logging.getLogger("bot.jobs")  # a job's lines read as the runner's, wherever they are written
@@ -38,13 +39,8 @@ class Delivered:
     reencoded: bool = False
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(UserFacingError):
     """No destination accepted the video; the job becomes `undelivered` and the file is kept."""
-
-    def __init__(self, user_message: str, detail: str = "") -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
-        self.detail = detail
 
 
 class Reporter(Protocol):

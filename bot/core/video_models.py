@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import Text, _
 from .settings import Settings
 
 SUBMIT_PREFIX = "/v3/async/"
@@ -30,7 +31,7 @@ class VideoModel:
     text_endpoint: str | None  # ... without one; None: a first frame is required
     last_frame: bool  # accepts `end_image` (needs a first frame)
     task_types: tuple[str, str | None]  # Novita's task type for (image endpoint, text endpoint)
-    note: str = ""  # one short line for /about
+    note: Text | str = ""  # one short line for /about
 
     @property
     def image_required(self) -> bool:
@@ -59,7 +60,7 @@ MODELS: dict[str, VideoModel] = {
             text_endpoint="minimax-hailuo-02",
             last_frame=True,
             task_types=("MINIMAX_HAILUO_02", "MINIMAX_HAILUO_02"),
-            note="text or image, optional last frame",
+            note=_("text or image, optional last frame"),
         ),
         VideoModel(
             key="hailuo-2.3",
@@ -68,7 +69,7 @@ MODELS: dict[str, VideoModel] = {
             text_endpoint="minimax-hailuo-2.3-t2v",
             last_frame=False,
             task_types=("MINIMAX_HAILUO_2_3_I2V", "MINIMAX_HAILUO_2_3_T2V"),
-            note="text or image",
+            note=_("text or image"),
         ),
         VideoModel(
             key="hailuo-2.3-fast",
@@ -77,7 +78,7 @@ MODELS: dict[str, VideoModel] = {
             text_endpoint=None,
             last_frame=False,
             task_types=("MINIMAX_HAILUO_2_3_FAST_I2V", None),
-            note="needs an image",
+            note=_("needs an image"),
         ),
     )
 }

@@ -22,12 +22,14 @@ from discord.ext import commands
 
 from ..core import metrics
 from ..core.engine import Engine
+from ..core.i18n import Text, _, as_text, render
 from ..core.instance_lock import InstanceLocked
 from ..core.jobs import JobRunner
 from ..core.settings import Settings
 from ..core.store import Store, open_store
 from . import command_sync
 from .delivery import DiscordReporter
+from .translator import CommandTranslator
 
 log = logging.getLogger("bot.app")
 
@@ -50,6 +52,7 @@ SHARDING_REQUIRED = (
     "Discord requires this bot to be sharded: it is in too many servers for one gateway connection. Set "
     "SHARD_COUNT (one shard per 1,000 servers is a good start) and start again."
 )
+OOPS = _("Something went wrong on our side and it has been logged. Please try again.")
 # The bot never joins voice: discord.py's warnings about its missing voice libraries would only confuse.
 for _flag in ("warn_nacl", "warn_dave"):
     if hasattr(discord.VoiceClient, _flag):
@@ -61,10 +64,17 @@ LOGIN_REFUSED = (
 )
 
 
+def speak(interaction: discord.Interaction, text: Text | str | None) -> str:
+    """`text` in the language of the member who sent `interaction`."""
+    return render(text, str(interaction.locale))
+
+
 async def reply(
-    interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **kwargs: Any
+    interaction: discord.Interaction, text: Text | str, *, ephemeral: bool = True, **kwargs: Any
 ) -> None:
-    """Answer an interaction whether or not it was answered already; a dead interaction is only logged."""
+    """Answer an interaction whether or not it was answered already, in the member's language; a dead
+    interaction is only logged."""
+    text = speak(interaction, text)
     kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
     try:
         if interaction.response.is_done():
@@ -80,19 +90,20 @@ class HailuoTree(app_commands.CommandTree):
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
-        if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
-            text = (
-                str(error) if isinstance(error, UserFacingCheck) else "You don't have permission to use this."
-            )
+        text: Text
+        if isinstance(error, UserFacingCheck):
+            text = error.user_message
+        elif isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+            text = _("You don't have permission to use this.")
         elif isinstance(error, app_commands.TransformerError):
-            text = "One of the options isn't valid. Check it and try again."
+            text = _("One of the options isn't valid. Check it and try again.")
         elif isinstance(error, app_commands.CommandOnCooldown):
-            text = f"Slow down a little: try again in {error.retry_after:.0f} s."
+            text = _("Slow down a little: try again in {seconds} s.", seconds=round(error.retry_after))
         elif isinstance(error, app_commands.NoPrivateMessage):
-            text = "This command works in a server, not in DMs."
+            text = _("This command works in a server, not in DMs.")
         else:
             log.error("command /%s failed", command, exc_info=error)
-            text = "Something went wrong on our side and it has been logged. Please try again."
+            text = OOPS
         await reply(interaction, text)
 
 
@@ -102,6 +113,10 @@ class StartRefused(Exception):
 
 class UserFacingCheck(app_commands.CheckFailure):
     """A check failure whose message is written for the member."""
+
+    def __init__(self, user_message: Text | str) -> None:
+        self.user_message = as_text(user_message)
+        super().__init__(str(self.user_message))
 
 
 class HailuoBot(commands.Bot):
@@ -140,6 +155,7 @@ class HailuoBot(commands.Bot):
         return timedelta(minutes=self.settings.interaction_token_minutes)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         if self.engine is not None:
             runner = await self.engine.open()
             self.reporter = DiscordReporter(self, self.settings, self.engine.store)

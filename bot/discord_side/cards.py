@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import discord
 
 from ..core import video_models
+from ..core.i18n import Text, _, join, render
 from ..core.models import Job, JobState, utcnow
 from ..core.novita import MAX_ETA_S
 from ..core.quota import discord_time
@@ -31,19 +32,19 @@ def short_prompt(prompt: str, limit: int = PROMPT_DISPLAY) -> str:
     return prompt if len(prompt) <= limit else prompt[: limit - 1].rstrip() + "…"
 
 
-def settings_line(job: Job) -> str:
-    parts = [
-        f"{job.duration} s",
+def settings_line(job: Job, locale: str | None = None) -> str:
+    parts: list[Text | str] = [
+        _("{seconds} s", seconds=job.duration),
         job.resolution,
-        "prompt expansion " + ("on" if job.prompt_expansion else "off"),
+        _("prompt expansion on") if job.prompt_expansion else _("prompt expansion off"),
     ]
     if job.camera:
-        parts.append(f"camera: {job.camera}")
+        parts.append(_("camera: {move}", move=job.camera))
     if job.has_last_frame:
-        parts.append("first → last frame")
+        parts.append(_("first → last frame"))
     elif job.image_path or job.image_url:
-        parts.append("from an image")
-    return " · ".join(parts)
+        parts.append(_("from an image"))
+    return " · ".join(render(part, locale or job.locale) for part in parts)
 
 
 def progress_bar(percent: float, width: int = 12) -> str:
@@ -52,86 +53,126 @@ def progress_bar(percent: float, width: int = 12) -> str:
 
 
 def state_line(
-    job: Job, queue_position: int | None = None, now: datetime | None = None, notice: str | None = None
+    job: Job,
+    queue_position: int | None = None,
+    now: datetime | None = None,
+    notice: Text | str | None = None,
+    locale: str | None = None,
 ) -> str:
     """One line saying where the job is, e.g. 'Generating ▰▰▰▱▱▱ 42 % · ready <t:…:R>'. `notice` is why
     queued jobs are held back, when they are (the runner's `queue_notice`)."""
-    now = now or utcnow()
+    return render(_state_text(job, queue_position, now or utcnow(), notice), locale or job.locale)
+
+
+def _state_text(job: Job, queue_position: int | None, now: datetime, notice: Text | str | None) -> Text:
     state = job.state
     if state == JobState.ACCEPTED:
-        return "⏳ Getting your request ready…"
+        return _("⏳ Getting your request ready…")
     if state == JobState.QUEUED:
-        where = f" — position {queue_position}" if queue_position else ""
-        held = f"\n⏸️ {notice}" if notice else ""
-        return f"🕒 Waiting in line{where}. You can cancel while it waits.{held}"
+        if queue_position:
+            line = _(
+                "🕒 Waiting in line — position {position}. You can cancel while it waits.",
+                position=queue_position,
+            )
+        else:
+            line = _("🕒 Waiting in line. You can cancel while it waits.")
+        return join(line, _("⏸️ {notice}", notice=notice), sep="\n") if notice else line
     if state in (JobState.SUBMITTING, JobState.SUBMITTED) or (
         state == JobState.PROCESSING and job.novita_status == "TASK_STATUS_QUEUED"
     ):
-        return "📨 Queued at the video service…"
+        return _("📨 Queued at the video service…")
     if state == JobState.PROCESSING:
         percent = job.progress or 0.0
-        line = f"🎬 Generating {progress_bar(percent)} {percent:.0f} %"
+        bar = f"{progress_bar(percent)} {percent:.0f} %"
         if job.eta_s is not None and job.eta_s > 0:  # bounded where parsed; a row stored before, here
-            line += f" · ready {discord_time(now + timedelta(seconds=min(job.eta_s, MAX_ETA_S)))}"
-        return line
+            ready = discord_time(now + timedelta(seconds=min(job.eta_s, MAX_ETA_S)))
+            return _("🎬 Generating {progress} · ready {when}", progress=bar, when=ready)
+        return _("🎬 Generating {progress}", progress=bar)
     if state == JobState.DOWNLOADING:
-        return "⬇️ Video ready — downloading it…"
+        return _("⬇️ Video ready — downloading it…")
     if state == JobState.DELIVERING:
-        return "⬆️ Uploading the video…"
+        return _("⬆️ Uploading the video…")
     if state == JobState.DELIVERED:
-        return "✅ Done."
+        return _("✅ Done.")
     if state == JobState.CANCELLED:
-        return "🚫 Cancelled. Your credits were returned."
+        return _("🚫 Cancelled. Your credits were returned.")
     if state == JobState.UNDELIVERED:
-        return f"📦 {job.error or 'The video could not be posted.'} Use /jobs to get it."
-    return f"❌ {job.error or 'The video could not be made. Your credits were returned.'}"
+        return _(
+            "📦 {reason} Use /jobs to get it.", reason=job.error_text or _("The video could not be posted.")
+        )
+    return _(
+        "❌ {reason}", reason=job.error_text or _("The video could not be made. Your credits were returned.")
+    )
 
 
 def job_card(
-    job: Job, queue_position: int | None = None, now: datetime | None = None, notice: str | None = None
+    job: Job,
+    queue_position: int | None = None,
+    now: datetime | None = None,
+    notice: Text | str | None = None,
+    locale: str | None = None,
 ) -> Embed:
+    """The public card that answers the request: in the requester's language (`job.locale`)."""
+    loc = locale or job.locale
     if job.state == JobState.FAILED:
         colour = COLOURS["failed"]
     elif job.state in (JobState.CANCELLED, JobState.UNDELIVERED):
         colour = COLOURS["muted"]
     else:
         colour = COLOURS["working"]
-    embed = Embed(title="🎞️ Video", description=short_prompt(job.prompt), colour=colour)
-    embed.add_field(name="Settings", value=settings_line(job), inline=False)
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    embed.add_field(name="Status", value=state_line(job, queue_position, now, notice), inline=False)
-    embed.set_footer(text=footer(job))
+    embed = Embed(title=render(_("🎞️ Video"), loc), description=short_prompt(job.prompt), colour=colour)
+    embed.add_field(name=render(_("Settings"), loc), value=settings_line(job, loc), inline=False)
+    embed.add_field(name=render(_("Requested by"), loc), value=f"<@{job.user_id}>", inline=True)
+    status = state_line(job, queue_position, now, notice, loc)
+    embed.add_field(name=render(_("Status"), loc), value=status, inline=False)
+    embed.set_footer(text=footer(job, loc))
     return embed
 
 
-def footer(job: Job) -> str:
-    text = f"Job #{job.id} · MiniMax {video_models.display_name(job.model)}"
-    return f"{text} · SIMULATED (trial mode, no real video service)" if job.simulated else text
+def footer(job: Job, locale: str | None = None) -> str:
+    model = video_models.display_name(job.model)
+    if job.simulated:
+        text = _(
+            "Job #{id} · MiniMax {model} · SIMULATED (trial mode, no real video service)",
+            id=str(job.id),
+            model=model,
+        )
+    else:
+        text = _("Job #{id} · MiniMax {model}", id=str(job.id), model=model)
+    return render(text, locale or job.locale)
 
 
-def elapsed(job: Job) -> str:
+def elapsed(job: Job, locale: str | None = None) -> str:
     end = job.delivered_at or job.finished_at or utcnow()
     seconds = max(0, int((end - job.created_at).total_seconds()))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+    if seconds >= 60:
+        took = _("{minutes} min {seconds} s", minutes=seconds // 60, seconds=str(seconds % 60).zfill(2))
+    else:
+        took = _("{seconds} s", seconds=seconds)
+    return render(took, locale or job.locale)
 
 
-def result_card(job: Job, quota_line: str | None, reencoded: bool = False) -> Embed:
-    embed = Embed(title="🎞️ Your video is ready", description=short_prompt(job.prompt), colour=COLOURS["done"])
-    embed.add_field(name="Settings", value=settings_line(job), inline=False)
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    embed.add_field(name="Took", value=elapsed(job), inline=True)
+def result_card(
+    job: Job, quota_line: Text | str | None, reencoded: bool = False, locale: str | None = None
+) -> Embed:
+    loc = locale or job.locale
+    title = render(_("🎞️ Your video is ready"), loc)
+    embed = Embed(title=title, description=short_prompt(job.prompt), colour=COLOURS["done"])
+    embed.add_field(name=render(_("Settings"), loc), value=settings_line(job, loc), inline=False)
+    embed.add_field(name=render(_("Requested by"), loc), value=f"<@{job.user_id}>", inline=True)
+    embed.add_field(name=render(_("Took"), loc), value=elapsed(job, loc), inline=True)
     if quota_line:
-        embed.add_field(name="Credits", value=quota_line, inline=False)
+        embed.add_field(name=render(_("Credits"), loc), value=render(quota_line, loc), inline=False)
     if reencoded:
-        embed.add_field(
-            name="Note",
-            value="The original was larger than this server's upload limit, so it was re-encoded to fit.",
-            inline=False,
-        )
-    embed.set_footer(text=footer(job))
+        note = _("The original was larger than this server's upload limit, so it was re-encoded to fit.")
+        embed.add_field(name=render(_("Note"), loc), value=render(note, loc), inline=False)
+    embed.set_footer(text=footer(job, loc))
     return embed
 
 
-def ready_text(job: Job) -> str:
+def ready_text(job: Job, locale: str | None = None) -> str:
     """Content for a result posted as a new message: mentions the requester (and only them)."""
-    return f"<@{job.user_id}>, your video #{job.id} is ready."
+    return render(
+        _("<@{user}>, your video #{id} is ready.", user=str(job.user_id), id=str(job.id)),
+        locale or job.locale,
+    )

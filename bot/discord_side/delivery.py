@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from ..core import media, quota, redaction
+from ..core.i18n import Text, _, plural, render
 from ..core.models import Job, JobState, utcnow
 from ..core.reporting import Delivered, DeliveryFailed, job_log
 from . import cards
@@ -178,8 +179,13 @@ class DiscordReporter:
             except media.MediaError as exc:  # it could not be made to fit (ffmpeg missing or failing)
                 hours = self.settings.retention_hours
                 raise DeliveryFailed(
-                    f"The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
-                    f"{hours:g} hours: use /jobs to get it, or ask the bot's operator.",
+                    plural(
+                        "The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
+                        "{count} hour: use /jobs to get it, or ask the bot's operator.",
+                        "The video is larger than Discord allows here and couldn't be shrunk. It's kept for "
+                        "{count} hours: use /jobs to get it, or ask the bot's operator.",
+                        round(hours),
+                    ),
                     redaction.clip(f"re-encode failed: {exc}", DETAIL_LIMIT),
                 ) from exc
         self._forget(job.id)
@@ -273,9 +279,16 @@ class DiscordReporter:
         try:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             dm_upload, dm_reencoded = await self._fit(job, upload, DEFAULT_UPLOAD_LIMIT)
-            where = f" (I couldn't post it in <#{channel_id}>)" if channel_id else ""
+            if channel_id:
+                ready = _(
+                    "Your video #{id} is ready (I couldn't post it in <#{channel}>).",
+                    id=str(job.id),
+                    channel=str(channel_id),
+                )
+            else:
+                ready = _("Your video #{id} is ready.", id=str(job.id))
             msg = await user.send(
-                f"Your video #{job.id} is ready{where}.",
+                render(ready, job.locale),
                 embed=embed,
                 file=self._file(job, dm_upload),
                 nonce=nonce(job, "dm"),
@@ -289,8 +302,13 @@ class DiscordReporter:
             )
             hours = self.settings.retention_hours
             raise DeliveryFailed(
-                f"I couldn't post your video in the channel or send it to you by DM. It's kept for "
-                f"{hours:g} hours: use /jobs to get it.",
+                plural(
+                    "I couldn't post your video in the channel or send it to you by DM. It's kept for "
+                    "{count} hour: use /jobs to get it.",
+                    "I couldn't post your video in the channel or send it to you by DM. It's kept for "
+                    "{count} hours: use /jobs to get it.",
+                    round(hours),
+                ),
                 detail,
             ) from exc
 
@@ -323,13 +341,16 @@ class DiscordReporter:
             return video, False
         target = video.with_name(f"{job.id}-fit{limit}.mp4")
         job_log(job.id).info("re-encoding %d bytes to fit %d", size, limit)
-        await self._update_card_quietly(job, "🗜️ The video is larger than this server allows; shrinking it…")
+        await self._update_card_quietly(
+            job, _("🗜️ The video is larger than this server allows; shrinking it…")
+        )
         await media.reencode_to_fit(video, target, int(limit * 0.97))
         return target, True
 
-    async def _update_card_quietly(self, job: Job, line: str) -> None:
+    async def _update_card_quietly(self, job: Job, line: Text) -> None:
         embed = cards.job_card(job)
-        embed.set_field_at(len(embed.fields) - 1, name="Status", value=line, inline=False)
+        status = render(_("Status"), job.locale)
+        embed.set_field_at(len(embed.fields) - 1, name=status, value=render(line, job.locale), inline=False)
         with contextlib.suppress(discord.HTTPException):
             await self.edit_card(job, embed=embed)
 
@@ -348,8 +369,14 @@ class DiscordReporter:
         if job.card_message_id is None or (result is not None and result.id == job.card_message_id):
             return
         done = cards.job_card(job)
-        where = "sent to you by DM" if dm else f"posted: {result.jump_url}" if result else "posted"
-        done.set_field_at(len(done.fields) - 1, name="Status", value=f"✅ Done — {where}", inline=False)
+        if dm:
+            line = _("✅ Done — sent to you by DM")
+        elif result:
+            line = _("✅ Done — posted: {link}", link=result.jump_url)
+        else:
+            line = _("✅ Done — posted")
+        status = render(_("Status"), job.locale)
+        done.set_field_at(len(done.fields) - 1, name=status, value=render(line, job.locale), inline=False)
         done.colour = cards.COLOURS["done"]
         with contextlib.suppress(discord.HTTPException):
             await self.edit_card(job, embed=done, view=None)
@@ -357,7 +384,7 @@ class DiscordReporter:
     def _result_view(self, job: Job) -> discord.ui.View | None:
         return self.result_view(job) if self.result_view else None
 
-    async def _quota_line(self, job: Job) -> str | None:
+    async def _quota_line(self, job: Job) -> Text | str | None:
         if job.guild_id is None:
             return None
         try:
@@ -406,11 +433,12 @@ class DiscordReporter:
     async def _posted_in(
         self, job: Job, via: str, channel: discord.abc.Messageable, limit: int
     ) -> Delivered | None:
-        """The bot's own result message for `job` among the channel's last `limit` messages."""
-        marker = f"#{job.id} is ready"
+        """The bot's own result message for `job` among the channel's last `limit` messages: the one with
+        the job's video file (its name is the same in every language, unlike the text)."""
+        filename = f"hailuo-{job.id}.mp4"
         me = self.bot.user.id if self.bot.user else None
         async for msg in channel.history(limit=limit):
-            if msg.author.id == me and marker in msg.content and msg.attachments:
+            if msg.author.id == me and any(a.filename.endswith(filename) for a in msg.attachments):
                 return Delivered(via, msg.channel.id, msg.id)
         return None
 
@@ -435,9 +463,14 @@ class DiscordReporter:
     async def _tell_requester(self, job: Job) -> None:
         """A failure the card can't show, or shown after the member stopped watching: a reply that notifies
         them in the channel, or a DM when the channel refuses."""
-        text = redaction.clip(
-            f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip(), 2000
+        reason = job.error_text or ""
+        said = _(
+            "<@{user}>, your video #{id} could not be made. {reason}",
+            user=str(job.user_id),
+            id=str(job.id),
+            reason=reason,
         )
+        text = redaction.clip(render(said, job.locale).strip(), 2000)
         jlog = job_log(job.id)
         channel_id = job.card_channel_id or job.channel_id
         if channel_id is not None:
@@ -455,12 +488,16 @@ class DiscordReporter:
                 )
         try:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-            where = f" in <#{channel_id}>" if channel_id else ""
-            await user.send(
-                redaction.clip(
-                    f"Your video #{job.id}{where} could not be made. {job.error or ''}".strip(), 2000
+            if channel_id:
+                said = _(
+                    "Your video #{id} in <#{channel}> could not be made. {reason}",
+                    id=str(job.id),
+                    channel=str(channel_id),
+                    reason=reason,
                 )
-            )
+            else:
+                said = _("Your video #{id} could not be made. {reason}", id=str(job.id), reason=reason)
+            await user.send(redaction.clip(render(said, job.locale).strip(), 2000))
         except discord.HTTPException as exc:
             jlog.warning("the failure notice could not be sent by DM either (%s %s)", exc.status, exc.code)
 

@@ -17,12 +17,15 @@ import discord
 from discord import ui
 
 from ..core import media, video_models
+from ..core.i18n import Text, _, plural, render
 from ..core.validation import MAX_PROMPT
 
-NO_IMAGE = (
+NO_IMAGE = _(
     "That message has no image to animate. Use “Animate image” on a message with a JPG, PNG or WebP "
     "image, or use /video."
 )
+PROMPT_LABEL = _("Prompt")
+PROMPT_PLACEHOLDER = _("What should happen in the video?")
 _IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif")
 
 
@@ -39,11 +42,12 @@ class VideoForm:
 
 def settings_modal(
     custom_id: str,
-    title: str,
+    title: Text | str,
     *,
+    locale: str | None = None,
     prompt: str = "",
-    prompt_label: str = "Prompt",
-    placeholder: str = "What should happen in the video?",
+    prompt_label: Text | str = PROMPT_LABEL,
+    placeholder: Text | str = PROMPT_PLACEHOLDER,
     duration: int = 6,
     resolution: str = "768P",
     prompt_expansion: bool = True,
@@ -51,50 +55,60 @@ def settings_modal(
     models: tuple[str, ...] = (),
 ) -> ui.Modal:
     """Prompt (required, up to 2000 characters), duration, resolution, prompt expansion, and the model
-    when `models` offers a choice (a modal holds five components: this is the fifth)."""
-    modal = ui.Modal(title=title[:45], custom_id=custom_id, timeout=None)
+    when `models` offers a choice (a modal holds five components: this is the fifth). In `locale`, the
+    language of the member it is shown to."""
+
+    def say(text: Text | str) -> str:
+        return render(text, locale)
+
+    modal = ui.Modal(title=say(title)[:45], custom_id=custom_id, timeout=None)
     text: ui.TextInput[ui.Modal] = ui.TextInput(
         custom_id="prompt",
         style=discord.TextStyle.paragraph,
         min_length=1,
         max_length=MAX_PROMPT,
         required=True,
-        placeholder=placeholder[:100],
+        placeholder=say(placeholder)[:100],
         default=prompt[:MAX_PROMPT] or None,
     )
-    modal.add_item(ui.Label(text=prompt_label, component=text))
+    modal.add_item(ui.Label(text=say(prompt_label), component=text))
     durations = [
-        discord.SelectOption(label=f"{s} seconds", value=str(s), default=s == duration) for s in (6, 10)
+        discord.SelectOption(
+            label=say(plural("{count} second", "{count} seconds", s)), value=str(s), default=s == duration
+        )
+        for s in (6, 10)
     ]
     modal.add_item(
         ui.Label(
-            text="Duration",
-            description="10 seconds is 768P only",
+            text=say(_("Duration")),
+            description=say(_("10 seconds is 768P only")),
             component=ui.Select(custom_id="duration", options=durations),
         )
     )
     resolutions = [discord.SelectOption(label=r, value=r, default=r == resolution) for r in ("768P", "1080P")]
     modal.add_item(
         ui.Label(
-            text="Resolution",
-            description="1080P is 6 seconds only",
+            text=say(_("Resolution")),
+            description=say(_("1080P is 6 seconds only")),
             component=ui.Select(custom_id="resolution", options=resolutions),
         )
     )
     modal.add_item(
         ui.Label(
-            text="Prompt expansion",
-            description="Let the model enrich your prompt",
+            text=say(_("Prompt expansion")),
+            description=say(_("Let the model enrich your prompt")),
             component=ui.Checkbox(custom_id="expansion", default=prompt_expansion),
         )
     )
     if models:
         choices = [
             discord.SelectOption(label=video_models.MODELS[k].name, value=k, default=k == model,
-                                 description=video_models.MODELS[k].note[:100] or None)
+                                 description=say(video_models.MODELS[k].note)[:100] or None)
             for k in models
         ]  # fmt: skip
-        modal.add_item(ui.Label(text="Model", component=ui.Select(custom_id="model", options=choices)))
+        modal.add_item(
+            ui.Label(text=say(_("Model")), component=ui.Select(custom_id="model", options=choices))
+        )
     return modal
 
 
@@ -162,7 +176,7 @@ class ImageSource:
     message_id: int
 
 
-def image_refusal(attachment: discord.Attachment, origins: Sequence[str]) -> str | None:
+def image_refusal(attachment: discord.Attachment, origins: Sequence[str]) -> Text | str | None:
     """What Discord's attachment metadata already tells us, checked before answering."""
     if not media.image_url_allowed(attachment.url, origins):
         return media.NOT_ON_DISCORD
@@ -177,7 +191,7 @@ def image_refusal(attachment: discord.Attachment, origins: Sequence[str]) -> str
     )
 
 
-def _meta_refusal(meta: media.ImageMeta) -> str | None:
+def _meta_refusal(meta: media.ImageMeta) -> Text | None:
     try:
         media.check_image_metadata(meta)
     except media.ImageRejected as exc:
@@ -200,11 +214,13 @@ def _embed_image(embed: discord.Embed) -> tuple[str, int | None, int | None] | N
     return None
 
 
-def pick_image(message: discord.Message, origins: Sequence[str]) -> tuple[ImageSource | None, str | None]:
+def pick_image(
+    message: discord.Message, origins: Sequence[str]
+) -> tuple[ImageSource | None, Text | str | None]:
     """The first usable image of a message (attachments first, then image embeds), or the reason the
     image-looking files it has can't be used. (None, None) when it has no image at all. Only images on
     `origins` (Discord's media hosts) are ever fetched."""
-    refusal: str | None = None
+    refusal: Text | str | None = None
     for attachment in message.attachments:
         if not _looks_like_image(attachment):
             continue

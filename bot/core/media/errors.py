@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import UserFacingError
 
-class MediaError(Exception):
+
+class MediaError(UserFacingError):
     """A media problem with a message fit to show a Discord member (`user_message`) and a log `detail`."""
-
-    def __init__(self, user_message: str, detail: str = "") -> None:
-        super().__init__(detail or user_message)
-        self.user_message = user_message
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return self.detail or self.user_message
 
 
 class ImageRejected(MediaError):

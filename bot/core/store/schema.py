@@ -130,6 +130,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE runner_pauses (name TEXT PRIMARY KEY, until TEXT NOT NULL, detail TEXT);
         """,
     ),
+    (
+        "m007_job_locale",
+        # The requester's Discord locale, so cards edited later, results posted after the interaction token
+        # expired and DMs keep their language across restarts. NULL (older rows): the server's, or English.
+        """ALTER TABLE jobs ADD COLUMN locale TEXT;""",
+    ),
 ]
 
 
