@@ -21,6 +21,7 @@ import discord
 from discord import ui
 from discord.ext import commands
 
+from bot.core.i18n import Text, _, plural, render
 from bot.core.models import InvalidTransition, Job, JobState
 from bot.core.validation import MAX_PROMPT, check_options
 from bot.discord_side import cards
@@ -33,7 +34,7 @@ from bot.discord_side.forms import (
     send_modal,
     settings_modal,
 )
-from bot.discord_side.frame_reuse import VIDEO_GONE, FrameReuse, file_exists
+from bot.discord_side.frame_reuse import FrameReuse, file_exists, video_gone
 from bot.discord_side.permissions import is_moderator
 from cogs.generate import Generate, guarded
 
@@ -43,21 +44,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("cogs.buttons")
 
 # action -> (label, style, emoji)
-ACTIONS: dict[str, tuple[str, discord.ButtonStyle, str]] = {
-    "regen": ("Regenerate", discord.ButtonStyle.primary, "🔁"),
-    "edit": ("Edit & regenerate", discord.ButtonStyle.secondary, "✏️"),
-    "cont": ("Continue", discord.ButtonStyle.secondary, "⏭️"),
-    "info": ("Details", discord.ButtonStyle.secondary, "ℹ️"),
-    "del": ("Delete", discord.ButtonStyle.danger, "🗑️"),
-    "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
-    "redeliver": ("Redeliver", discord.ButtonStyle.primary, "📤"),
+ACTIONS: dict[str, tuple[Text, discord.ButtonStyle, str]] = {
+    "regen": (_("Regenerate"), discord.ButtonStyle.primary, "🔁"),
+    "edit": (_("Edit & regenerate"), discord.ButtonStyle.secondary, "✏️"),
+    "cont": (_("Continue"), discord.ButtonStyle.secondary, "⏭️"),
+    "info": (_("Details"), discord.ButtonStyle.secondary, "ℹ️"),
+    "del": (_("Delete"), discord.ButtonStyle.danger, "🗑️"),
+    "cancel": (_("Cancel"), discord.ButtonStyle.danger, "✖️"),
+    "redeliver": (_("Redeliver"), discord.ButtonStyle.primary, "📤"),
 }
 MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 
-UNKNOWN_JOB = "That video isn't known in this server. It may be from another server, or the button is broken."
-NOT_YOURS = "Only the member who asked for video #{id}, or a moderator, can {verb} it."
-TOO_LATE = "Video #{id} has already been sent to the video service, so it can't be cancelled any more."
+UNKNOWN_JOB = _(
+    "That video isn't known in this server. It may be from another server, or the button is broken."
+)
+NOT_YOURS = {
+    "delete": _("Only the member who asked for video #{id}, or a moderator, can delete it."),
+    "cancel": _("Only the member who asked for video #{id}, or a moderator, can cancel it."),
+    "redeliver": _("Only the member who asked for video #{id}, or a moderator, can redeliver it."),
+}
+TOO_LATE = _("Video #{id} has already been sent to the video service, so it can't be cancelled any more.")
 
 
 class JobAction(
@@ -66,10 +73,15 @@ class JobAction(
 ):
     """One button acting on one job; the job id is in the custom id so it survives restarts."""
 
-    def __init__(self, action: str, job_id: int, label: str | None = None) -> None:
+    def __init__(self, action: str, job_id: int, label: str | None = None, locale: str | None = None) -> None:
         text, style, emoji = ACTIONS[action]
         super().__init__(
-            ui.Button(label=label or text, style=style, emoji=emoji, custom_id=f"hailuo:{action}:{job_id}")
+            ui.Button(
+                label=label or render(text, locale),
+                style=style,
+                emoji=emoji,
+                custom_id=f"hailuo:{action}:{job_id}",
+            )
         )
         self.action = action
         self.job_id = job_id
@@ -87,7 +99,7 @@ class JobAction(
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]  # the client is a commands.Bot
         if not isinstance(cog, Buttons):
-            await reply(interaction, "This button isn't available right now. Try again in a minute.")
+            await reply(interaction, _("This button isn't available right now. Try again in a minute."))
             return
         await guarded(interaction, cog.act(interaction, self.action, self.job_id), f"button {self.action}")
 
@@ -132,13 +144,13 @@ class Buttons(commands.Cog):
     def result_view(self, job: Job) -> ui.View:
         view = ui.View(timeout=None)
         for action in ("regen", "edit", "cont", "info", "del"):
-            view.add_item(JobAction(action, job.id))
+            view.add_item(JobAction(action, job.id, locale=job.locale))  # under the requester's card
         return view
 
     def card_view(self, job: Job) -> ui.View | None:
         if job.state not in WAITING:
             return None
-        return ui.View(timeout=None).add_item(JobAction("cancel", job.id))
+        return ui.View(timeout=None).add_item(JobAction("cancel", job.id, locale=job.locale))
 
     # Dispatch ----------------------------------------------------------------------------------------
     async def act(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
@@ -163,7 +175,7 @@ class Buttons(commands.Cog):
                 work = self.modal_submitted(interaction, match["kind"], int(match["job"]))
                 await guarded(interaction, work, f"{match['kind']} modal")
         elif interaction.type == discord.InteractionType.component and broken_action_id(custom_id):
-            await reply(interaction, "That button isn't valid any more.")
+            await reply(interaction, _("That button isn't valid any more."))
 
     async def may_manage(self, interaction: discord.Interaction, job: Job) -> bool:
         """The requester, a moderator (`bot/discord_side/permissions.py`), or one who may manage messages."""
@@ -202,7 +214,8 @@ class Buttons(commands.Cog):
             return
         prompt = job.full_prompt if len(job.full_prompt) <= MAX_PROMPT else job.prompt
         modal = settings_modal(
-            f"hailuo:m:edit:{job.id}", f"Edit & regenerate #{job.id}", prompt=prompt,
+            f"hailuo:m:edit:{job.id}", _("Edit & regenerate #{id}", id=str(job.id)), prompt=prompt,
+            locale=str(interaction.locale),
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
@@ -210,7 +223,7 @@ class Buttons(commands.Cog):
 
     async def on_cont(self, interaction: discord.Interaction, job: Job) -> None:
         if not await file_exists(job.video_path):
-            await reply(interaction, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours))
+            await reply(interaction, video_gone(job.id, self.bot.settings.retention_hours))
             return
         refusal = await self.generate.precheck(interaction)
         if refusal:
@@ -218,8 +231,9 @@ class Buttons(commands.Cog):
             return
         self.frames.frame_task(job)  # read the last frame while the member types
         modal = settings_modal(
-            f"hailuo:m:cont:{job.id}", f"Continue video #{job.id}", prompt_label="What happens next?",
-            placeholder="Describe how the video continues from its last frame",
+            f"hailuo:m:cont:{job.id}", _("Continue video #{id}", id=str(job.id)),
+            prompt_label=_("What happens next?"), locale=str(interaction.locale),
+            placeholder=_("Describe how the video continues from its last frame"),
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
@@ -237,7 +251,7 @@ class Buttons(commands.Cog):
         form = read_form(
             interaction, VideoForm(job.prompt, job.duration, job.resolution, job.prompt_expansion, job.model)
         )
-        refusal = check_options(form.prompt, form.duration, form.resolution)
+        refusal: Text | str | None = check_options(form.prompt, form.duration, form.resolution)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -266,22 +280,24 @@ class Buttons(commands.Cog):
     # Details and Delete --------------------------------------------------------------------------------
     async def on_info(self, interaction: discord.Interaction, job: Job) -> None:
         events = await self.bot.store.events(job.id)
-        await interaction.response.send_message(embed=details_embed(job, events), ephemeral=True)
+        moderator = await is_moderator(interaction)
+        embed = details_embed(job, events, locale=str(interaction.locale), moderator=moderator)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def on_del(self, interaction: discord.Interaction, job: Job) -> None:
         if not await self.may_manage(interaction, job):
-            await reply(interaction, NOT_YOURS.format(id=job.id, verb="delete"))
+            await reply(interaction, NOT_YOURS["delete"].with_params(id=str(job.id)))
             return
         message = interaction.message
         if message is None or message.id not in (job.result_message_id, job.card_message_id):
-            await reply(interaction, "That button doesn't belong to this message.")
+            await reply(interaction, _("That button doesn't belong to this message."))
             return
         await interaction.response.defer()
         try:
             await message.delete()
         except discord.HTTPException as exc:
             log.warning("job=%s result could not be deleted: %s %s", job.id, exc.status, exc.code)
-            await reply(interaction, "I couldn't delete that message. Ask a moderator to remove it.")
+            await reply(interaction, _("I couldn't delete that message. Ask a moderator to remove it."))
             return
         await self.bot.store.add_event(job.id, "result-deleted", f"by {interaction.user.id}")
         log.info("job=%s result message deleted by %s", job.id, interaction.user.id)
@@ -289,14 +305,17 @@ class Buttons(commands.Cog):
     # Cancel and Redeliver -----------------------------------------------------------------------------
     async def on_cancel(self, interaction: discord.Interaction, job: Job) -> None:
         if not await self.may_manage(interaction, job):
-            await reply(interaction, NOT_YOURS.format(id=job.id, verb="cancel"))
+            await reply(interaction, NOT_YOURS["cancel"].with_params(id=str(job.id)))
             return
         if job.state not in WAITING:
             await reply(interaction, self._not_waiting(job))
             return
         await interaction.response.defer()
-        who = "the requester" if interaction.user.id == job.user_id else "a moderator"
-        cancelled = await self.bot.runner.cancel(job.id, f"Cancelled by {who}.")
+        if interaction.user.id == job.user_id:
+            why = _("Cancelled by the requester.")
+        else:
+            why = _("Cancelled by a moderator.")
+        cancelled = await self.bot.runner.cancel(job.id, why)
         if cancelled is None:
             fresh = await self.bot.store.get_job(job.id)
             await reply(interaction, self._not_waiting(fresh or job))
@@ -309,43 +328,48 @@ class Buttons(commands.Cog):
                 await interaction.edit_original_response(embed=cards.job_card(cancelled), view=None)
 
     @staticmethod
-    def _not_waiting(job: Job) -> str:
+    def _not_waiting(job: Job) -> Text:
         if job.state in (JobState.CANCELLED, JobState.FAILED):
-            return f"Video #{job.id} has already ended."
+            return _("Video #{id} has already ended.", id=str(job.id))
         if job.state in (JobState.DELIVERED, JobState.UNDELIVERED):
-            return f"Video #{job.id} is already finished."
-        return TOO_LATE.format(id=job.id)
+            return _("Video #{id} is already finished.", id=str(job.id))
+        return TOO_LATE.with_params(id=str(job.id))
 
     async def on_redeliver(self, interaction: discord.Interaction, job: Job) -> None:
         if not await self.may_manage(interaction, job):
-            await reply(interaction, NOT_YOURS.format(id=job.id, verb="redeliver"))
+            await reply(interaction, NOT_YOURS["redeliver"].with_params(id=str(job.id)))
             return
         if job.state != JobState.UNDELIVERED:
-            await reply(interaction, f"Video #{job.id} isn't waiting to be delivered.")
+            await reply(interaction, _("Video #{id} isn't waiting to be delivered.", id=str(job.id)))
             return
         if not await file_exists(job.video_path):
-            hours = self.bot.settings.retention_hours
-            await reply(
-                interaction, f"Video #{job.id} is no longer kept (videos are kept for {hours:g} hours)."
+            hours = round(self.bot.settings.retention_hours)
+            gone = plural(
+                "Video #{id} is no longer kept (videos are kept for {count} hour).",
+                "Video #{id} is no longer kept (videos are kept for {count} hours).",
+                hours,
+                id=str(job.id),
             )
+            await reply(interaction, gone)
             return
         await interaction.response.defer()
         try:
             await self.bot.runner.redeliver(job.id)
         except InvalidTransition:
-            await reply(interaction, f"Video #{job.id} is already being delivered.")
+            await reply(interaction, _("Video #{id} is already being delivered.", id=str(job.id)))
             return
         log.info("job=%s redelivery asked by %s", job.id, interaction.user.id)
         if on_ephemeral(interaction):
             await self.refresh_list(interaction, job.user_id)
-        await reply(interaction, f"Posting video #{job.id} again. It will appear in this channel shortly.")
+        again = _("Posting video #{id} again. It will appear in this channel shortly.", id=str(job.id))
+        await reply(interaction, again)
 
     async def refresh_list(self, interaction: discord.Interaction, user_id: int) -> None:
         jobs_cog = self.bot.get_cog("Jobs")
         render = getattr(jobs_cog, "render", None)
         if render is None or interaction.guild_id is None:
             return
-        embed, view = await render(interaction.guild_id, user_id)
+        embed, view = await render(interaction.guild_id, user_id, str(interaction.locale))
         with contextlib.suppress(discord.HTTPException):
             await interaction.edit_original_response(embed=embed, view=view)
 

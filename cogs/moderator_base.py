@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.core.i18n import Text
 from bot.discord_side.app import reply
 from bot.discord_side.permissions import require_moderator
 
@@ -41,6 +42,6 @@ class ModeratorCog(commands.Cog):
         assert interaction.guild_id is not None
         return interaction.guild_id, interaction.user.id
 
-    async def _done(self, interaction: discord.Interaction, text: str, change: str) -> None:
+    async def _done(self, interaction: discord.Interaction, text: Text | str, change: str) -> None:
         log.info("guild=%s moderator=%s %s", interaction.guild_id, interaction.user.id, change)
         await reply(interaction, text)

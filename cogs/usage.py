@@ -12,9 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core import quota, reports, video_models
+from bot.core import quota, reports, video_models, wording
+from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import Job, utcnow
-from bot.discord_side.app import reply
+from bot.discord_side.app import reply, speak
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed
 from bot.discord_side.permissions import is_moderator, moderator_only, role_ids
@@ -24,39 +25,47 @@ if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
 
 CSV_MAX_BYTES = 8 * 1024 * 1024  # under every server's upload limit
-OTHERS_REFUSED = (
+OTHERS_REFUSED = _(
     "Only moderators can see another member's usage. Use /usage without a member to see your own."
 )
 
 
-def active_text(jobs: list[Job]) -> str:
+def active_text(jobs: list[Job]) -> Text:
     if not jobs:
-        return "None"
-    shown = ", ".join(f"#{job.id} ({job.state.value})" for job in jobs[:10])
-    return f"{len(jobs)}: {shown}" + ("…" if len(jobs) > 10 else "")
+        return _("None")
+    shown = ", ".join(f"#{job.id}" for job in jobs[:10]) + ("…" if len(jobs) > 10 else "")
+    return plural("{count} in progress: {jobs}", "{count} in progress: {jobs}", len(jobs), jobs=shown)
 
 
-def credits_text(usage: quota.MemberUsage) -> str:
+def credits_text(usage: quota.MemberUsage) -> Text:
     policy = usage.policy
     if policy.blocked:
-        return "Blocked from making videos on this server."
-    if usage.allowance is None:
-        return "Unlimited credits."
+        return _("Blocked from making videos on this server.")
+    if usage.allowance is None or usage.left is None:
+        return _("Unlimited credits.")
     if usage.allowance == 0:
-        return "Video generation isn't enabled here for this member (0 credits)."
-    words = quota.PERIOD_WORDS[policy.period]
-    bonus = f" (including {usage.usage.granted_credits} bonus)" if usage.usage.granted_credits else ""
-    return (
-        f"**{usage.left}** of {usage.allowance} left {words}{bonus} · "
-        f"{usage.usage.used_credits} used · resets {quota.discord_time(usage.reset_at)}"
-    )
+        return _("Video generation isn't enabled here for this member (0 credits).")
+    parts: list[Text] = [wording.remaining(usage.left, usage.allowance, policy.period)]
+    if usage.usage.granted_credits:
+        parts.append(
+            plural(
+                "including {count} bonus credit",
+                "including {count} bonus credits",
+                usage.usage.granted_credits,
+            )
+        )
+    parts.append(plural("{count} used", "{count} used", usage.usage.used_credits))
+    parts.append(wording.resets(usage.reset_at))
+    return join(*parts, sep=" · ")
 
 
-def lifetime_text(totals: dict[str, int | float]) -> str:
-    return (
-        f"{reports.plural(int(totals['jobs']), 'job')} · {totals['succeeded']} made · "
-        f"{totals['failed']} failed · {reports.plural(int(totals['credits']), 'credit')} · "
-        f"{totals['seconds']} s of video"
+def lifetime_text(totals: dict[str, int | float]) -> Text:
+    return join(
+        plural("{count} video made", "{count} videos made", int(totals["succeeded"])),
+        plural("{count} failed", "{count} failed", int(totals["failed"])),
+        plural("{count} credit used", "{count} credits used", int(totals["credits"])),
+        plural("{count} second of video", "{count} seconds of video", int(totals["seconds"])),
+        sep=" · ",
     )
 
 
@@ -76,12 +85,26 @@ class Usage(commands.Cog):
         if target.id != interaction.user.id and not await is_moderator(interaction):
             await reply(interaction, OTHERS_REFUSED)
             return
-        embed = await self.usage_embed(interaction.guild_id, target, yours=target.id == interaction.user.id)
+        yours = target.id == interaction.user.id
+        embed = await self.usage_embed(
+            interaction.guild_id, target, yours=yours, locale=str(interaction.locale)
+        )
         await reply(interaction, "", embed=embed)
 
     async def usage_embed(
-        self, guild_id: int, user: discord.abc.User, *, yours: bool, now: datetime | None = None
+        self,
+        guild_id: int,
+        user: discord.abc.User,
+        *,
+        yours: bool,
+        now: datetime | None = None,
+        locale: str | None = None,
     ) -> Embed:
+        """The member's credits, in `locale` (the reader's)."""
+
+        def say(text: Text | str) -> str:
+            return render(text, locale)
+
         now = now or utcnow()
         store, settings = self.bot.store, self.bot.settings
         usage, totals, active, row = await asyncio.gather(
@@ -90,24 +113,22 @@ class Usage(commands.Cog):
             store.active_jobs(guild_id, user.id),
             store.guild_settings(guild_id),
         )
-        title = "🎟️ Your video credits" if yours else f"🎟️ Video credits of {user.display_name}"
-        embed = Embed(title=title, colour=COLOURS["working"])
+        title = _("🎟️ Your video credits") if yours else _("🎟️ Video credits of {name}", name=user.display_name)
+        embed = Embed(title=say(title), colour=COLOURS["working"])
         if not yours:
             embed.description = f"<@{user.id}>"
-        embed.add_field(name="This period", value=credits_text(usage), inline=False)
-        embed.add_field(name="In progress", value=active_text(active), inline=False)
-        embed.add_field(name="All time here", value=lifetime_text(totals), inline=False)
+        embed.add_field(name=say(_("This period")), value=say(credits_text(usage)), inline=False)
+        embed.add_field(name=say(_("In progress")), value=say(active_text(active)), inline=False)
+        embed.add_field(name=say(_("All time here")), value=say(lifetime_text(totals)), inline=False)
         budget = await quota.budget_status(store, guild_id, row, now, settings)
         if budget is not None:
-            embed.add_field(name="Server budget", value=budget.summary(), inline=False)
-        table = quota.credit_table(settings, row)
-        costs = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in quota.VIDEO_KINDS)
+            line = wording.budget_line(budget.left_usd, budget.budget_usd, budget.renews_at, budget.default)
+            embed.add_field(name=say(_("Server budget")), value=say(line), inline=False)
         embed.add_field(
-            name="Models here (credits per video)",
-            value=video_models.cost_lines(settings, video_models.allowed_models(row), row)[:1024],
+            name=say(_("Credits per video")),
+            value=say(video_models.cost_lines(settings, video_models.allowed_models(row), row))[:1024],
             inline=False,
         )
-        embed.set_footer(text=f"Credits per video ({video_models.display_name(None)}) — {costs}")
         return embed
 
     # /server-usage -----------------------------------------------------------------------------------------
@@ -130,7 +151,7 @@ class Usage(commands.Cog):
         self, interaction: discord.Interaction, period: str = "month", csv: bool = False
     ) -> None:
         if period not in reports.PERIOD_LABELS:
-            await reply(interaction, "Period must be day, week, month or all.")
+            await reply(interaction, _("Period must be day, week, month or all."))
             return
         guild_id = interaction.guild_id
         assert guild_id is not None
@@ -145,20 +166,24 @@ class Usage(commands.Cog):
         )
         report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
         budget = await quota.budget_status(store, guild_id, row, now, self.bot.settings)
-        embed = report_embed(report, budget)
+        embed = report_embed(report, budget, locale=str(interaction.locale))
         files: list[discord.File] = []
-        note = ""
+        note: Text | str = ""
         if csv:
             events = await store.report_events(guild_id, since)
             names = channel_names(interaction.guild, rows)
             data = await asyncio.to_thread(reports.csv_bytes, rows, events, names.get)
             if len(data) > CSV_MAX_BYTES:
-                note = "The CSV is too large to attach for this period; choose a shorter one."
+                note = _("The CSV is too large to attach for this period; choose a shorter one.")
             else:
                 stamp = now.strftime("%Y%m%d")
                 files.append(discord.File(io.BytesIO(data), filename=f"hailuo-usage-{period}-{stamp}.csv"))
         await interaction.followup.send(
-            note, embed=embed, files=files, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            speak(interaction, note),
+            embed=embed,
+            files=files,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
 

@@ -36,7 +36,7 @@ def test_about_shows_usage_policy_and_version_ephemerally(world: World) -> None:
         assert entry in text
     assert "3 credits per member per day" in text
     assert "6 s 768P = 1" in text
-    assert "3/3 credits left today" in text
+    assert "3 of 3 left today" in text
     assert "budget" not in text  # no budget set on this server
     assert "Trial mode" not in text
 

@@ -268,7 +268,7 @@ def test_moderators_choose_the_servers_models_and_members_see_them_with_their_co
         assert card.attachments
         [row] = world.rows("SELECT model, credits, cost_usd FROM jobs")
         assert row == {"model": "hailuo-2.3", "credits": 3, "cost_usd": 0.5}
-        assert "7/10 credits left" in str(card.embeds[0])
+        assert "7 of 10 left" in str(card.embeds[0])
 
         last = d.slash(
             "settings", {"model": "hailuo-02", "allowed": False}, subcommand="models", user=d.moderator

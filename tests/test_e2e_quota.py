@@ -73,7 +73,7 @@ def test_limit_role_tier_grant_and_reset(tmp_path: Path) -> None:
         assert "cleared" in moderator(world, "quota", "reset", {"member": alice})
         assert not video(world, alice).ephemeral
         assert video(world, alice).ephemeral
-        assert "**0** of 1 left today" in answer(d.slash("usage", user=alice))
+        assert "0 of 1 left today" in answer(d.slash("usage", user=alice))
 
         jobs = all_rested(world)
         assert len(jobs) == 5
@@ -112,7 +112,7 @@ def test_budget_stops_the_job_that_would_pass_it_and_a_failure_refunds(tmp_path:
             lambda: world.rows("SELECT 1 FROM jobs WHERE user_id = ? AND state = 'failed'", bob.id)
         )
         usage = answer(d.slash("usage", user=bob))
-        assert "**2** of 2 left today" in usage
+        assert "2 of 2 left today" in usage
         assert "1 failed" in usage
         refunds = world.rows("SELECT credits FROM ledger WHERE user_id = ? AND kind = 'refund'", bob.id)
         assert refunds == [{"credits": 1}]

@@ -24,7 +24,7 @@ def test_going_live_after_a_trial_starts_from_zero(tmp_path: Path) -> None:
         assert not d.slash("video", {"prompt": "a paper boat"}).wait_response().ephemeral
         world.wait_job_state("delivered", within=90)
         trial_usage = answer(d.slash("usage"))
-        assert "**4** of 5 left today" in trial_usage  # trial mode shows quotas working, on its own count
+        assert "4 of 5 left today" in trial_usage  # trial mode shows quotas working, on its own count
         assert "in simulated videos" in answer(d.slash("about"))
 
         world.bot.stop()
@@ -32,7 +32,7 @@ def test_going_live_after_a_trial_starts_from_zero(tmp_path: Path) -> None:
         world.restart_bot()
 
         usage = answer(d.slash("usage"))
-        assert "**5** of 5 left today" in usage
+        assert "5 of 5 left today" in usage
         assert "0 used" in usage
         assert "$5.00 of $5.00 (the bot's default) left this month" in usage
         about = answer(d.slash("about"))
@@ -47,5 +47,5 @@ def test_going_live_after_a_trial_starts_from_zero(tmp_path: Path) -> None:
 
         assert not d.slash("video", {"prompt": "a real boat"}).wait_response().ephemeral
         world.wait_job_state("delivered", job_id=2)
-        assert "**4** of 5 left today" in answer(d.slash("usage"))
+        assert "4 of 5 left today" in answer(d.slash("usage"))
         assert "$4.72 of $5.00" in answer(d.slash("usage"))

@@ -122,7 +122,7 @@ async def test_refund_gives_credits_back_and_grant_adds(store: Store, settings: 
     usage = await quota.member_usage(store, settings, 10, 1)
     assert usage.allowance == 7
     assert usage.left == 1
-    assert usage.summary().startswith("1/7 credits left today · resets <t:")
+    assert str(usage.summary()).startswith("1 of 7 left today · resets <t:")
 
 
 async def test_credits_follow_duration_and_resolution(store: Store, settings: Settings) -> None:

@@ -204,7 +204,7 @@ async def test_reset_clears_member_usage_but_not_the_budget(store: Store, settin
     await store.set_member_policy(GUILD, 1, 99, usage_reset_at=utcnow())
     usage = await quota.member_usage(store, settings, GUILD, 1)
     assert (usage.usage.used_credits, usage.allowance, usage.left) == (0, 2, 2)  # the grant was used up too
-    assert usage.summary().startswith("2/2 credits left today")
+    assert str(usage.summary()).startswith("2 of 2 left today")
     assert await new_job(store, settings) is not None
     assert await store.guild_spent(GUILD, quota.period_window(Period.MONTH, utcnow())[0]) == pytest.approx(
         4 * 0.28

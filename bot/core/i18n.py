@@ -133,7 +133,7 @@ def literal(text: str) -> Text:
     return Text("{text}", (("text", text),))
 
 
-def join(*parts: Text | str, sep: str = " ") -> Text:
+def join(*parts: Param, sep: str = " ") -> Text:
     """Parts shown one after the other with `sep` between them, each rendered in the reader's language."""
     names = [f"p{i}" for i in range(len(parts))]
     template = sep.join("{" + n + "}" for n in names)

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from . import video_models
+from . import video_models, wording
+from .i18n import Text
 from .models import Job, JobRequest, parse_iso, utcnow
 from .settings import DURATIONS, RESOLUTIONS, Period, Settings
 from .store import PolicyRows, Store, UsageSnapshot
@@ -227,12 +228,9 @@ class MemberUsage:
     def left(self) -> int | None:
         return None if self.allowance is None else max(0, self.allowance - self.usage.used_credits)
 
-    def summary(self) -> str:
-        """'3/5 credits left today · resets <t:…:R>' (or 'Unlimited credits')."""
-        if self.allowance is None:
-            return "Unlimited credits"
-        words = PERIOD_WORDS[self.policy.period]
-        return f"{self.left}/{self.allowance} credits left {words} · resets {discord_time(self.reset_at)}"
+    def summary(self) -> Text:
+        """'3 of 5 left today · resets <t:…:R>' (or 'Unlimited credits')."""
+        return wording.remaining_line(self.left, self.allowance, self.policy.period, self.reset_at)
 
 
 async def member_usage(

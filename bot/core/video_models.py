@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .i18n import Text, _
+from .i18n import Text, _, join
 from .settings import Settings
 
 SUBMIT_PREFIX = "/v3/async/"
@@ -177,16 +177,19 @@ def refusal(
     return None
 
 
-def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, Any] | None = None) -> str:
-    """'Hailuo-02: 768P 6 s 1 · 768P 10 s 2 · 1080P 6 s 2' per model, one line each (credits)."""
+def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, Any] | None = None) -> Text:
+    """Each model's prices, one line each: '**Hailuo-02** — 6 s 768P: 1 credit · 10 s 768P: 2 credits'."""
+    from . import wording
     from .quota import VIDEO_KINDS, credit_table  # quota imports this module
 
-    lines = []
-    for key in keys:
-        table = credit_table(settings, dict(guild_row or {}), key)
-        kinds = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in VIDEO_KINDS)
-        lines.append(f"**{MODELS[key].name}** — {kinds}")
-    return "\n".join(lines)
+    lines = [
+        join(
+            f"**{MODELS[key].name}** —",
+            wording.price_list(credit_table(settings, dict(guild_row or {}), key), VIDEO_KINDS),
+        )
+        for key in keys
+    ]
+    return join(*lines, sep="\n")
 
 
 def aspect_warning(

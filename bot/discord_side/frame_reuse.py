@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from ..core import media
+from ..core.i18n import Text, _, plural
 from ..core.models import Job
 from .forms import (
     ImageSource,
@@ -35,20 +36,31 @@ log = logging.getLogger("cogs.buttons")  # these lines read as the buttons' own,
 FRAME_WAIT_S = 2.0  # of the 3-second answer window; the frame is usually read while the modal is open
 FRAME_CACHE = 16
 
-IMAGE_EXPIRED = (
+IMAGE_EXPIRED = _(
     "The original image of video #{id} has expired, so it can't be reused. Use Continue, or /video with "
     "the image again."
 )
-VIDEO_GONE = (
-    "Video #{id} is no longer kept (videos are kept for {hours:g} hours), so its last frame can't be used. "
-    "Use /video to start a new one."
-)
-LAST_FRAME_EXPIRED = (
+
+
+def video_gone(job_id: int, hours: float) -> Text:
+    return plural(
+        "Video #{id} is no longer kept (videos are kept for {count} hour), so its last frame can't be used. "
+        "Use /video to start a new one.",
+        "Video #{id} is no longer kept (videos are kept for {count} hours), so its last frame can't be used. "
+        "Use /video to start a new one.",
+        round(hours),
+        id=str(job_id),
+    )
+
+
+LAST_FRAME_EXPIRED = _(
     "The last frame of video #{id} is no longer kept, so it can't be reused. Use /video with both images "
     "again."
 )
-BAD_FRAME = "The last frame of video #{id} can't be used as a first frame. Use Regenerate or /video instead."
-FRAME_SLOW = "I'm still reading the last frame of video #{id}. Try again in a few seconds."
+BAD_FRAME = _(
+    "The last frame of video #{id} can't be used as a first frame. Use Regenerate or /video instead."
+)
+FRAME_SLOW = _("I'm still reading the last frame of video #{id}. Try again in a few seconds.")
 
 
 async def file_exists(path: str | None) -> bool:
@@ -66,7 +78,7 @@ class FrameReuse:
         for task in self._frames.values():
             task.cancel()
 
-    async def rerun_image(self, job: Job) -> tuple[dict[str, Any], str | None]:
+    async def rerun_image(self, job: Job) -> tuple[dict[str, Any], Text | None]:
         """Request fields for the same first frame as `job`, or why it can't be had (see module doc)."""
         if not (job.image_url or job.image_path):
             return {}, None  # text to video
@@ -76,17 +88,17 @@ class FrameReuse:
         if job.image_url is None:  # a Continue job: the parent video's last frame
             parent = await self.bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
             if parent is None:
-                return {}, IMAGE_EXPIRED.format(id=job.id)
+                return {}, IMAGE_EXPIRED.with_params(id=str(job.id))
             frame, refusal = await self.last_frame(parent)
             return {"image_bytes": frame, "image_name": job.image_name}, refusal
         if link_alive(job.image_url):
             return {"image_url": job.image_url, "image_name": job.image_name}, None
         source = await self.refetch_image(job)
         if source is None:
-            return {}, IMAGE_EXPIRED.format(id=job.id)
+            return {}, IMAGE_EXPIRED.with_params(id=str(job.id))
         return {"image_url": source.url, "image_name": source.filename}, None
 
-    async def rerun_last_frame(self, job: Job) -> tuple[dict[str, Any], str | None]:
+    async def rerun_last_frame(self, job: Job) -> tuple[dict[str, Any], Text | None]:
         """Request fields for the same last frame as `job` (none when it had none), or why not."""
         if not job.has_last_frame:
             return {}, None
@@ -95,7 +107,7 @@ class FrameReuse:
             return {"last_frame_bytes": data, "last_frame_name": job.last_frame_name}, None
         if job.last_frame_url and link_alive(job.last_frame_url):
             return {"last_frame_url": job.last_frame_url, "last_frame_name": job.last_frame_name}, None
-        return {}, LAST_FRAME_EXPIRED.format(id=job.id)
+        return {}, LAST_FRAME_EXPIRED.with_params(id=str(job.id))
 
     async def refetch_image(self, job: Job) -> ImageSource | None:
         """A fresh signed link from the message the image came from (or the message it replied to)."""
@@ -125,16 +137,16 @@ class FrameReuse:
             self._frames.popitem(last=False)  # a running read finishes on its own; someone may await it
         return task
 
-    async def last_frame(self, job: Job) -> tuple[bytes | None, str | None]:
+    async def last_frame(self, job: Job) -> tuple[bytes | None, Text | None]:
         if not await file_exists(job.video_path):
-            return None, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours)
+            return None, video_gone(job.id, self.bot.settings.retention_hours)
         try:
             return await asyncio.wait_for(asyncio.shield(self.frame_task(job)), FRAME_WAIT_S), None
         except TimeoutError:
-            return None, FRAME_SLOW.format(id=job.id)
+            return None, FRAME_SLOW.with_params(id=str(job.id))
         except media.MediaError as exc:
             log.warning("job=%s last frame unusable: %s", job.id, exc)
-            return None, BAD_FRAME.format(id=job.id)
+            return None, BAD_FRAME.with_params(id=str(job.id))
 
 
 async def _read_frame(video: Path) -> bytes:

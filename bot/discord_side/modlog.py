@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from ..core import redaction
+from ..core.i18n import Text, _, join, plural, render
 from ..core.models import Job, JobState
 from ..core.reports import jump_link
+from ..core.wording import money
 from .cards import settings_line, short_prompt
 
 if TYPE_CHECKING:
@@ -40,36 +42,44 @@ def safe_text(text: str, limit: int = PROMPT_SHOWN) -> str:
     return text.replace("<#", "<\u200b#").replace("<@", "<\u200b@")  # channel/role mentions too
 
 
-def outcome_text(job: Job) -> str:
+def outcome_text(job: Job) -> Text:
     if job.state == JobState.DELIVERED:
-        via = {"interaction": "delivered", "channel": "posted in the channel", "dm": "sent by DM"}
-        return via.get(job.delivered_via or "", "delivered")
+        if job.delivered_via == "channel":
+            return _("posted in the channel")
+        if job.delivered_via == "dm":
+            return _("sent by DM")
+        return _("delivered")
     if job.state == JobState.UNDELIVERED:
-        return "**undelivered** — made and paid for, but no channel or DM took it (kept for /jobs)"
+        return _("**undelivered** — made and paid for, but no channel or DM took it (kept for /jobs)")
     if job.state == JobState.CANCELLED:
-        return "cancelled, credits returned"
-    return f"failed: {safe_text(job.error or 'no reason given', 200)}"
+        return _("cancelled, credits returned")
+    reason = job.error_text or _("no reason given")
+    return _("failed: {reason}", reason=reason)
 
 
-def cost_text(job: Job) -> str:
-    credits = f"{job.credits} credit" + ("" if job.credits == 1 else "s")
+def cost_text(job: Job) -> Text:
+    credits = plural("{count} credit", "{count} credits", job.credits)
     if job.simulated:
-        return f"{credits} · simulated, not billed"
+        return join(credits, _("simulated, not billed"), sep=" · ")
     if job.state in (JobState.DELIVERED, JobState.UNDELIVERED):
-        return f"{credits} · ${job.cost_usd:.2f}"
-    return f"{credits} refunded"
+        return join(credits, money(job.cost_usd), sep=" · ")
+    return plural("{count} credit refunded", "{count} credits refunded", job.credits)
 
 
-def modlog_line(job: Job) -> str:
-    """'✅ #12 · <@1> in <#2> · 6 s · 768P · … · posted · 1 credit · $0.28 · link' + the prompt quoted."""
+def modlog_line(job: Job, locale: str | None = None) -> str:
+    """'✅ #12 · <@1> in <#2> · 6 s · 768P · … · posted · 1 credit · $0.28 · link' + the prompt quoted, in
+    `locale` (the server's preferred locale: the line answers no one in particular)."""
     icon = ICONS.get(job.state, "•")
-    where = f" in <#{job.channel_id}>" if job.channel_id else ""
+    where = render(_(" in <#{channel}>", channel=str(job.channel_id)), locale) if job.channel_id else ""
     link = jump_link(job.guild_id, job.result_channel_id, job.result_message_id)
     if not link:
         link = jump_link(job.guild_id, job.card_channel_id, job.card_message_id)
+    outcome = render(outcome_text(job), locale)
+    if job.state not in (JobState.DELIVERED, JobState.UNDELIVERED, JobState.CANCELLED):
+        outcome = safe_text(outcome, 220)  # the error quotes Novita and the member's own words
     head = (
-        f"{icon} **#{job.id}** · <@{job.user_id}>{where} · {settings_line(job)} · {outcome_text(job)} · "
-        f"{cost_text(job)}"
+        f"{icon} **#{job.id}** · <@{job.user_id}>{where} · {settings_line(job, locale)} · {outcome} · "
+        f"{render(cost_text(job), locale)}"
     )
     if link:
         head += f" · <{link}>"
@@ -95,8 +105,10 @@ class ModerationLog:
         if not channel_id:
             return
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        guild = self.client.get_guild(job.guild_id)
+        locale = str(guild.preferred_locale) if guild is not None else None
         try:
-            await channel.send(modlog_line(job), allowed_mentions=discord.AllowedMentions.none())
+            await channel.send(modlog_line(job, locale), allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
             log.warning("job=%s moderation log %s refused the line: %s %s", job.id, channel_id,
                         exc.status, exc.code)  # fmt: skip

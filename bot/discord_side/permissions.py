@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from ..core.i18n import _
 from .app import UserFacingCheck
 
 if TYPE_CHECKING:
     from ..core.store import Store
 
-NOT_MODERATOR = (
+NOT_MODERATOR = _(
     "Only moderators can use this command: it needs the Manage Server permission or this server's "
     "moderator role."
 )
