@@ -106,7 +106,7 @@ class JobAction(
 
 def broken_action_id(custom_id: str) -> bool:
     """One of our actions with a job id that can't be read (other cogs' `hailuo:` ids are theirs)."""
-    prefix, _, rest = custom_id.partition(":")
+    prefix, _sep, rest = custom_id.partition(":")
     action = rest.partition(":")[0]
     return prefix == "hailuo" and action in ACTIONS and JobAction.template_match(custom_id) is None
 

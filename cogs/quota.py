@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.core import quota
+from bot.core import quota, video_models, wording
+from bot.core.errors import InvalidInput
+from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import utcnow
-from bot.core.reports import plural
 from bot.core.settings import Period
 from bot.discord_side.app import reply
 from bot.discord_side.cards import COLOURS
@@ -27,6 +28,8 @@ from cogs.moderator_base import MOD_PERMS, ModeratorCog
 PERIODS = [app_commands.Choice(name=p.value.capitalize(), value=p.value) for p in Period]
 KINDS = [app_commands.Choice(name=f"{r} · {d} s", value=quota.video_kind(r, d)) for r, d in quota.VIDEO_KINDS]
 CREDITS_HELP = "A number (0 blocks), “unlimited”, or “default”"
+CREDITS_HELP_ROLE = "A number (0 blocks), “unlimited”, or “default” (removes the tier)"
+CREDITS_HELP_USER = "A number (0 blocks), “unlimited”, or “default” (removes the override)"
 
 
 class Quota(ModeratorCog):
@@ -48,51 +51,65 @@ class Quota(ModeratorCog):
     async def quota_show(
         self, interaction: discord.Interaction, member: discord.Member | discord.User | None = None
     ) -> None:
-        guild_id, _ = self._ids(interaction)
+        guild_id, _actor = self._ids(interaction)
         store, settings = self.bot.store, self.bot.settings
         row = await store.guild_settings(guild_id)
         overview = await store.policy_overview(guild_id)
         period = Period(row.get("quota_period") or settings.default_quota_period)
         limit = row.get("quota_credits")
+        locale = str(interaction.locale)
+
+        def say(text: Text | str) -> str:
+            return render(text, locale)
+
         default = quota.describe_limit(settings.default_quota_credits, period)
-        base = quota.describe_limit(limit, period) if limit is not None else f"{default} (the bot's default)"
-        embed = Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
-        embed.add_field(name="Every member", value=base, inline=False)
-        table = quota.credit_table(settings, row)
-        costs = " · ".join(f"{r} {d} s: {table[(r, d)]}" for r, d in quota.VIDEO_KINDS)
-        embed.add_field(name="Credits per video", value=costs, inline=False)
+        base = (
+            quota.describe_limit(limit, period)
+            if limit is not None
+            else _("{limit} (the bot's default)", limit=default)
+        )
+        embed = Embed(title=say(_("🎟️ Quota rules")), colour=COLOURS["working"])
+        embed.add_field(name=say(_("Every member")), value=say(base), inline=False)
+        prices = video_models.cost_lines(settings, video_models.allowed_models(row), row)
+        embed.add_field(name=say(_("Credits per video")), value=say(prices)[:1024], inline=False)
         roles = [
-            f"<@&{r['role_id']}>: {quota.describe_limit(r['credits'], period)}" for r in overview["roles"]
+            f"<@&{r['role_id']}>: {say(quota.describe_limit(r['credits'], period))}"
+            for r in overview["roles"]
         ]
         embed.add_field(
-            name="Role tiers (a member's best role wins)",
-            value="\n".join(roles) or "None",
+            name=say(_("Role tiers (a member's best role wins)")),
+            value="\n".join(roles) or say(_("None")),
             inline=False,
         )
-        overrides = [
-            f"<@{m['user_id']}>: "
-            + ", ".join(
-                part
-                for part in (
-                    quota.describe_limit(m["credits"], period) if m["credits"] is not None else "",
-                    f"{m['max_concurrent']} at a time" if m["max_concurrent"] else "",
-                    "blocked" if m["blocked"] else "",
-                )
-                if part
-            )
-            for m in overview["members"]
-        ]
-        embed.add_field(name="Member overrides", value="\n".join(overrides) or "None", inline=False)
+        overrides = []
+        for m in overview["members"]:
+            parts: list[Text] = []
+            if m["credits"] is not None:
+                parts.append(quota.describe_limit(m["credits"], period))
+            if m["max_concurrent"]:
+                parts.append(_("{count} at a time", count=m["max_concurrent"]))
+            if m["blocked"]:
+                parts.append(_("blocked"))
+            overrides.append(f"<@{m['user_id']}>: " + say(join(*parts, sep=", ")))
+        embed.add_field(
+            name=say(_("Member overrides")), value="\n".join(overrides) or say(_("None")), inline=False
+        )
         user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
         guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
-        embed.add_field(
-            name="At the same time", value=f"{user_cap} per member · {guild_cap} for the server", inline=False
-        )
+        caps = _("{member} per member · {server} for the server", member=user_cap, server=guild_cap)
+        embed.add_field(name=say(_("At the same time")), value=say(caps), inline=False)
         budget = await quota.budget_status(store, guild_id, row, settings=settings)
-        embed.add_field(name="Monthly budget", value=budget.summary() if budget else "None", inline=False)
+        budget_text: Text = (
+            wording.budget_line(budget.left_usd, budget.budget_usd, budget.renews_at, budget.default)
+            if budget
+            else _("None")
+        )
+        embed.add_field(name=say(_("Monthly budget")), value=say(budget_text), inline=False)
         if member is not None:
             usage = await self._usage(guild_id, member)
-            embed.add_field(name=f"For {member.display_name}", value=usage.summary(), inline=False)
+            embed.add_field(
+                name=say(_("For {name}", name=member.display_name)), value=say(usage.summary()), inline=False
+            )
         await reply(interaction, "", embed=embed)
 
     @quota_group.command(
@@ -118,12 +135,12 @@ class Quota(ModeratorCog):
         if credits is not None:
             try:
                 fields["quota_credits"] = quota.parse_limit(credits)
-            except ValueError as exc:
-                await reply(interaction, str(exc))
+            except InvalidInput as exc:
+                await reply(interaction, exc.user_message)
                 return
         if period is not None:
             if period not in {p.value for p in Period}:
-                await reply(interaction, "Period must be day, week or month.")
+                await reply(interaction, _("Period must be day, week or month."))
                 return
             fields["quota_period"] = period
         if member_jobs is not None:
@@ -131,7 +148,9 @@ class Quota(ModeratorCog):
         if server_jobs is not None:
             fields["guild_max_concurrent"] = server_jobs
         if not fields:
-            await reply(interaction, "Nothing changed: give credits, a period, member_jobs or server_jobs.")
+            await reply(
+                interaction, _("Nothing changed: give credits, a period, member_jobs or server_jobs.")
+            )
             return
         await self.bot.store.set_guild_settings(guild_id, actor, **fields)
         row = await self.bot.store.guild_settings(guild_id)
@@ -143,39 +162,49 @@ class Quota(ModeratorCog):
         guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
         await self._done(
             interaction,
-            f"Every member now gets {quota.describe_limit(limit, period_now)}, with up to "
-            f"{plural(user_cap, 'video')} in progress each and {guild_cap} for the server. Role tiers and "
-            "member overrides still apply.",
+            plural(
+                "Every member now gets {limit}, with up to {count} video in progress each and {server} for "
+                "the server. Role tiers and member overrides still apply.",
+                "Every member now gets {limit}, with up to {count} videos in progress each and {server} for "
+                "the server. Role tiers and member overrides still apply.",
+                user_cap,
+                limit=quota.describe_limit(limit, period_now),
+                server=guild_cap,
+            ),
             f"set-default {fields}",
         )
 
     @quota_group.command(
         name="set-role", description="A credit limit for members with a role (the best role wins)"
     )
-    @app_commands.describe(role="The role", credits=CREDITS_HELP + " (removes the tier)")
+    @app_commands.describe(role="The role", credits=CREDITS_HELP_ROLE)
     async def set_role(
         self, interaction: discord.Interaction, role: discord.Role, credits: app_commands.Range[str, 1, 20]
     ) -> None:
         guild_id, actor = self._ids(interaction)
         try:
             limit = quota.parse_limit(credits)
-        except ValueError as exc:
-            await reply(interaction, str(exc))
+        except InvalidInput as exc:
+            await reply(interaction, exc.user_message)
             return
         await self.bot.store.set_role_limit(guild_id, role.id, limit, actor)
         if limit is None:
-            text = f"{role.mention} no longer has its own limit; its members get the server's default."
+            text = _(
+                "{role} no longer has its own limit; its members get the server's default.", role=role.mention
+            )
         else:
-            text = (
-                f"Members with {role.mention} now get {quota.describe_limit(limit)} per period "
-                "(their best role wins; a member override beats roles)."
+            text = _(
+                "Members with {role} now get {limit} per period (their best role wins; a member override "
+                "beats roles).",
+                role=role.mention,
+                limit=quota.describe_limit(limit),
             )
         await self._done(interaction, text, f"set-role {role.id} {limit}")
 
     @quota_group.command(name="set-user", description="A limit for one member that beats their roles")
     @app_commands.describe(
         member="The member",
-        credits=CREDITS_HELP + " (removes the override)",
+        credits=CREDITS_HELP_USER,
         max_jobs="Videos this member may have in progress at once (0: the server's default)",
     )
     async def set_user(
@@ -190,20 +219,25 @@ class Quota(ModeratorCog):
         if credits is not None:
             try:
                 fields["credits"] = quota.parse_limit(credits)
-            except ValueError as exc:
-                await reply(interaction, str(exc))
+            except InvalidInput as exc:
+                await reply(interaction, exc.user_message)
                 return
         if max_jobs is not None:
             fields["max_concurrent"] = max_jobs or None
         if not fields:
-            await reply(interaction, "Nothing changed: give credits, max_jobs, or both.")
+            await reply(interaction, _("Nothing changed: give credits, max_jobs, or both."))
             return
         await self.bot.store.set_member_policy(guild_id, member.id, actor, **fields)
         usage = await self._usage(guild_id, member)
         await self._done(
             interaction,
-            f"Saved for {member.mention}: {usage.summary()}, up to "
-            f"{plural(usage.policy.user_max_concurrent, 'video')} at a time.",
+            plural(
+                "Saved for {member}: {usage}, up to {count} video at a time.",
+                "Saved for {member}: {usage}, up to {count} videos at a time.",
+                usage.policy.user_max_concurrent,
+                member=member.mention,
+                usage=usage.summary(),
+            ),
             f"set-user {member.id} {fields}",
         )
 
@@ -221,7 +255,13 @@ class Quota(ModeratorCog):
         usage = await self._usage(guild_id, member)
         await self._done(
             interaction,
-            f"Gave {member.mention} {plural(credits, 'bonus credit')} for this period: {usage.summary()}.",
+            plural(
+                "Gave {member} {count} bonus credit for this period: {usage}.",
+                "Gave {member} {count} bonus credits for this period: {usage}.",
+                credits,
+                member=member.mention,
+                usage=usage.summary(),
+            ),
             f"grant {member.id} {credits}",
         )
 
@@ -235,8 +275,12 @@ class Quota(ModeratorCog):
         usage = await self._usage(guild_id, member)
         await self._done(
             interaction,
-            f"{member.mention}'s usage this period is cleared: {usage.summary()}. Videos already made "
-            "still count toward the server's budget and reports.",
+            _(
+                "{member}'s usage this period is cleared: {usage}. Videos already made still count toward "
+                "the server's budget and reports.",
+                member=member.mention,
+                usage=usage.summary(),
+            ),
             f"reset {member.id}",
         )
 
@@ -251,18 +295,24 @@ class Quota(ModeratorCog):
         value = round(float(usd), 2) or None
         await self.bot.store.set_guild_settings(guild_id, actor, budget_usd=value)
         status = await quota.budget_status(self.bot.store, guild_id, settings=self.bot.settings)
+        text: Text
         if status is None:
-            text = "The server has no monthly budget now: only member quotas limit spending."
-        elif status.default:
-            text = (
-                f"The server's own budget is removed; the bot's default of ${status.budget_usd:.2f} a month "
-                f"applies: {status.summary()}."
-            )
+            text = _("The server has no monthly budget now: only member quotas limit spending.")
         else:
-            text = (
-                f"The monthly budget is now ${status.budget_usd:.2f}: {status.summary()}. A video that "
-                "would pass it is refused."
-            )
+            line = wording.budget_line(status.left_usd, status.budget_usd, status.renews_at, status.default)
+            if status.default:
+                text = _(
+                    "The server's own budget is removed; the bot's default of {budget} a month applies: "
+                    "{status}.",
+                    budget=wording.money(status.budget_usd),
+                    status=line,
+                )
+            else:
+                text = _(
+                    "The monthly budget is now {budget}: {status}. A video that would pass it is refused.",
+                    budget=wording.money(status.budget_usd),
+                    status=line,
+                )
         await self._done(interaction, text, f"budget {value}")
 
     @quota_group.command(
@@ -277,10 +327,10 @@ class Quota(ModeratorCog):
         kinds = {quota.video_kind(r, d) for r, d in quota.VIDEO_KINDS}
         try:
             if video not in kinds:
-                raise ValueError("Pick one of the listed kinds of video.")
+                raise InvalidInput(_("Pick one of the listed kinds of video."))
             cost = quota.parse_cost(credits)
-        except ValueError as exc:
-            await reply(interaction, str(exc))
+        except InvalidInput as exc:
+            await reply(interaction, exc.user_message)
             return
         row = await self.bot.store.guild_settings(guild_id)
         raw = row.get("credit_table")
@@ -292,11 +342,11 @@ class Quota(ModeratorCog):
         await self.bot.store.set_guild_settings(
             guild_id, actor, credit_table=json.dumps(table) if table else None
         )
-        res, _, dur = video.partition("/")
+        res, _sep, dur = video.partition("/")
         now_cost = quota.credit_table(self.bot.settings, {"credit_table": json.dumps(table)})[(res, int(dur))]
         await self._done(
             interaction,
-            f"A {res} {dur}-second video now costs {plural(now_cost, 'credit')} here.",
+            _("Now: {price}.", price=wording.price(res, int(dur), now_cost)),
             f"set-cost {video}",
         )
 

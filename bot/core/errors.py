@@ -20,3 +20,7 @@ class UserFacingError(Exception):
 
     def __str__(self) -> str:
         return self.detail or str(self.user_message)
+
+
+class InvalidInput(UserFacingError, ValueError):
+    """A value a member or moderator typed that can't be used (a credit limit, a blocklist entry)."""

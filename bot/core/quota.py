@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from . import video_models, wording
-from .i18n import Text
+from .errors import InvalidInput
+from .i18n import Text, _, plural
 from .models import Job, JobRequest, parse_iso, utcnow
 from .settings import DURATIONS, RESOLUTIONS, Period, Settings
 from .store import PolicyRows, Store, UsageSnapshot
@@ -132,8 +133,8 @@ class Decision:
 
 def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, now: datetime) -> Decision:
     """May this member start a job costing `credits` / `cost_usd` now? One plain sentence when not."""
-    _, reset = period_window(policy.period, now)
-    _, month_end = period_window(Period.MONTH, now)
+    _start, reset = period_window(policy.period, now)
+    _month_start, month_end = period_window(Period.MONTH, now)
     words = PERIOD_WORDS[policy.period]
     if policy.blocked:
         msg = "You can't make videos on this server. Ask a moderator if you think that's a mistake."
@@ -264,21 +265,29 @@ def parse_limit(text: str) -> int | None:
         return UNLIMITED
     if word.isdigit() and int(word) <= MAX_CREDITS:
         return int(word)
-    raise ValueError(
-        f"“{text.strip()[:40]}” isn't a credit limit. Use a number (0 blocks), “unlimited”, or “default”."
+    raise InvalidInput(
+        _(
+            "“{text}” isn't a credit limit. Use a number (0 blocks), “unlimited”, or “default”.",
+            text=text.strip()[:40],
+        )
     )
 
 
-def describe_limit(value: int | None, period: Period | None = None) -> str:
+def describe_limit(value: int | None, period: Period | None = None) -> Text:
     """'5 credits a day', 'unlimited', 'blocked (0 credits)'; None reads 'default'."""
     if value is None:
-        return "default"
+        return _("default")
     if value == UNLIMITED:
-        return "unlimited"
+        return _("unlimited")
     if value == 0:
-        return "blocked (0 credits)"
-    unit = "credit" if value == 1 else "credits"
-    return f"{value} {unit} a {period.value}" if period else f"{value} {unit}"
+        return _("blocked (0 credits)")
+    if period == Period.DAY:
+        return plural("{count} credit a day", "{count} credits a day", value)
+    if period == Period.WEEK:
+        return plural("{count} credit a week", "{count} credits a week", value)
+    if period == Period.MONTH:
+        return plural("{count} credit a month", "{count} credits a month", value)
+    return plural("{count} credit", "{count} credits", value)
 
 
 def video_kind(resolution: str, duration: int) -> str:
@@ -294,7 +303,7 @@ def credit_table(
     raw = (guild_row or {}).get("credit_table")
     overrides = json.loads(raw) if isinstance(raw, str) and raw else raw or {}
     for key, value in overrides.items():
-        res, _, dur = str(key).partition("/")
+        res, _sep, dur = str(key).partition("/")
         if (res, int(dur or 0)) in table and isinstance(value, int) and value >= 0:
             table[(res, int(dur))] = value
     return table
@@ -347,4 +356,6 @@ def parse_cost(text: str) -> int | None:
         return None
     if word.isdigit() and int(word) <= 1000:
         return int(word)
-    raise ValueError(f"“{text.strip()[:40]}” isn't a credit cost. Use a number from 0 to 1000, or “default”.")
+    raise InvalidInput(
+        _("“{text}” isn't a credit cost. Use a number from 0 to 1000, or “default”.", text=text.strip()[:40])
+    )

@@ -323,7 +323,9 @@ class DiscordReporter:
             if exc.status != 413:
                 raise
             job_log(job.id).warning("413 from Discord; re-encoding below %d bytes", limit // 2)
-            smaller, _ = await self._fit(job, upload, min(limit, DEFAULT_UPLOAD_LIMIT) // 2, force=True)
+            smaller, _reencoded = await self._fit(
+                job, upload, min(limit, DEFAULT_UPLOAD_LIMIT) // 2, force=True
+            )
             return await send(self._file(job, smaller))
 
     async def _upload_limit(self, job: Job) -> int:

@@ -116,10 +116,10 @@ class FrameReuse:
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         with contextlib.suppress(discord.HTTPException):
             message = await channel.fetch_message(job.source_message_id)
-            source, _ = pick_image(message, self.bot.settings.image_origins)
+            source, _refusal = pick_image(message, self.bot.settings.image_origins)
             reference = message.reference
             if source is None and reference is not None and reference.message_id is not None:
-                source, _ = pick_image(
+                source, _refusal = pick_image(
                     await channel.fetch_message(reference.message_id), self.bot.settings.image_origins
                 )
             return source
