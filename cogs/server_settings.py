@@ -15,8 +15,9 @@ from discord import app_commands
 
 from bot.core import quota, video_models
 from bot.core.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
+from bot.core.i18n import Text, _, render
 from bot.core.models import Job, parse_iso
-from bot.discord_side.app import reply
+from bot.discord_side.app import reply, speak
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed, cut
 from bot.discord_side.modlog import ModerationLog, safe_text
@@ -28,10 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("cogs.moderation")
 
 
-def mention_list(ids: list[int], kind: str = "@", empty: str = "None") -> str:
+def mention_list(ids: list[int], kind: str = "@", empty: Text | str = "", locale: str | None = None) -> str:
     shown = [f"<{kind}{i}>" for i in ids[:40]]
-    more = f" …and {len(ids) - 40} more" if len(ids) > 40 else ""
-    return (", ".join(shown) + more) if shown else empty
+    more = render(_(" …and {count} more", count=len(ids) - 40), locale) if len(ids) > 40 else ""
+    return (", ".join(shown) + more) if shown else render(empty or _("None"), locale)
 
 
 MAX_CHANNELS = 25
@@ -73,40 +74,51 @@ class ServerSettings(ModeratorCog):
         name="show", description="Blocked members, allowed channels, blocklist, log and spoilers"
     )
     async def settings_show(self, interaction: discord.Interaction) -> None:
-        guild_id, _ = self._ids(interaction)
+        guild_id, _actor = self._ids(interaction)
+        locale = str(interaction.locale)
+
+        def say(text: Text | str) -> str:
+            return render(text, locale)
+
         row = await self.bot.store.guild_settings(guild_id)
         overview = await self.bot.store.policy_overview(guild_id)
         blocked = [m["user_id"] for m in overview["members"] if m["blocked"]]
         entries = row.get("blocklist") or []
-        embed = Embed(title="⚙️ Server settings", colour=COLOURS["working"])
+        embed = Embed(title=say(_("⚙️ Server settings")), colour=COLOURS["working"])
         embed.add_field(
-            name="Allowed channels",
-            value=mention_list(row.get("allowed_channels") or [], "#", "All"),
+            name=say(_("Allowed channels")),
+            value=mention_list(row.get("allowed_channels") or [], "#", _("All"), locale),
             inline=False,
         )
-        embed.add_field(name="Blocked members", value=mention_list(blocked), inline=False)
         embed.add_field(
-            name=f"Prompt blocklist ({len(entries)})",
-            value=" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or "Empty",
+            name=say(_("Blocked members")), value=mention_list(blocked, locale=locale), inline=False
+        )
+        embed.add_field(
+            name=say(_("Prompt blocklist ({count})", count=len(entries))),
+            value=" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or say(_("Empty")),
             inline=False,
         )
         modlog = row.get("modlog_channel_id")
-        embed.add_field(name="Moderation log", value=f"<#{modlog}>" if modlog else "Off", inline=True)
-        embed.add_field(name="Results as spoilers", value="On" if row.get("spoiler") else "Off", inline=True)
         embed.add_field(
-            name="Models", value=video_models.names(video_models.allowed_models(row)), inline=True
+            name=say(_("Moderation log")), value=f"<#{modlog}>" if modlog else say(_("Off")), inline=True
+        )
+        spoilers = _("On") if row.get("spoiler") else _("Off")
+        embed.add_field(name=say(_("Results as spoilers")), value=say(spoilers), inline=True)
+        embed.add_field(
+            name=say(_("Models")), value=video_models.names(video_models.allowed_models(row)), inline=True
         )
         mod_role = row.get("mod_role_id")
-        embed.add_field(
-            name="Moderator role",
-            value=f"<@&{mod_role}> (and Manage Server)" if mod_role else "Manage Server only",
-            inline=True,
+        role_text = (
+            _("<@&{role}> (and Manage Server)", role=str(mod_role)) if mod_role else _("Manage Server only")
         )
-        changes = [
+        embed.add_field(name=say(_("Moderator role")), value=say(role_text), inline=True)
+        changes = [  # the audit log's own words: setting names and values, as stored
             f"{_when(c['at'])} <@{c['actor_id']}>: {safe_text(_change_text(c['change']), 120)}"
             for c in overview["changes"]
         ]
-        embed.add_field(name="Recent changes", value="\n".join(changes) or "None", inline=False)
+        embed.add_field(
+            name=say(_("Recent changes")), value="\n".join(changes) or say(_("None")), inline=False
+        )
         await reply(interaction, "", embed=embed)
 
     @settings_group.command(name="block", description="Stop a member from making videos here")
@@ -116,8 +128,11 @@ class ServerSettings(ModeratorCog):
         await self.bot.store.set_member_policy(guild_id, member.id, actor, blocked=True)
         await self._done(
             interaction,
-            f"{member.mention} is blocked: they can't make videos here until /settings unblock. "
-            "Videos already in progress finish normally.",
+            _(
+                "{member} is blocked: they can't make videos here until /settings unblock. Videos already in "
+                "progress finish normally.",
+                member=member.mention,
+            ),
             f"block {member.id}",
         )
 
@@ -126,7 +141,9 @@ class ServerSettings(ModeratorCog):
     async def unblock(self, interaction: discord.Interaction, member: discord.Member | discord.User) -> None:
         guild_id, actor = self._ids(interaction)
         await self.bot.store.set_member_policy(guild_id, member.id, actor, blocked=False)
-        await self._done(interaction, f"{member.mention} can make videos again.", f"unblock {member.id}")
+        await self._done(
+            interaction, _("{member} can make videos again.", member=member.mention), f"unblock {member.id}"
+        )
 
     @settings_group.command(
         name="channels", description="Where videos may be made (no channels listed: everywhere)"
@@ -144,28 +161,28 @@ class ServerSettings(ModeratorCog):
     ) -> None:
         guild_id, actor = self._ids(interaction)
         if action not in ("add", "remove", "clear"):
-            await reply(interaction, "Action must be add, remove or clear.")
+            await reply(interaction, _("Action must be add, remove or clear."))
             return
         if channel is None and action != "clear":
-            await reply(interaction, "Choose the channel to add or remove.")
+            await reply(interaction, _("Choose the channel to add or remove."))
             return
 
-        def change(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[list[int], str | None]]:
+        def change(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[list[int], Text | None]]:
             allowed: list[int] = list(row.get("allowed_channels") or [])
             if action == "clear":
                 allowed = []
             elif channel is not None and action == "add":
                 if channel.id in allowed:
-                    return None, (allowed, f"{channel.mention} is already allowed.")
+                    return None, (allowed, _("{channel} is already allowed.", channel=channel.mention))
                 if len(allowed) >= MAX_CHANNELS:
                     return None, (
                         allowed,
-                        f"At most {MAX_CHANNELS} channels can be listed; remove one first.",
+                        _("At most {count} channels can be listed; remove one first.", count=MAX_CHANNELS),
                     )
                 allowed.append(channel.id)
             elif channel is not None:
                 if channel.id not in allowed:
-                    return None, (allowed, f"{channel.mention} isn't on the list.")
+                    return None, (allowed, _("{channel} isn't on the list.", channel=channel.mention))
                 allowed.remove(channel.id)
             return {"allowed_channels": allowed}, (allowed, None)
 
@@ -173,8 +190,11 @@ class ServerSettings(ModeratorCog):
         if refusal is not None:
             await reply(interaction, refusal)
             return
-        where = mention_list(allowed, "#") if allowed else "every channel"
-        await self._done(interaction, f"Videos can now be made in {where}.", f"channels {action} {allowed}")
+        if allowed:
+            done = _("Videos can now be made in {channels}.", channels=mention_list(allowed, "#"))
+        else:
+            done = _("Videos can now be made in every channel.")
+        await self._done(interaction, done, f"channels {action} {allowed}")
 
     @settings_group.command(
         name="blocklist", description="Words, phrases or re: patterns a prompt may not contain"
@@ -200,14 +220,17 @@ class ServerSettings(ModeratorCog):
         if action == "list":
             entries: list[str] = list((await self.bot.store.guild_settings(guild_id)).get("blocklist") or [])
             shown = "\n".join(f"• {safe_text(e, MAX_PATTERN)}" for e in entries)
-            await reply(interaction, cut(f"The prompt blocklist ({len(entries)}):\n{shown}", 2000) if entries
-                        else "The prompt blocklist is empty.")  # fmt: skip
+            if entries:
+                head = speak(interaction, _("The prompt blocklist ({count}):", count=len(entries)))
+                await reply(interaction, cut(f"{head}\n{shown}", 2000))
+            else:
+                await reply(interaction, _("The prompt blocklist is empty."))
             return
         if action not in ("add", "remove", "clear"):
-            await reply(interaction, "Action must be add, remove, list or clear.")
+            await reply(interaction, _("Action must be add, remove, list or clear."))
             return
         if entry is None and action != "clear":
-            await reply(interaction, "Give the entry to add or remove.")
+            await reply(interaction, _("Give the entry to add or remove."))
             return
         # Read, decide and write in one store transaction: two moderators editing at once both count.
         ok, text = await self.bot.store.change_guild_settings(
@@ -228,24 +251,31 @@ class ServerSettings(ModeratorCog):
         guild_id, actor = self._ids(interaction)
         if channel is not None:
             try:
-                await channel.send(
-                    "📋 Hailuo Bot will record every finished video in this channel.",
+                guild = interaction.guild
+                await channel.send(  # the log speaks the server's language, like the lines that follow
+                    render(
+                        _("📋 Hailuo Bot will record every finished video in this channel."),
+                        str(guild.preferred_locale) if guild is not None else None,
+                    ),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             except discord.HTTPException:
                 await reply(
                     interaction,
-                    f"I can't post in {channel.mention}. Give me View Channel and Send Messages there, "
-                    "then set it again.",
+                    _(
+                        "I can't post in {channel}. Give me View Channel and Send Messages there, then set "
+                        "it again.",
+                        channel=channel.mention,
+                    ),
                 )
                 return
         await self.bot.store.set_guild_settings(
             guild_id, actor, modlog_channel_id=channel.id if channel else None
         )
         text = (
-            f"Every finished video will be recorded in {channel.mention}."
+            _("Every finished video will be recorded in {channel}.", channel=channel.mention)
             if channel
-            else "The moderation log is off."
+            else _("The moderation log is off.")
         )
         await self._done(interaction, text, f"modlog {channel.id if channel else None}")
 
@@ -256,7 +286,11 @@ class ServerSettings(ModeratorCog):
     async def spoiler_setting(self, interaction: discord.Interaction, enabled: bool) -> None:
         guild_id, actor = self._ids(interaction)
         await self.bot.store.set_guild_settings(guild_id, actor, spoiler=enabled)
-        text = "New videos will be posted as spoilers." if enabled else "New videos will be posted normally."
+        text = (
+            _("New videos will be posted as spoilers.")
+            if enabled
+            else _("New videos will be posted normally.")
+        )
         await self._done(interaction, text, f"spoiler {enabled}")
 
     @settings_group.command(name="modrole", description="A role whose members may use the moderator commands")
@@ -265,9 +299,12 @@ class ServerSettings(ModeratorCog):
         guild_id, actor = self._ids(interaction)
         await self.bot.store.set_guild_settings(guild_id, actor, mod_role_id=role.id if role else None)
         text = (
-            f"Members with {role.mention} can now use the moderator commands (as can Manage Server)."
+            _(
+                "Members with {role} can now use the moderator commands (as can Manage Server).",
+                role=role.mention,
+            )
             if role
-            else "Only members with Manage Server can use the moderator commands now."
+            else _("Only members with Manage Server can use the moderator commands now.")
         )
         await self._done(interaction, text, f"modrole {role.id if role else None}")
 
@@ -286,11 +323,14 @@ class ServerSettings(ModeratorCog):
     ) -> None:
         guild_id, actor = self._ids(interaction)
         if model is not None and model not in video_models.MODELS:
-            await reply(interaction, f"Choose one of {video_models.names(video_models.MODEL_KEYS)}.")
+            await reply(
+                interaction, _("Choose one of {models}.", models=video_models.names(video_models.MODEL_KEYS))
+            )
             return
         if allowed is None:  # show
             row = await self.bot.store.guild_settings(guild_id)
-            await reply(interaction, "", embed=self.models_embed(video_models.allowed_models(row), row))
+            embed = self.models_embed(video_models.allowed_models(row), row, str(interaction.locale))
+            await reply(interaction, "", embed=embed)
             return
 
         def choose(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
@@ -308,28 +348,28 @@ class ServerSettings(ModeratorCog):
         if not chosen:
             await reply(
                 interaction,
-                "At least one model must stay on. To stop videos here, use /quota set-default credits:0.",
+                _("At least one model must stay on. To stop videos here, use /quota set-default credits:0."),
             )
             return
         now_allowed = video_models.allowed_models({"allowed_models": video_models.encode_allowed(chosen)})
         await self._done(
             interaction,
-            f"Members here can now use {video_models.names(now_allowed)}.",
+            _("Members here can now use {models}.", models=video_models.names(now_allowed)),
             f"models {list(now_allowed)}",
         )
 
-    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any]) -> Embed:
-        embed = Embed(title="🎬 Video models", colour=COLOURS["working"])
+    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any], locale: str | None = None) -> Embed:
+        def say(text: Text | str) -> str:
+            return render(text, locale)
+
+        embed = Embed(title=say(_("🎬 Video models")), colour=COLOURS["working"])
         for key, model in video_models.MODELS.items():
-            state = "✅ allowed" if key in allowed else "⛔ switched off"
-            embed.add_field(name=f"{model.name} — {state}", value=model.note or "—", inline=False)
+            state = _("✅ allowed") if key in allowed else _("⛔ switched off")
+            embed.add_field(name=f"{model.name} — {say(state)}", value=say(model.note) or "—", inline=False)
+        prices = video_models.cost_lines(self.bot.settings, video_models.MODEL_KEYS, row)
         embed.add_field(
-            name="Credits per video",
-            value=video_models.cost_lines(
-                self.bot.settings, video_models.MODEL_KEYS, row
-            ),  # Embed cuts on send
-            inline=False,
-        )
+            name=say(_("Credits per video")), value=say(prices), inline=False
+        )  # Embed cuts on send
         return embed
 
 
@@ -352,25 +392,31 @@ async def setup(bot: HailuoBot) -> None:
 
 def _change_blocklist(
     row: dict[str, Any], action: str, entry: str | None
-) -> tuple[dict[str, Any] | None, tuple[bool, str]]:
+) -> tuple[dict[str, Any] | None, tuple[bool, Text]]:
     """The blocklist after `action` (fields to write, or None) and what to tell the moderator."""
     entries: list[str] = list(row.get("blocklist") or [])
     if action == "clear":
-        return {"blocklist": []}, (True, "The prompt blocklist is empty now.")
+        return {"blocklist": []}, (True, _("The prompt blocklist is empty now."))
     assert entry is not None
     if action == "add":
         try:
             value = normalise_entry(entry, entries)
         except EntryRejected as exc:
-            return None, (False, str(exc))
+            return None, (False, exc.user_message)
         if any(e.casefold() == value.casefold() for e in entries):
-            return None, (False, "That entry is already on the blocklist.")
+            return None, (False, _("That entry is already on the blocklist."))
         if len(entries) >= MAX_BLOCKLIST:
-            return None, (False, f"The blocklist holds at most {MAX_BLOCKLIST} entries; remove one first.")
-        added = f"Added to the blocklist: {safe_text(value, MAX_PATTERN)}. Prompts containing it are refused."
+            return None, (
+                False,
+                _("The blocklist holds at most {count} entries; remove one first.", count=MAX_BLOCKLIST),
+            )
+        added = _(
+            "Added to the blocklist: {entry}. Prompts containing it are refused.",
+            entry=safe_text(value, MAX_PATTERN),
+        )
         return {"blocklist": [*entries, value]}, (True, added)
     wanted = entry.strip().casefold()
     kept = [e for e in entries if e.casefold() != wanted]
     if len(kept) == len(entries):
-        return None, (False, "That entry isn't on the blocklist; /settings blocklist list shows it.")
-    return {"blocklist": kept}, (True, "Removed from the blocklist.")
+        return None, (False, _("That entry isn't on the blocklist; /settings blocklist list shows it."))
+    return {"blocklist": kept}, (True, _("Removed from the blocklist."))

@@ -22,6 +22,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .errors import InvalidInput
+from .i18n import _
 from .validation import MAX_PROMPT, visible_text
 
 MAX_BLOCKLIST = 100
@@ -36,7 +38,7 @@ MAX_TOTAL_WORK = 10 * OPEN_ENDED
 _REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT)
 
 
-class EntryRejected(ValueError):
+class EntryRejected(InvalidInput):
     """A blocklist entry that won't be saved; the message is written for the moderator."""
 
 
@@ -51,15 +53,17 @@ def normalise_entry(entry: str, existing: Iterable[str] = ()) -> str:
         work = pattern_work(pattern)
         if work + sum(_saved_work(e) for e in existing if e.startswith("re:")) > MAX_TOTAL_WORK:
             raise EntryRejected(
-                "Together with the patterns already saved this one would be too slow to run on every prompt. "
-                "Remove a pattern first, or add plain words instead."
+                _(
+                    "Together with the patterns already saved this one would be too slow to run on every "
+                    "prompt. Remove a pattern first, or add plain words instead."
+                )
             )
         return "re:" + pattern
     word = " ".join(visible_text(entry).split())
     if not word:
-        raise EntryRejected("The entry is empty. Give a word or phrase, or re: followed by a pattern.")
+        raise EntryRejected(_("The entry is empty. Give a word or phrase, or re: followed by a pattern."))
     if len(word) > MAX_WORD:
-        raise EntryRejected(f"Words and phrases can be at most {MAX_WORD} characters.")
+        raise EntryRejected(_("Words and phrases can be at most {count} characters.", count=MAX_WORD))
     return word
 
 
@@ -75,24 +79,28 @@ def pattern_problem(pattern: str) -> str | None:
 def pattern_work(pattern: str) -> int:
     """The work of a safe pattern (see MAX_WORK); EntryRejected saying why when it isn't safe."""
     if not pattern:
-        raise EntryRejected("The pattern after re: is empty.")
+        raise EntryRejected(_("The pattern after re: is empty."))
     if len(pattern) > MAX_PATTERN:
         raise EntryRejected(
-            f"Patterns can be at most {MAX_PATTERN} characters; split it into several entries."
+            _("Patterns can be at most {count} characters; split it into several entries.", count=MAX_PATTERN)
         )
     try:
         compiled = re.compile(pattern, re.IGNORECASE)
         parsed = sre_parse.parse(pattern, re.IGNORECASE)
     except (re.error, RecursionError, OverflowError) as exc:
         msg = getattr(exc, "msg", None) or type(exc).__name__
-        raise EntryRejected(f"That pattern isn't a valid regular expression ({msg}).") from None
+        raise EntryRejected(
+            _("That pattern isn't a valid regular expression ({error}).", error=msg)
+        ) from None
     if compiled.search("") is not None:
-        raise EntryRejected("That pattern matches an empty prompt, so it would block every video.")
+        raise EntryRejected(_("That pattern matches an empty prompt, so it would block every video."))
     work = _work(list(parsed))
     if work > MAX_WORK:
         raise EntryRejected(
-            "That pattern repeats too freely to run safely on every prompt: use one open-ended repetition "
-            "(+, *, {n,}) at most, or only small bounds such as {1,5}."
+            _(
+                "That pattern repeats too freely to run safely on every prompt: use one open-ended "
+                "repetition (+, *, {n,}) at most, or only small bounds such as {1,5}."
+            )
         )
     return work
 
@@ -141,16 +149,18 @@ def _work(items: list[Any]) -> int:
     work = 1
     for op, av in items:
         if op in (sre_c.GROUPREF, sre_c.GROUPREF_EXISTS):
-            raise EntryRejected("Backreferences aren't allowed in blocklist patterns.")
+            raise EntryRejected(_("Backreferences aren't allowed in blocklist patterns."))
         if op in _REPEATS:
             lo, hi, body = av
             inner = _inner_choice(list(body)) if hi > 1 else None
             if inner == "repeat":
-                raise EntryRejected("Nested repetition such as (a+)+ isn't allowed in blocklist patterns.")
+                raise EntryRejected(_("Nested repetition such as (a+)+ isn't allowed in blocklist patterns."))
             if inner == "branch":
                 raise EntryRejected(
-                    "A repeated group may not contain alternatives such as (cat|dog)+; list the words as "
-                    "separate entries."
+                    _(
+                        "A repeated group may not contain alternatives such as (cat|dog)+; list the words as "
+                        "separate entries."
+                    )
                 )
             work *= _choices(lo, hi) * _work(list(body))
         elif op == sre_c.BRANCH:
