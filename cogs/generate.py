@@ -91,7 +91,7 @@ class Generate(commands.Cog):
         if hit is not None:
             if hit.startswith("re:"):
                 return _(
-                    "Your prompt matches a blocked pattern, which this server doesn't allow. "
+                    "Your prompt contains a blocked pattern, which this server doesn't allow. "
                     "Change it and try again."
                 )
             return _(

@@ -35,7 +35,7 @@ def test_about_shows_usage_policy_and_version_ephemerally(world: World) -> None:
     for entry in ("/video", "Animate image", f"<@{world.discord.bot_user.id}>"):
         assert entry in text
     assert "3 credits per member per day" in text
-    assert "6 s 768P = 1" in text
+    assert "6 s 768P: 1 credit" in text
     assert "3 of 3 left today" in text
     assert "budget" not in text  # no budget set on this server
     assert "Trial mode" not in text
@@ -45,7 +45,7 @@ def test_policy_line_names_credits_period_and_budget(tmp_path: Path, monkeypatch
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
     settings = load_settings(discord_token="x.y.z", novita_api_key="k")
     line = policy_line(settings, {"quota_credits": 10, "quota_period": "week", "budget_usd": 20}, 3.5)
-    assert line.startswith("10 credits per member per week")
-    assert line.endswith("server budget $20.00/month, $3.50 used.")
-    assert policy_line(settings, {"quota_credits": -1}, 0).startswith("Unlimited credits per member")
-    assert policy_line(settings, {"quota_credits": 0}, 0).startswith("Videos are off")
+    assert str(line).startswith("10 credits per member per week")
+    assert str(line).endswith("Server budget: $3.50 of $20.00 a month used.")
+    assert str(policy_line(settings, {"quota_credits": -1}, 0)).startswith("Unlimited credits per member")
+    assert str(policy_line(settings, {"quota_credits": 0}, 0)).startswith("Videos are off")

@@ -67,8 +67,13 @@ def test_buttons_work_after_a_restart_and_charge_whoever_presses(tmp_path: Path)
         details = d.click(result, "hailuo:info:1", user=bob).wait_response()
         assert details.ephemeral
         task_id = next(iter(world.novita.tasks))
-        assert task_id in embed_text(details)
+        assert task_id not in embed_text(details)  # a member reads Details in their words: no task id…
+        assert "submitting" not in embed_text(details)  # …and no per-state timings
+        assert "charged" not in embed_text(details)
         assert "a lighthouse at night" in embed_text(details)
+        for_mods = d.click(result, "hailuo:info:1", user=d.moderator).wait_response()
+        assert task_id in embed_text(for_mods)  # moderators see the task id and the timings
+        assert "submitting" in embed_text(for_mods)
 
         regen = d.click(result, "hailuo:regen:1", user=bob)
         card = regen.wait_response()

@@ -182,7 +182,7 @@ def test_modlog_spoilers_undelivered_and_csv(tmp_path: Path) -> None:
 
         report = answer(d.slash("server-usage", {"period": "day", "csv": True}, user=d.moderator))
         assert report.ephemeral
-        assert "2 jobs" in report.text
+        assert "2 videos" in report.text
         assert "Undelivered" in report.text
         assert "#2 by" in report.text
         data = d.cdn_bytes(report.attachments[0])

@@ -179,10 +179,10 @@ def test_credit_words() -> None:
     assert parse_cost("default") is None
     with pytest.raises(ValueError, match="isn't a credit cost"):
         parse_cost("unlimited")
-    assert quota.describe_limit(1, Period.DAY) == "1 credit a day"
-    assert quota.describe_limit(10, Period.WEEK) == "10 credits a week"
-    assert quota.describe_limit(quota.UNLIMITED) == "unlimited"
-    assert quota.describe_limit(0) == "blocked (0 credits)"
+    assert str(quota.describe_limit(1, Period.DAY)) == "1 credit a day"
+    assert str(quota.describe_limit(10, Period.WEEK)) == "10 credits a week"
+    assert str(quota.describe_limit(quota.UNLIMITED)) == "unlimited"
+    assert str(quota.describe_limit(0)) == "blocked (0 credits)"
 
 
 def test_a_reset_marker_only_counts_inside_its_period() -> None:
