@@ -24,6 +24,30 @@ STRING, INTEGER, BOOLEAN, USER_OPT, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHME
 )
 MAX_PER_TYPE = {CHAT_INPUT: 100, USER: 15, MESSAGE: 15, PRIMARY_ENTRY_POINT: 1}
 _NAME = re.compile(r"^[-_'\w]{1,32}$")
+LOCALES = frozenset(
+    ["id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko"]
+)  # Discord's locales: a localization under any other key is refused
+
+
+def _check_localizations(data: dict[str, Any], key: str, path: str, check: Any) -> None:
+    """`name_localizations` / `description_localizations`: a map of Discord locales to values that follow
+    the same rules as the field itself (null is allowed and means none)."""
+    values = data.get(key)
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        raise invalid_form(f"{path}{key}", "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+    for locale, value in values.items():
+        if locale not in LOCALES:
+            raise invalid_form(
+                f"{path}{key}.{locale}", "BASE_TYPE_CHOICES", f"Value must be one of {sorted(LOCALES)}."
+            )
+        check(value, f"{path}{key}.{locale}")
+
+
+def _check_menu_name(name: Any, path: str) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 32:
+        raise invalid_form(path, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
 
 
 def validate_command(data: Any, path: str) -> None:
@@ -39,8 +63,11 @@ def validate_command(data: Any, path: str) -> None:
     if ctype == CHAT_INPUT:
         _check_chat_name(name, f"{prefix}name")
         _check_description(data.get("description"), f"{prefix}description")
+        _check_localizations(data, "name_localizations", prefix, _check_chat_name)
+        _check_localizations(data, "description_localizations", prefix, _check_description)
         _validate_options(data.get("options") or [], f"{prefix}options", depth=0)
     else:
+        _check_localizations(data, "name_localizations", prefix, _check_menu_name)
         if data.get("description"):
             raise invalid_form(
                 f"{prefix}description", "APPLICATION_COMMAND_DESCRIPTION_INVALID",
@@ -100,6 +127,11 @@ def _validate_options(options: Any, path: str, depth: int) -> None:
             )
         names.add(name)
         _check_description(opt.get("description"), f"{p}.description")
+        _check_localizations(opt, "name_localizations", f"{p}.", _check_chat_name)
+        _check_localizations(opt, "description_localizations", f"{p}.", _check_description)
+        for j, choice in enumerate(opt.get("choices") or []):
+            if isinstance(choice, dict):
+                _check_localizations(choice, "name_localizations", f"{p}.choices.{j}.", _check_description)
         if otype in (SUB_COMMAND, SUB_COMMAND_GROUP):
             if (otype == SUB_COMMAND_GROUP and depth > 0) or (otype == SUB_COMMAND and depth > 1):
                 raise invalid_form(p, "APPLICATION_COMMAND_OPTIONS_DEPTH", "Sub-commands nested too deeply")
