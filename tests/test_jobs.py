@@ -15,13 +15,13 @@ from bot.core import media
 from bot.core.jobs import MAX_PREPARE_ATTEMPTS, JobRunner
 from bot.core.models import ChargeState, InvalidTransition, Job, JobState
 from bot.core.novita import NovitaClient
-from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from tests.conftest import QUICK, Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.fakes.server import LoopbackServer
 from tests.support.builders import png, request
+from tests.support.recording_reporter import RecordingReporter
 
 
 async def test_text_job_completes_with_the_right_body(env: Env) -> None:
@@ -167,7 +167,7 @@ async def test_rate_limit_spaces_submits(env: Env) -> None:
     await env.runner.cancel(ids[2])
 
 
-class SlowEndReporter(ConsoleReporter):
+class SlowEndReporter(RecordingReporter):
     """Telling the member a job ended takes a while (Discord is slow, or rate-limits the card edit)."""
 
     def __init__(self) -> None:
@@ -215,7 +215,7 @@ async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
         await store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
         # as if killed with the request on the wire:
         await store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
-        reporter = ConsoleReporter()
+        reporter = RecordingReporter()
         runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
         await runner.start()
         try:
