@@ -241,7 +241,7 @@ def migrate_to_postgres(settings: Settings, source: Path | None) -> int:
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
     from .core import media
     from .core.engine import Engine
-    from .core.reporting import ConsoleReporter
+    from .core.reporting import ConsoleReporter, cli_error
 
     if len(args.prompt.strip()) == 0 or len(args.prompt) > 2000:
         print("The prompt must be 1 to 2000 characters.", file=sys.stderr)
@@ -257,7 +257,10 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     last_frame = getattr(args, "last_frame", None)
     problem = refusal(getattr(args, "model", DEFAULT_MODEL), args.image is not None, last_frame is not None)
     if problem:
-        print(problem.replace("`image`", "--image").replace("`last_frame`", "--last-frame"), file=sys.stderr)
+        print(
+            str(problem).replace("`image`", "--image").replace("`last_frame`", "--last-frame"),
+            file=sys.stderr,
+        )
         return 2
     image = last = None
     for path in (args.image, last_frame):
@@ -296,7 +299,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
         )
         job, decision = await runner.submit(request)
         if job is None:
-            print(decision.message, file=sys.stderr)
+            print(str(decision.message), file=sys.stderr)
             return 1
         runner.start_job(job.id)
         try:
@@ -308,7 +311,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 1
     if job.state != JobState.DELIVERED:
-        print(job.error or f"The job ended as {job.state}.", file=sys.stderr)
+        print(cli_error(job), file=sys.stderr)
         return 1
     print(f"Done in {time.monotonic() - started:.0f} s.")
     return 0

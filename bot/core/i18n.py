@@ -135,9 +135,16 @@ def literal(text: str) -> Text:
 
 def join(*parts: Param, sep: str = " ") -> Text:
     """Parts shown one after the other with `sep` between them, each rendered in the reader's language."""
-    names = [f"p{i}" for i in range(len(parts))]
-    template = sep.join("{" + n + "}" for n in names)
-    return Text(_JOIN + template, tuple(zip(names, parts, strict=True)))
+    return Text(_JOIN + sep, tuple((f"p{i}", part) for i, part in enumerate(parts)))
+
+
+def without(text: Text, *dropped: Text) -> Text:
+    """`text` with the parts of a `join` that equal one of `dropped` left out: the command line, which
+    spends no member's credits, drops "Your credits were returned."."""
+    if not text.msgid.startswith(_JOIN):
+        return text
+    kept = [part for _name, part in text.params if part not in dropped]
+    return join(*kept, sep=text.msgid[len(_JOIN) :])
 
 
 _JOIN = "\x00join:"  # msgid prefix of a join: not for translation
@@ -153,8 +160,9 @@ def render(text: Text | str | None, locale: str | None = None) -> str:
     catalog = locale if locale in CATALOGS or locale == SOURCE_LOCALE else catalog_for(locale)
     translations = translations_for(catalog)
     if text.msgid.startswith(_JOIN):
-        template = text.msgid[len(_JOIN) :]
-    elif text.plural_msgid is not None:
+        sep = text.msgid[len(_JOIN) :]
+        return sep.join(_format(value, catalog) for _name, value in text.params)
+    if text.plural_msgid is not None:
         assert text.count is not None
         template = translations.ngettext(text.msgid, text.plural_msgid, text.count)
     else:

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from . import media, metrics, quota, redaction
-from .i18n import Text
+from .i18n import Text, _, join, plural
 from .models import (
     AT_NOVITA,
     RESTING_STATES,
@@ -45,10 +45,8 @@ from .models import (
 from .novita import (
     GenerationRequest,
     NovitaClient,
-    NovitaConnectionError,
     NovitaError,
     NovitaNoBalance,
-    NovitaRateLimited,
     TaskResult,
     TaskStatus,
 )
@@ -59,7 +57,13 @@ from .store import Store
 
 log = logging.getLogger("bot.jobs")
 
-REFUNDED = "Your credits were returned."
+REFUNDED = _("Your credits were returned.")
+TRY_AGAIN = _("Please try again.")
+TRY_AGAIN_IN_A_MINUTE = _("Try again in a minute.")
+CANCELLED_BY_REQUESTER = _("Cancelled by the requester.")
+LOST_CONTACT = _(
+    "We lost contact with the video service while sending your request, so we can't tell whether it started."
+)
 BALANCE_PAUSE = "no balance"  # the detail of a submit pause set because Novita's account is out of credit
 CLAIM_BATCH = 200  # unfinished jobs taken per claim query
 MAX_PREPARE_ATTEMPTS = 3  # image preparations begun for one job (each one a restart after a crash)
@@ -211,7 +215,10 @@ class JobRunner:
             return
         await self._fail(
             job,
-            f"The bot left trial mode before this simulated video was done, so it was stopped. {REFUNDED}",
+            join(
+                _("The bot left trial mode before this simulated video was done, so it was stopped."),
+                REFUNDED,
+            ),
             "simulated job found by a live runner; not sent to Novita",
         )
 
@@ -293,7 +300,7 @@ class JobRunner:
         else:
             self._claim_now.set()
 
-    async def cancel(self, job_id: int, reason: Text | str = "Cancelled by the requester.") -> Job | None:
+    async def cancel(self, job_id: int, reason: Text | str = CANCELLED_BY_REQUESTER) -> Job | None:
         """Cancel a job still waiting locally (accepted or queued), with a refund. None if too late.
 
         The cancel wins or loses in one conditional write: if the runner's `queued -> submitting` write
@@ -306,7 +313,7 @@ class JobRunner:
                 charge=ChargeState.REFUNDED,
                 detail=str(reason),
                 expect=(JobState.ACCEPTED, JobState.QUEUED),
-                error=f"{reason} {REFUNDED}",
+                error=join(reason, REFUNDED).dumps(),
                 finished_at=utcnow(),
             )
         except (InvalidTransition, KeyError):
@@ -429,7 +436,9 @@ class JobRunner:
                 JobState.UNDELIVERED,
                 detail=redaction.clip(repr(exc), 1000),
                 expect=(JobState.DELIVERING,),
-                error="Something went wrong while posting the video. It is kept; use /jobs to get it.",
+                error=_(
+                    "Something went wrong while posting the video. It is kept; use /jobs to get it."
+                ).dumps(),
             )
         else:
             job = await self._move(
@@ -438,7 +447,7 @@ class JobRunner:
                 charge=ChargeState.REFUNDED,
                 detail=redaction.clip(repr(exc), 1000),
                 expect=(job.state,),
-                error=f"Something went wrong on our side. {REFUNDED} Please try again.",
+                error=join(_("Something went wrong on our side."), REFUNDED, TRY_AGAIN).dumps(),
                 error_detail=redaction.clip(repr(exc), 500),
                 finished_at=utcnow(),
             )
@@ -461,16 +470,18 @@ class JobRunner:
         if job.id in self._settled and job.state in RESTING_STATES:
             self._settled.pop(job.id).set()
 
-    async def _fail(self, job: Job, error: str, detail: str | None = None, **fields: Any) -> Job:
+    async def _fail(self, job: Job, error: Text, detail: str | None = None, **fields: Any) -> Job:
+        """End the job with a refund. `error` is for the member (stored as a `Text`, shown in their language);
+        `detail` for moderators and the log."""
         job_log(job.id).warning("failed: %s | %s", error, detail or "")
         self._release_slot(job.id)
         job = await self._move(
             job.id,
             JobState.FAILED,
             charge=ChargeState.REFUNDED,
-            detail=redaction.clip(detail or error, 1000),
+            detail=redaction.clip(detail or str(error), 1000),
             expect=(job.state,),
-            error=error,
+            error=error.dumps(),
             error_detail=redaction.clip(detail or "", 2000) or None,
             finished_at=utcnow(),
             **fields,
@@ -484,13 +495,13 @@ class JobRunner:
         frames = [
             (field, url, raw, self.settings.images_dir / name, label)
             for field, url, raw, name, label in (
-                ("image_path", job.image_url, job.image_path, f"{job.id}.jpg", ""),
+                ("image_path", job.image_url, job.image_path, f"{job.id}.jpg", None),
                 (
                     "last_frame_path",
                     job.last_frame_url,
                     job.last_frame_path,
                     f"{job.id}-last.jpg",
-                    "Last frame: ",
+                    _("Last frame: {problem}"),
                 ),
             )
             if url or raw
@@ -502,8 +513,11 @@ class JobRunner:
                 # decoded, say): fail it rather than crash on every restart.
                 await self._fail(
                     job,
-                    f"This image stopped the bot each time it was opened, so it can't be used. {REFUNDED} "
-                    "Try a smaller image.",
+                    join(
+                        _("This image stopped the bot each time it was opened, so it can't be used."),
+                        REFUNDED,
+                        _("Try a smaller image."),
+                    ),
                     f"image preparation began {job.prepare_attempts} times without finishing",
                 )
                 return
@@ -512,7 +526,8 @@ class JobRunner:
             try:
                 await self._prepare_frame(url, raw, dest)
             except media.MediaError as exc:
-                await self._fail(job, f"{label}{exc.user_message} {REFUNDED}", str(exc))
+                problem = label.with_params(problem=exc.user_message) if label else exc.user_message
+                await self._fail(job, join(problem, REFUNDED), str(exc))
                 return
         for field, _url, _raw, dest, _label in frames:
             update[field] = str(dest)
@@ -529,7 +544,7 @@ class JobRunner:
         elif url:
             data = await media.download_image(self.http, url, origins=self.settings.image_origins)
         else:
-            raise media.ImageRejected("The image for this job was lost before it could be used.")
+            raise media.ImageRejected(_("The image for this job was lost before it could be used."))
         image = await media.normalise_image(data)
         await asyncio.to_thread(dest.write_bytes, image.jpeg)
         if raw is not None:
@@ -545,13 +560,14 @@ class JobRunner:
         log.warning("Novita account out of credit: submits pause for %.0f s", seconds)
         self._notify_queue_positions()
 
-    def queue_notice(self) -> str | None:
+    def queue_notice(self) -> Text | None:
         """One sentence for the cards of queued jobs while submits are paused, else None."""
         if self.paused_until is None or self.paused_until <= time.time():
             return None
-        return (
+        return _(
             "The server's video account is out of credit, so jobs are waiting; the moderators have been "
-            f"told. Next try <t:{int(self.paused_until)}:R>."
+            "told. Next try {when}.",
+            when=f"<t:{int(self.paused_until)}:R>",
         )
 
     # queued -> submitting -> submitted
@@ -657,14 +673,11 @@ class JobRunner:
         self._submitting.add(job.id)
         try:
             task_id = await self.novita.submit(self._generation_request(job, image_uri, end_image_uri))
-        except (NovitaRateLimited, NovitaConnectionError) as exc:
-            provably_unsent = isinstance(exc, NovitaRateLimited) or not exc.reached
-            if provably_unsent and not exc.maybe_created:
+        except NovitaError as exc:
+            if exc.safe_to_resend:  # it provably started nothing: queue it again, after Novita's pause
                 self._submit_failures[job.id] += 1
                 if self._submit_failures[job.id] <= 5:
-                    pause = getattr(exc, "retry_after", None) or min(
-                        60.0, 5.0 * self._submit_failures[job.id]
-                    )
+                    pause = exc.retry_after or min(60.0, 5.0 * self._submit_failures[job.id])
                     jlog.warning(
                         "submit refused (%s); back to the queue for %.1fs", type(exc).__name__, pause
                     )
@@ -680,18 +693,12 @@ class JobRunner:
                     )
                     await self._changed(job)
                     return
-            await self._fail(job, f"{exc.user_message} {REFUNDED}", f"{type(exc).__name__}: {exc.detail}")
-            return
-        except NovitaError as exc:
             if isinstance(exc, NovitaNoBalance):
                 await self.pause_for_balance()
             if exc.maybe_created:
-                msg = (
-                    "We lost contact with the video service while sending your request, so we can't tell "
-                    f"whether it started. {REFUNDED} Try again in a minute."
-                )
+                msg = join(LOST_CONTACT, REFUNDED, TRY_AGAIN_IN_A_MINUTE)
             else:
-                msg = f"{exc.user_message} {REFUNDED}"
+                msg = join(exc.user_message, REFUNDED)
             reason = f" {exc.reason}" if exc.reason else ""
             await self._fail(job, msg, f"{type(exc).__name__} status={exc.status}{reason} {exc.detail}")
             return
@@ -726,7 +733,14 @@ class JobRunner:
                 minutes = s.job_deadline_minutes
                 await self._fail(
                     job,
-                    f"The video took longer than {minutes:g} minutes, so we stopped waiting. {REFUNDED}",
+                    join(
+                        plural(
+                            "The video took longer than {count} minute, so we stopped waiting.",
+                            "The video took longer than {count} minutes, so we stopped waiting.",
+                            round(minutes),
+                        ),
+                        REFUNDED,
+                    ),
                     f"deadline passed in state {job.state} (task {job.task_id})",
                 )
                 return
@@ -745,7 +759,7 @@ class JobRunner:
                 if not result.videos:
                     await self._fail(
                         job,
-                        f"The video service finished but sent no video. {REFUNDED}",
+                        join(_("The video service finished but sent no video."), REFUNDED),
                         "TASK_STATUS_SUCCEED with an empty videos list",
                     )
                     return
@@ -756,11 +770,13 @@ class JobRunner:
                 await self._download(job, result)
                 return
             if result.status == TaskStatus.FAILED:
-                reason = result.reason.strip() or "no reason given"
+                reason = result.reason.strip()
+                if reason:  # Novita's own words, quoted exactly as written in every language
+                    said = _("The video service couldn't make this video: “{reason}”.", reason=reason)
+                else:
+                    said = _("The video service couldn't make this video and gave no reason.")
                 await self._fail(
-                    job,
-                    f"The video service couldn't make this video: “{reason}”. {REFUNDED}",
-                    f"{result.raw_status}: {reason}",
+                    job, join(said, REFUNDED), f"{result.raw_status}: {reason or 'no reason given'}"
                 )
                 return
 
@@ -791,7 +807,7 @@ class JobRunner:
         try:
             result = await self.novita.get_result(job.task_id)
         except NovitaError as exc:
-            await self._fail(job, f"We couldn't fetch the finished video. {REFUNDED}", exc.detail)
+            await self._fail(job, join(_("We couldn't fetch the finished video."), REFUNDED), exc.detail)
             return
         await self._download(job, result)
 
@@ -829,7 +845,7 @@ class JobRunner:
             await self._changed(job)
             await self._deliver(job)
             return
-        await self._fail(job, f"We couldn't download the finished video. {REFUNDED}", last_error)
+        await self._fail(job, join(_("We couldn't download the finished video."), REFUNDED), last_error)
 
     async def _step_delivering(self, job: Job) -> None:
         await self._deliver(job)
@@ -843,7 +859,7 @@ class JobRunner:
                 JobState.UNDELIVERED,
                 detail="video file missing",
                 expect=(JobState.DELIVERING,),
-                error="The video file was lost before it could be posted.",
+                error=_("The video file was lost before it could be posted.").dumps(),
             )
             await self._ended(job)
             return
@@ -857,7 +873,7 @@ class JobRunner:
                 JobState.UNDELIVERED,
                 detail=redaction.clip(exc.detail, 1000) or None,
                 expect=(JobState.DELIVERING,),
-                error=exc.user_message,
+                error=exc.user_message.dumps(),
                 error_detail=redaction.clip(exc.detail, 2000) or None,
             )
             await self._ended(job)
@@ -885,8 +901,11 @@ class JobRunner:
         """Found at start: the submit may have reached Novita (and been paid). Never send it again."""
         await self._fail(
             job,
-            "The bot restarted while sending your request, so we can't tell whether it started. "
-            f"{REFUNDED} Please try again.",
+            join(
+                _("The bot restarted while sending your request, so we can't tell whether it started."),
+                REFUNDED,
+                TRY_AGAIN,
+            ),
             "interrupted between submit and storing the task id; not re-submitted",
         )
 

@@ -13,11 +13,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .i18n import Text, _, join
 from .settings import DURATIONS, RESOLUTIONS
 from .video_models import MODEL_KEYS
 
-FLAG_HELP = (
-    "Use --duration 6|10, --resolution 768P|1080P, --no-expansion or --model " + "|".join(MODEL_KEYS) + "."
+FLAG_HELP = _(
+    "Use --duration 6|10, --resolution 768P|1080P, --no-expansion or --model {models}.",
+    models="|".join(MODEL_KEYS),
 )
 _DASHES = ("--", "—", "–")  # phones turn -- into these
 _FLAG = re.compile(r"^(--|—|–)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$")
@@ -43,7 +45,7 @@ class MentionRequest:
     duration: int = 6
     resolution: str = "768P"
     prompt_expansion: bool = True
-    error: str | None = None  # one sentence for the member when the flags can't be read
+    error: Text | None = None  # one sentence for the member when the flags can't be read
     model: str | None = None  # None: the server's default model
 
 
@@ -94,29 +96,35 @@ def parse_mention(content: str, bot_id: int, role_ids: Iterable[int] = ()) -> Me
             i += 1
             continue
         if name is None:
-            return MentionRequest(prompt="", error=f"I don't know the flag --{match.group(2)}. {FLAG_HELP}")
+            return MentionRequest(
+                prompt="", error=join(_("I don't know the flag --{flag}.", flag=match.group(2)), FLAG_HELP)
+            )
         value = match.group(3)
         if name in _NEEDS_VALUE and value is None:
             if i + 2 >= len(parts) or not parts[i + 2]:
-                return MentionRequest(prompt="", error=f"The --{name} flag needs a value. {FLAG_HELP}")
+                return MentionRequest(
+                    prompt="", error=join(_("The --{flag} flag needs a value.", flag=name), FLAG_HELP)
+                )
             value = parts[i + 2]
             i += 2
         i += 1
         if name == "duration":
             seconds = _duration(value or "")
             if seconds is None:
-                return MentionRequest(prompt="", error="The --duration flag takes 6 or 10 (seconds).")
+                return MentionRequest(prompt="", error=_("The --duration flag takes 6 or 10 (seconds)."))
             settings["duration"] = seconds
         elif name == "resolution":
             resolution = _resolution(value or "")
             if resolution is None:
-                return MentionRequest(prompt="", error="The --resolution flag takes 768P or 1080P.")
+                return MentionRequest(prompt="", error=_("The --resolution flag takes 768P or 1080P."))
             settings["resolution"] = resolution
         elif name == "model":
             model = _model(value or "")
             if model is None:
                 choices = ", ".join(MODEL_KEYS)
-                return MentionRequest(prompt="", error=f"The --model flag takes one of {choices}.")
+                return MentionRequest(
+                    prompt="", error=_("The --model flag takes one of {models}.", models=choices)
+                )
             settings["model"] = model
         else:
             settings["prompt_expansion"] = False

@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import aiohttp
 
 from . import metrics, redaction, video_models
+from .errors import UserFacingError
+from .i18n import Text, _
 
 log = logging.getLogger("bot.novita")
 
@@ -116,15 +118,18 @@ def _is_http(value: str | None) -> bool:
 # Errors ---------------------------------------------------------------------------------------------------
 
 
-class NovitaError(Exception):
+class NovitaError(UserFacingError):
     """An HTTP call to Novita failed (as opposed to a task that ran and FAILED, which is a TaskResult).
 
     `detail` is for moderators and logs (server message or truncated body, never the API key);
-    `user_message` is one or two plain sentences for a Discord member. `maybe_created` is True when a
-    submit may have created a task (and a charge) despite the error: such a submit must not be re-sent.
+    `user_message` is one or two plain sentences for a Discord member (the class's default unless given).
+    `maybe_created` is True when a submit may have created a task (and a charge) despite the error.
+    `safe_to_resend` says whether the request provably did not start a task, so it may be sent again, and
+    `retry_after` how long Novita asked us to wait (None: it did not say), so the runner needs to know no
+    subclass.
     """
 
-    default_user_message: ClassVar[str] = (
+    default_user_message: ClassVar[Text] = _(
         "Something went wrong talking to the video service. Please try again later."
     )
     #: True for failures that may go away on their own (rate limits, overload, timeouts, bad gateways).
@@ -132,23 +137,31 @@ class NovitaError(Exception):
 
     def __init__(
         self,
+        user_message: Text | None = None,
         detail: str = "",
         *,
         status: int | None = None,
         reason: str | None = None,
         request_id: str | None = None,
-        user_message: str | None = None,
         maybe_created: bool = False,
         operation: str = "request",
+        retry_after: float | None = None,
     ) -> None:
-        self.detail = detail
         self.status = status
         self.reason = reason
         self.request_id = request_id
-        self.user_message = user_message or self.default_user_message
         self.maybe_created = maybe_created
         self.operation = operation
-        super().__init__(self._summary())
+        self.retry_after = retry_after
+        super().__init__(user_message or self.default_user_message, detail)
+
+    @property
+    def safe_to_resend(self) -> bool:
+        """The request provably started no task: sending it again cannot pay twice."""
+        return False
+
+    def __str__(self) -> str:
+        return self._summary()
 
     def _summary(self) -> str:
         parts = [f"Novita {self.operation} failed"]
@@ -167,28 +180,28 @@ class NovitaError(Exception):
 
 
 class NovitaBadRequest(NovitaError):
-    default_user_message = (
+    default_user_message = _(
         "The video service refused the request as invalid. "
         "Check the prompt, settings and image, then try again."
     )
 
 
 class NovitaAuthError(NovitaError):
-    default_user_message = (
+    default_user_message = _(
         "The video service rejected the bot's API key, so no videos can be made for now. "
         "The moderators have been told."
     )
 
 
 class NovitaForbidden(NovitaError):
-    default_user_message = (
+    default_user_message = _(
         "The video service refused access to this model. "
         "The bot's operator needs to check the Novita account."
     )
 
 
 class NovitaNoBalance(NovitaForbidden):
-    default_user_message = (
+    default_user_message = _(
         "The server's video account is out of credit, so no videos can be made for now. "
         "The moderators have been told."
     )
@@ -197,52 +210,65 @@ class NovitaNoBalance(NovitaForbidden):
 class NovitaContentRefused(NovitaBadRequest):
     """Novita's content rules refused the prompt (ILLEGAL_PROMPT) or the image (ILLEGAL_IMAGE_CONTENT)."""
 
-    default_user_message = "Novita's content rules refused this request. Change it and try again."
+    default_user_message = _("Novita's content rules refused this request. Change it and try again.")
 
 
 class NovitaAccountProblem(NovitaForbidden):
     """The account needs the operator (API_NOT_ALLOWED, NEED_REAL_NAME_VERIFY, BILLING_AUTH_FAILED)."""
 
-    default_user_message = (
+    default_user_message = _(
         "The video service can't be used with the bot's account right now. The moderators have been told."
     )
 
 
 class NovitaNotFound(NovitaError):
-    default_user_message = "The video service no longer knows this task."
+    default_user_message = _("The video service no longer knows this task.")
 
 
 class NovitaRateLimited(NovitaError):
-    default_user_message = "The video service is receiving too many requests. Please try again in a minute."
+    default_user_message = _(
+        "The video service is receiving too many requests. Please try again in a minute."
+    )
     transient = True
 
-    def __init__(self, detail: str = "", *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail, **kwargs)
+    @property
+    def safe_to_resend(self) -> bool:  # a 429 is an answer before any work: no task was created
+        return not self.maybe_created
 
 
 class NovitaServerError(NovitaError):
-    default_user_message = "The video service is having trouble right now. Please try again in a few minutes."
-    transient = True
-
-
-class NovitaTimeout(NovitaError):
-    default_user_message = "The video service did not answer in time. Please try again in a few minutes."
+    default_user_message = _(
+        "The video service is having trouble right now. Please try again in a few minutes."
+    )
     transient = True
 
 
 class NovitaConnectionError(NovitaError):
-    default_user_message = "The bot could not reach the video service. Please try again in a few minutes."
+    default_user_message = _("The bot could not reach the video service. Please try again in a few minutes.")
     transient = True
 
-    def __init__(self, detail: str = "", *, reached: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, user_message: Text | None = None, detail: str = "", *, reached: bool = True, **kwargs: Any
+    ) -> None:
         # `reached` is False only when the request provably never left (connection refused, DNS failure).
         self.reached = reached
-        super().__init__(detail, **kwargs)
+        super().__init__(user_message, detail, **kwargs)
+
+    @property
+    def safe_to_resend(self) -> bool:
+        return not self.reached and not self.maybe_created
+
+
+class NovitaTimeout(NovitaConnectionError):
+    """No answer in time: a connection error like the others (it may or may not have reached Novita)."""
+
+    default_user_message = _("The video service did not answer in time. Please try again in a few minutes.")
 
 
 class NovitaMalformedResponse(NovitaError):
-    default_user_message = "The video service sent an answer the bot could not read. Please try again later."
+    default_user_message = _(
+        "The video service sent an answer the bot could not read. Please try again later."
+    )
     transient = True
 
 
@@ -311,13 +337,13 @@ def parse_task_result(payload: object, task_id: str) -> TaskResult:
     Raises NovitaMalformedResponse when the document has no `task` object or no string `status`.
     """
     if not isinstance(payload, Mapping):
-        raise NovitaMalformedResponse("task-result answer is not a JSON object", operation="poll")
+        raise NovitaMalformedResponse(detail="task-result answer is not a JSON object", operation="poll")
     task = payload.get("task")
     if not isinstance(task, Mapping):
-        raise NovitaMalformedResponse("task-result answer has no 'task' object", operation="poll")
+        raise NovitaMalformedResponse(detail="task-result answer has no 'task' object", operation="poll")
     raw_status = task.get("status")
     if not isinstance(raw_status, str):
-        raise NovitaMalformedResponse("task-result answer has no 'task.status'", operation="poll")
+        raise NovitaMalformedResponse(detail="task-result answer has no 'task.status'", operation="poll")
     reason = task.get("reason")
     eta = _to_float(task.get("eta"))
     progress = _to_float(task.get("progress_percent"))
@@ -386,8 +412,8 @@ def _parse_error_body(body: bytes) -> _ErrorBody:
 
 # Novita's documented error reasons that need their own answer, whatever the HTTP status they come with.
 _CONTENT_REASONS = {
-    "ILLEGAL_PROMPT": "Novita's content rules refused the prompt. Change the wording and try again.",
-    "ILLEGAL_IMAGE_CONTENT": "Novita's content rules refused the image. Try a different picture.",
+    "ILLEGAL_PROMPT": _("Novita's content rules refused the prompt. Change the wording and try again."),
+    "ILLEGAL_IMAGE_CONTENT": _("Novita's content rules refused the image. Try a different picture."),
 }
 _BALANCE_REASONS = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "NOT_ENOUGH_BALANCE"})
 # What the operator must do, for the moderators and the log (never shown to members as such).
@@ -419,13 +445,13 @@ def _by_reason(reason: str | None, detail: str, common: dict[str, Any]) -> Novit
     if action:  # first, so the cut to the detail limit never drops the action
         detail = redaction.clip(f"operator: {action} — {detail}", _DETAIL_LIMIT)
     if key in _BALANCE_REASONS:
-        return NovitaNoBalance(detail, **common)
+        return NovitaNoBalance(detail=detail, **common)
     if key in _CONTENT_REASONS:
-        return NovitaContentRefused(detail, user_message=_CONTENT_REASONS[key], **common)
+        return NovitaContentRefused(_CONTENT_REASONS[key], detail, **common)
     if key in _KEY_REASONS:
-        return NovitaAuthError(detail, **common)
+        return NovitaAuthError(detail=detail, **common)
     if key in _ACCOUNT_REASONS:
-        return NovitaAccountProblem(detail, **common)
+        return NovitaAccountProblem(detail=detail, **common)
     return None
 
 
@@ -598,27 +624,33 @@ class NovitaClient:
         except aiohttp.ConnectionTimeoutError as exc:
             # Timed out before a connection existed (including waiting for a pooled one): nothing was sent.
             raise NovitaTimeout(
-                redaction.redact(f"connecting to Novita timed out: {exc}"), operation=operation
+                detail=redaction.redact(f"connecting to Novita timed out: {exc}"),
+                reached=False,
+                operation=operation,
             ) from None
         except TimeoutError:
             raise NovitaTimeout(
-                f"no answer within {self._timeout.total:g} s", maybe_created=is_submit, operation=operation
+                detail=f"no answer within {self._timeout.total:g} s",
+                maybe_created=is_submit,
+                operation=operation,
             ) from None
         except aiohttp.ClientSSLError as exc:
             # The host answered but TLS failed before the request was sent: no task, and no point retrying.
             raise NovitaConnectionError(
-                redaction.redact(f"TLS failure: {exc}"), reached=True, operation=operation
+                detail=redaction.redact(f"TLS failure: {exc}"), reached=True, operation=operation
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise NovitaConnectionError(
-                redaction.redact(f"could not connect: {exc}"), reached=False, operation=operation
+                detail=redaction.redact(f"could not connect: {exc}"), reached=False, operation=operation
             ) from None
         except aiohttp.InvalidURL as exc:
-            raise NovitaError(redaction.redact(f"invalid Novita URL: {exc}"), operation=operation) from None
+            raise NovitaError(
+                detail=redaction.redact(f"invalid Novita URL: {exc}"), operation=operation
+            ) from None
         except aiohttp.ClientError as exc:
             # Reset, disconnect or broken payload after the request was (at least partly) sent.
             raise NovitaConnectionError(
-                redaction.redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
+                detail=redaction.redact(f"connection failed after sending: {type(exc).__name__}: {exc}"),
                 reached=True,
                 maybe_created=is_submit,
                 operation=operation,
@@ -631,7 +663,7 @@ class NovitaClient:
             return json.loads(response.body)
         except ValueError:
             raise NovitaMalformedResponse(
-                redaction.redact(
+                detail=redaction.redact(
                     f"invalid JSON ({len(response.body)} bytes): {self._excerpt(response.body)}"
                 ),
                 status=response.status,
@@ -645,7 +677,7 @@ class NovitaClient:
         task_id = payload.get("task_id") if isinstance(payload, Mapping) else None
         if not isinstance(task_id, str) or not task_id.strip():
             raise NovitaMalformedResponse(
-                redaction.redact(f"answer has no task_id: {self._excerpt(response.body)}"),
+                detail=redaction.redact(f"answer has no task_id: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 maybe_created=True,
@@ -660,7 +692,7 @@ class NovitaClient:
             return parse_task_result(payload, task_id)
         except NovitaMalformedResponse as exc:
             raise NovitaMalformedResponse(
-                redaction.redact(f"{exc.detail}: {self._excerpt(response.body)}"),
+                detail=redaction.redact(f"{exc.detail}: {self._excerpt(response.body)}"),
                 status=response.status,
                 request_id=response.request_id,
                 operation="poll",
@@ -683,28 +715,30 @@ class NovitaClient:
         if status == 400:
             shown = common["reason"]
             said = f" ({shown})" if shown and shown != "INVALID_REQUEST_BODY" else ""
-            return NovitaBadRequest(
-                detail,
-                user_message=f"The video service refused the request as invalid{said}. "
-                "Check the prompt, settings and image, then try again.",
-                **common,
-            )
+            if said:
+                refused = _(
+                    "The video service refused the request as invalid ({reason}). Check the prompt, settings "
+                    "and image, then try again.",
+                    reason=shown,
+                )
+                return NovitaBadRequest(refused, detail, **common)
+            return NovitaBadRequest(detail=detail, **common)
         if status == 401:
-            return NovitaAuthError(detail, **common)
+            return NovitaAuthError(detail=detail, **common)
         if status == 402 or (status == 403 and ("balance" in balance_text or "insufficient" in balance_text)):
-            return NovitaNoBalance(detail, **common)
+            return NovitaNoBalance(detail=detail, **common)
         if status == 403:
-            return NovitaForbidden(detail, **common)
+            return NovitaForbidden(detail=detail, **common)
         if status == 404:
-            return NovitaNotFound(detail, **common)
+            return NovitaNotFound(detail=detail, **common)
         if status == 429:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is None:
                 retry_after = parsed.retry_after
-            return NovitaRateLimited(detail, retry_after=retry_after, **common)
+            return NovitaRateLimited(detail=detail, retry_after=retry_after, **common)
         if status >= 500:
-            return NovitaServerError(detail, maybe_created=operation == "submit", **common)
-        return NovitaError(detail, **common)
+            return NovitaServerError(detail=detail, maybe_created=operation == "submit", **common)
+        return NovitaError(detail=detail, **common)
 
     # Retry helpers --------------------------------------------------------------------------------------
 

@@ -45,9 +45,6 @@ def discord_time(dt: datetime, style: str = "R") -> str:
     return f"<t:{int(dt.timestamp())}:{style}>"
 
 
-PERIOD_WORDS = {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}
-
-
 @dataclass(frozen=True)
 class Policy:
     """The rules that apply to one member, resolved from defaults, server, roles and overrides."""
@@ -125,7 +122,7 @@ class Refusal(StrEnum):
 class Decision:
     ok: bool
     refusal: Refusal | None = None
-    message: str = ""
+    message: Text | str = ""
     retry_at: datetime | None = None
     left_after: int | None = None  # credits left in the period after this job (None = unlimited)
     policy: Policy | None = None
@@ -135,21 +132,29 @@ def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, 
     """May this member start a job costing `credits` / `cost_usd` now? One plain sentence when not."""
     _start, reset = period_window(policy.period, now)
     _month_start, month_end = period_window(Period.MONTH, now)
-    words = PERIOD_WORDS[policy.period]
+    msg: Text
     if policy.blocked:
-        msg = "You can't make videos on this server. Ask a moderator if you think that's a mistake."
+        msg = _("You can't make videos on this server. Ask a moderator if you think that's a mistake.")
         return Decision(False, Refusal.BLOCKED, msg, policy=policy)
     if policy.limit == 0 and usage.granted_credits == 0:
-        msg = "Video generation isn't enabled for you on this server. Ask a moderator for access."
+        msg = _("Video generation isn't enabled for you on this server. Ask a moderator for access.")
         return Decision(False, Refusal.NO_ACCESS, msg, policy=policy)
     if usage.user_active >= policy.user_max_concurrent:
-        msg = (
-            f"You already have {usage.user_active} videos in progress (the limit is "
-            f"{policy.user_max_concurrent}). Try again when one has finished."
+        msg = plural(
+            "You already have {active} videos in progress (the limit is {count}). Try again when one has "
+            "finished.",
+            "You already have {active} videos in progress (the limit is {count}). Try again when one has "
+            "finished.",
+            policy.user_max_concurrent,
+            active=usage.user_active,
         )
         return Decision(False, Refusal.USER_BUSY, msg, policy=policy)
     if usage.guild_active >= policy.guild_max_concurrent:
-        msg = f"This server already has {usage.guild_active} videos in progress. Try again in a few minutes."
+        msg = plural(
+            "This server already has {count} video in progress. Try again in a few minutes.",
+            "This server already has {count} videos in progress. Try again in a few minutes.",
+            usage.guild_active,
+        )
         return Decision(False, Refusal.GUILD_BUSY, msg, policy=policy)
     left: int | None = None
     if policy.limit is not None:
@@ -157,19 +162,27 @@ def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, 
         left = max(0, allowance - usage.used_credits)
         if credits > left:
             when = discord_time(reset)
+            remaining = wording.remaining(left, allowance, policy.period)
             if left == 0:
-                msg = f"You've used all {allowance} of your credits {words}. They reset {when}."
+                msg = _("You have {remaining}. Your credits reset {when}.", remaining=remaining, when=when)
             else:
-                msg = (
-                    f"This video needs {credits} credits and you have {left} left {words}. "
-                    f"Pick a shorter or 768P video, or wait until they reset {when}."
+                msg = plural(
+                    "This video needs {count} credit and you have {remaining}. "
+                    "Pick a shorter or 768P video, or wait until your credits reset {when}.",
+                    "This video needs {count} credits and you have {remaining}. "
+                    "Pick a shorter or 768P video, or wait until your credits reset {when}.",
+                    credits,
+                    remaining=remaining,
+                    when=when,
                 )
             return Decision(False, Refusal.QUOTA, msg, retry_at=reset, left_after=left, policy=policy)
         left -= credits
     if policy.budget_usd is not None and usage.guild_month_usd + cost_usd > policy.budget_usd + 1e-9:
-        msg = (
-            f"This server's monthly video budget (${policy.budget_usd:.2f}) would be passed by this video. "
-            f"It renews {discord_time(month_end)}; a moderator can raise it with /quota budget."
+        msg = _(
+            "This server's monthly video budget ({budget}) would be passed by this video. It renews {when}; "
+            "a moderator can raise it with /quota budget.",
+            budget=wording.money(policy.budget_usd),
+            when=discord_time(month_end),
         )
         return Decision(False, Refusal.BUDGET, msg, retry_at=month_end, policy=policy)
     return Decision(True, left_after=left, policy=policy)
@@ -320,12 +333,9 @@ class BudgetStatus:
     def left_usd(self) -> float:
         return max(0.0, self.budget_usd - self.spent_usd)
 
-    def summary(self) -> str:
-        source = " (the bot's default)" if self.default else ""
-        return (
-            f"${self.left_usd:.2f} of ${self.budget_usd:.2f}{source} left this month · "
-            f"renews {discord_time(self.renews_at)}"
-        )
+    def summary(self) -> Text:
+        """'$3.20 of $5.00 left this month · renews <t:…:R>'."""
+        return wording.budget_line(self.left_usd, self.budget_usd, self.renews_at, self.default)
 
 
 async def budget_status(

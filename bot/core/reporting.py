@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import UserFacingError
+from .i18n import without
 from .models import Job, JobState
 
 log = logging.getLogger("bot.jobs")  # a job's lines read as the runner's, wherever they are written
@@ -81,7 +82,16 @@ class ConsoleReporter:
         return self.out if self.out.suffix.lower() == ".mp4" else self.out / f"hailuo-{job.id}.mp4"
 
     async def job_ended(self, job: Job) -> None:
-        self.echo(f"job {job.id}: {job.state}: {job.error or ''}".rstrip(": "))
+        self.echo(f"job {job.id}: {job.state}")  # the caller says why, once (see `cli_error`)
+
+
+def cli_error(job: Job) -> str:
+    """Why a job did not deliver, for the operator at the command line: in English, and without the refund
+    sentence (the operator's own jobs spend no member's credits)."""
+    from .jobs import REFUNDED  # the runner imports this module
+
+    error = job.error_text
+    return str(without(error, REFUNDED)) if error is not None else f"The job ended as {job.state}."
 
 
 def _copy(src: Path, dst: Path) -> None:

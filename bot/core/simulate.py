@@ -355,7 +355,7 @@ def _decode(name: str, uri: str | None) -> bytes | None:
         image = None
     if not image:
         raise NovitaBadRequest(
-            f"{name} must be a data:image/(jpeg|png|webp);base64 URI",
+            detail=f"{name} must be a data:image/(jpeg|png|webp);base64 URI",
             status=400, reason="INVALID_IMAGE", operation="submit",
         )  # fmt: skip
     return image
@@ -384,7 +384,7 @@ def _validate(request: GenerationRequest) -> None:
     elif request.resolution == "1080P" and request.duration != 6:
         problem = "1080P is only available for 6-second videos; use 768P for 10 seconds."
     if problem:
-        raise NovitaBadRequest(problem, status=400, reason="INVALID_REQUEST_BODY", operation="submit")
+        raise NovitaBadRequest(detail=problem, status=400, reason="INVALID_REQUEST_BODY", operation="submit")
 
 
 def _document(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from .i18n import Text, _
 from .models import CAMERA_MOVES
 from .settings import DURATIONS, RESOLUTIONS
 
@@ -20,19 +21,23 @@ def visible_text(prompt: str) -> str:
     return "".join(ch for ch in prompt if unicodedata.category(ch) not in _INVISIBLE or ch in "\n\t").strip()
 
 
-def check_options(prompt: str, duration: object, resolution: object, camera: object = None) -> str | None:
+def check_options(prompt: str, duration: object, resolution: object, camera: object = None) -> Text | None:
     if not isinstance(prompt, str) or not visible_text(prompt):
-        return (
+        return _(
             "The prompt is empty. Describe the video you want, for example: “a red fox running through snow”."
         )
     if len(prompt) > MAX_PROMPT:
-        return f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT}. Shorten it and try again."
+        return _(
+            "The prompt is {length} characters; the limit is {limit}. Shorten it and try again.",
+            length=len(prompt),
+            limit=MAX_PROMPT,
+        )
     if duration not in DURATIONS:
-        return "Duration must be 6 or 10 seconds."
+        return _("Duration must be 6 or 10 seconds.")
     if resolution not in RESOLUTIONS:
-        return "Resolution must be 768P or 1080P."
+        return _("Resolution must be 768P or 1080P.")
     if resolution == "1080P" and duration == 10:
-        return "1080P is only available for 6-second videos. Choose 6 seconds, or 768P for 10 seconds."
+        return _("1080P is only available for 6-second videos. Choose 6 seconds, or 768P for 10 seconds.")
     if camera is not None and camera not in CAMERA_MOVES:
-        return "That camera move isn't one Hailuo knows. Pick one from the list."
+        return _("That camera move isn't one Hailuo knows. Pick one from the list.")
     return None

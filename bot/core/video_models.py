@@ -158,22 +158,32 @@ def names(keys: Iterable[str]) -> str:
 
 def refusal(
     key: str, has_image: bool, has_last_frame: bool, allowed: Iterable[str] | None = None
-) -> str | None:
+) -> Text | None:
     """Why this model can't serve this request here (one sentence), or None. Checked before anything
     is spent: Novita would refuse these with a 400, or the server has switched the model off."""
     model = MODELS.get(key)
     if model is None:
-        return f"There is no model called “{key[:40]}”. Choose {names(MODEL_KEYS)}."
+        return _("There is no model called “{key}”. Choose {models}.", key=key[:40], models=names(MODEL_KEYS))
     allowed = MODEL_KEYS if allowed is None else tuple(allowed)
     if key not in allowed:
-        return f"This server doesn't allow {model.name}. Choose {names(allowed)}, or ask a moderator."
+        return _(
+            "This server doesn't allow {model}. Choose {models}, or ask a moderator.",
+            model=model.name,
+            models=names(allowed),
+        )
     if has_last_frame and not has_image:
-        return "A last frame needs a first frame too: add `image` (the picture the video starts from)."
+        return _("A last frame needs a first frame too: add `image` (the picture the video starts from).")
     if has_last_frame and not model.last_frame:
         capable = names(k for k in allowed if MODELS[k].last_frame)
-        return f"{model.name} can't use a last frame. Remove `last_frame`, or choose {capable}."
+        return _(
+            "{model} can't use a last frame. Remove `last_frame`, or choose {models}.",
+            model=model.name,
+            models=capable,
+        )
     if model.image_required and not has_image:
-        return f"{model.name} needs an image to start from. Add `image`, or choose another model."
+        return _(
+            "{model} needs an image to start from. Add `image`, or choose another model.", model=model.name
+        )
     return None
 
 
@@ -194,7 +204,7 @@ def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, 
 
 def aspect_warning(
     first: tuple[int | None, int | None], last: tuple[int | None, int | None], tolerance: float = 0.10
-) -> str | None:
+) -> Text | None:
     """One sentence when the last frame's aspect ratio differs from the first's by more than `tolerance`
     (the video follows the first frame's), or None. Sizes are (width, height); unknown sizes pass."""
     (w1, h1), (w2, h2) = first, last
@@ -203,7 +213,9 @@ def aspect_warning(
     ratio = (w2 / h2) / (w1 / h1)
     if abs(ratio - 1) <= tolerance:
         return None
-    return (
-        f"Heads-up: the last frame ({w2}×{h2}) has a different shape from the first ({w1}×{h1}); the video "
-        "keeps the first frame's shape, so the last frame will be cropped or stretched to fit."
+    return _(
+        "Heads-up: the last frame ({last}) has a different shape from the first ({first}); the video keeps "
+        "the first frame's shape, so the last frame will be cropped or stretched to fit.",
+        last=f"{w2}×{h2}",
+        first=f"{w1}×{h1}",
     )
