@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from ..i18n import _, join
 from .errors import ImageRejected, VideoError, limit_mb
 from .files import cleanup_in_thread, remove_paths
 from .images import MAX_IMAGE_BYTES
@@ -30,7 +31,7 @@ def _redact(url: str) -> str:
 
 
 MAX_REDIRECTS = 3
-NOT_ON_DISCORD = (
+NOT_ON_DISCORD = _(
     "That image isn't stored on Discord, so I can't fetch it. Upload the image to Discord and try again."
 )
 
@@ -73,17 +74,18 @@ async def download_image(
     without `origins`, only from the URL's own origin. What the remote server answered (its status) goes to
     the log detail, never to the member: it would make the bot a probe of places it can reach.
     """
-    retry = "try uploading it again"
-    failed = f"Couldn't download the image; {retry}."
+    failed = _("Couldn't download the image. Try uploading it again.")
     allowed = tuple(origins) if origins is not None else tuple(filter(None, [_origin(url)]))
     too_big = ImageRejected(
-        f"That image is over {limit_mb(max_bytes)}; it must be smaller. "
-        "Try a smaller or more compressed image.",
+        _(
+            "That image is over {limit}; it must be smaller. Try a smaller or more compressed image.",
+            limit=limit_mb(max_bytes),
+        ),
         f"image download over {max_bytes} bytes from {_redact(url)}",
     )
     try:
         async with asyncio.timeout(timeout):
-            for _ in range(MAX_REDIRECTS + 1):
+            for _hop in range(MAX_REDIRECTS + 1):
                 if not image_url_allowed(url, allowed):
                     raise ImageRejected(NOT_ON_DISCORD, f"image URL off the allowed hosts: {_redact(url)}")
                 async with session.get(url, allow_redirects=False) as resp:
@@ -107,7 +109,8 @@ async def download_image(
         raise ImageRejected(failed, f"image download HTTP {exc.status} from {_redact(url)}") from exc
     except TimeoutError as exc:
         raise ImageRejected(
-            f"Couldn't download the image in time; {retry}.", f"image download timed out: {_redact(url)}"
+            _("Couldn't download the image in time. Try uploading it again."),
+            f"image download timed out: {_redact(url)}",
         ) from exc
     except aiohttp.ClientError as exc:
         raise ImageRejected(failed, f"image download failed: {_redact(url)}: {exc!r}") from exc
@@ -156,9 +159,10 @@ async def download_video(
     """
     part = dest.with_suffix(dest.suffix + ".part")
     where = _redact(url)
-    retry = "Try generating it again."
-    not_mp4 = "Novita sent something that isn't an MP4 video. " + retry
-    too_large = "The finished video is too large to handle."
+    retry = _("Try generating it again.")
+    not_mp4 = join(_("Novita sent something that isn't an MP4 video."), retry)
+    too_large = _("The finished video is too large to handle.")
+    link_expired = _("Couldn't download the finished video; the link may have expired.")
     f: IO[bytes] | None = None
     total = 0
     try:
@@ -168,8 +172,7 @@ async def download_video(
             ) as resp:
                 if resp.status != 200:
                     raise VideoError(
-                        f"Couldn't download the finished video (HTTP {resp.status}); the link may have "
-                        "expired. " + retry,
+                        join(link_expired, retry),
                         f"video download HTTP {resp.status} from {where}",
                     )
                 if resp.content_length is not None and resp.content_length > max_bytes:
@@ -202,17 +205,18 @@ async def download_video(
             await asyncio.to_thread(os.replace, part, dest)
         except aiohttp.ClientResponseError as exc:  # a session created with raise_for_status=True
             raise VideoError(
-                f"Couldn't download the finished video (HTTP {exc.status}); the link may have expired. "
-                + retry,
+                join(link_expired, retry),
                 f"video download HTTP {exc.status} from {where}",
             ) from exc
         except TimeoutError as exc:
             raise VideoError(
-                "Downloading the finished video took too long. " + retry, f"video download timed out: {where}"
+                join(_("Downloading the finished video took too long."), retry),
+                f"video download timed out: {where}",
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise VideoError(
-                "Couldn't download the finished video. " + retry, f"video download failed: {where}: {exc!r}"
+                join(_("Couldn't download the finished video."), retry),
+                f"video download failed: {where}: {exc!r}",
             ) from exc
     except BaseException:
         await cleanup_in_thread(_close_and_remove, f, part)

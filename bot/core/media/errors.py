@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserFacingError
+from ..i18n import Number, Text, _
 
 
 class MediaError(UserFacingError):
@@ -21,7 +22,7 @@ class FfmpegMissing(MediaError):
     """No working ffmpeg binary."""
 
 
-def limit_mb(n: int) -> str:
-    """A byte limit as members read it: "25 MB", "7.5 MB"."""
+def limit_mb(n: int) -> Text:
+    """A byte limit as members read it: "25 MB", "7.5 MB" (the decimal mark is the reader's)."""
     mb = n / (1024 * 1024)
-    return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
+    return _("{size} MB", size=Number(mb, 0 if mb == int(mb) else 1))

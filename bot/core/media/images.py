@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from ..i18n import Number, Text, _, join
 from .errors import ImageRejected, limit_mb
 from .png_bands import png_layout, png_reduced
 
@@ -32,7 +33,9 @@ MAX_IMAGE_PIXELS = 50_000_000  # the largest image accepted at all (7000 × 7000
 DECODE_BUDGET_BYTES = 64 * 1024 * 1024
 MAX_ASPECT = (5, 2)  # long side to short side at most 5:2, in either orientation (2:5 .. 5:2)
 
-_USE_INSTEAD = "use a JPG, PNG or WebP image"
+_ATTACH = _("Attach a JPG, PNG or WebP image.")
+NOT_A_PICTURE = _("That file isn't a picture the video service can use.")
+DAMAGED = _("That image is damaged or incomplete. Upload it again, or attach another JPG, PNG or WebP image.")
 
 
 # Image metadata (what Discord says about an attachment) --------------------------------------------
@@ -81,8 +84,12 @@ _EXTENSION_TYPES = {
 }
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
+def _megabytes(n: int) -> Text:
+    return _("{size} MB", size=Number(n / (1024 * 1024), 1))
+
+
+def _px(width: int, height: int) -> str:
+    return f"{width}×{height}"
 
 
 def _effective_type(meta: ImageMeta) -> str | None:
@@ -95,35 +102,46 @@ def _effective_type(meta: ImageMeta) -> str | None:
     return _EXTENSION_TYPES.get(ext)
 
 
-def _type_refusal(ctype: str | None) -> str:
+def _type_refusal(ctype: str | None) -> Text:
     if ctype is None:
-        return f"That file isn't a JPG, PNG or WebP image; {_USE_INSTEAD}."
+        return join(NOT_A_PICTURE, _ATTACH)
     name = _TYPE_NAMES.get(ctype)
     if name is None:
         sub = ctype.split("/", 1)[-1].removeprefix("x-").split("+", 1)[0]
         name = sub.upper() if ctype.startswith("image/") and sub else None
     if name is None:
-        return f"That file isn't a JPG, PNG or WebP image; {_USE_INSTEAD}."
-    return f"That file is a {name}; {_USE_INSTEAD}."
+        return join(NOT_A_PICTURE, _ATTACH)
+    return _named_refusal(name)
+
+
+def _named_refusal(name: str) -> Text:
+    return join(_("That file is a {kind}, which the video service can't use.", kind=name), _ATTACH)
 
 
 def _check_dimensions(width: int, height: int) -> None:
     """Short side over 300 px and aspect ratio within 2:5..5:2 (MAX_ASPECT; exact integer arithmetic)."""
     if width <= 0 or height <= 0:
-        raise ImageRejected(f"That image has no usable size; {_USE_INSTEAD}.", f"size {width}x{height}")
+        raise ImageRejected(join(_("That image has no usable size."), _ATTACH), f"size {width}x{height}")
     short = min(width, height)
     if short <= MIN_SHORT_SIDE:
         raise ImageRejected(
-            f"That image is {width}×{height} px; its short side must be over {MIN_SHORT_SIDE} px. "
-            "Try a larger image.",
+            _(
+                "That image is {size} px; its short side must be over {least} px. Try a larger image.",
+                size=_px(width, height),
+                least=MIN_SHORT_SIDE,
+            ),
             f"short side {short} <= {MIN_SHORT_SIDE}",
         )
     long, most = max(width, height), MAX_ASPECT  # long/short > 5/2  <=>  2*long > 5*short (exact)
     if most[1] * long > most[0] * short:
         ratios = f"{most[1]}:{most[0]} and {most[0]}:{most[1]}"
         raise ImageRejected(
-            f"That image is {width}×{height} px; its aspect ratio must be between {ratios}. "
-            "Crop it closer to square and try again.",
+            _(
+                "That image is {size} px; its aspect ratio must be between {ratios}. "
+                "Crop it closer to square and try again.",
+                size=_px(width, height),
+                ratios=ratios,
+            ),
             f"aspect {width}/{height} outside {ratios}",
         )
 
@@ -135,8 +153,7 @@ def check_image_metadata(meta: ImageMeta) -> None:
         raise ImageRejected(_type_refusal(ctype), f"type {meta.content_type!r} / {meta.filename!r}")
     if meta.size >= MAX_IMAGE_BYTES:
         raise ImageRejected(
-            f"That image is {_megabytes(meta.size)}; it must be under {limit_mb(MAX_IMAGE_BYTES)}. "
-            "Try a smaller or more compressed image.",
+            _too_large(meta.size),
             f"size {meta.size}",
         )
     if meta.width is not None and meta.height is not None:
@@ -228,11 +245,10 @@ def normalise_image_sync(
     DECODE_BUDGET_BYTES. Blocking (Pillow): call `normalise_image` from async code.
     """
     if not data:
-        raise ImageRejected(f"That file is empty; {_USE_INSTEAD}.", "empty image")
+        raise ImageRejected(join(_("That file is empty."), _ATTACH), "empty image")
     if len(data) >= MAX_IMAGE_BYTES:
         raise ImageRejected(
-            f"That image is {_megabytes(len(data))}; it must be under {limit_mb(MAX_IMAGE_BYTES)}. "
-            "Try a smaller or more compressed image.",
+            _too_large(len(data)),
             f"size {len(data)}",
         )
     try:
@@ -241,18 +257,12 @@ def normalise_image_sync(
         im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
     except UnidentifiedImageError as exc:
         name = _sniff_name(data)
-        message = (
-            f"That file is a {name}; {_USE_INSTEAD}."
-            if name
-            else f"That file isn't a readable JPG, PNG or WebP image; {_USE_INSTEAD}."
-        )
+        message = _named_refusal(name) if name else join(NOT_A_PICTURE, _ATTACH)
         raise ImageRejected(message, f"unidentified image ({name or 'unknown'})") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(_too_many_pixels(None, max_pixels), str(exc)) from exc
     except _DECODE_ERRORS as exc:
-        raise ImageRejected(
-            f"That image is damaged or incomplete; {_USE_INSTEAD}, or upload it again.", repr(exc)
-        ) from exc
+        raise ImageRejected(DAMAGED, repr(exc)) from exc
 
     with im:
         source_format = "JPEG" if im.format == "MPO" else str(im.format)
@@ -269,9 +279,7 @@ def normalise_image_sync(
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageRejected(_too_many_pixels(None, max_pixels), str(exc)) from exc
         except _DECODE_ERRORS as exc:
-            raise ImageRejected(
-                f"That image is damaged or incomplete; {_USE_INSTEAD}, or upload it again.", repr(exc)
-            ) from exc
+            raise ImageRejected(DAMAGED, repr(exc)) from exc
 
     if orientation in _EXIF_TRANSPOSE:
         picture = picture.transpose(_EXIF_TRANSPOSE[orientation])
@@ -286,16 +294,36 @@ def normalise_image_sync(
     rgb.save(out, "JPEG", **save_kw)
     jpeg = out.getvalue()
     if len(jpeg) >= MAX_IMAGE_BYTES:  # cannot happen at sane sizes; the limit is the API's
-        raise ImageRejected("That image is too detailed to send; try a smaller image.", f"jpeg {len(jpeg)}")
+        raise ImageRejected(
+            _("That image is too detailed to send. Try a smaller image."), f"jpeg {len(jpeg)}"
+        )
     return NormalisedImage(jpeg=jpeg, width=rgb.width, height=rgb.height, source_format=source_format)
 
 
-def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> str:
+def _too_large(size: int) -> Text:
+    return _(
+        "That image is {size}; it must be under {limit}. Try a smaller or more compressed image.",
+        size=_megabytes(size),
+        limit=limit_mb(MAX_IMAGE_BYTES),
+    )
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> Text:
     side = math.isqrt(max_pixels) // 100 * 100
-    shown = f"That image is {size[0]}×{size[1]} px" if size else "That image has"
-    return (
-        f"{shown}, too many pixels to process: the largest accepted is {max_pixels / 1e6:g} megapixels "
-        f"(about {side}×{side} px). Try a smaller image."
+    most, about = Number(max_pixels / 1e6, 0), _px(side, side)
+    if size is None:
+        return _(
+            "That image has too many pixels to process: the largest accepted is {most} megapixels (about "
+            "{about} px). Try a smaller image.",
+            most=most,
+            about=about,
+        )
+    return _(
+        "That image is {size} px, too many pixels to process: the largest accepted is {most} megapixels "
+        "(about {about} px). Try a smaller image.",
+        size=_px(*size),
+        most=most,
+        about=about,
     )
 
 
@@ -320,10 +348,15 @@ def _decode(
         if layout is None:  # a format (or PNG kind) that can only be decoded whole: too big for that
             most = DECODE_BUDGET_BYTES // _DECODE_COST.get(source_format, _DEFAULT_COST)
             side = math.isqrt(most) // 100 * 100
-            kind = "a WebP image" if source_format == "WEBP" else f"this kind of {source_format} image"
             raise ImageRejected(
-                f"That image is {width}×{height} px; {kind} can be at most {most / 1e6:.1f} megapixels here "
-                f"(about {side}×{side} px). Save it as a JPG, or make it smaller, and try again.",
+                _(
+                    "That image is {size} px; a {kind} image can be at most {most} megapixels here (about "
+                    "{about} px). Save it as a JPG, or make it smaller, and try again.",
+                    size=_px(width, height),
+                    kind="WebP" if source_format == "WEBP" else source_format,
+                    most=Number(most / 1e6, 1),
+                    about=_px(side, side),
+                ),
                 f"{source_format} {width}x{height} {im.mode}: over {DECODE_BUDGET_BYTES} bytes to decode",
             )
         # Reduced while decoded by a whole factor of at least 2, to no less than the target where that

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from ..i18n import _
 from .errors import FfmpegMissing, VideoError, limit_mb
 from .files import cleanup_in_thread, remove_paths
 
@@ -24,7 +25,7 @@ log = logging.getLogger("bot.media")
 
 
 # ffmpeg ----------------------------------------------------------------------------------------------
-_FFMPEG_MISSING = (
+_FFMPEG_MISSING = _(
     "Video processing isn't available on this bot right now (ffmpeg is missing); tell its operator."
 )
 _FFMPEG_HELP = (
@@ -95,7 +96,9 @@ async def run_ffmpeg(args: list[str], *, limit_s: float) -> tuple[int, str]:
         _resolve_ffmpeg.cache_clear()
         raise FfmpegMissing(_FFMPEG_MISSING, f"{_FFMPEG_HELP}. Cannot start {exe}: {exc!r}") from exc
     except OSError as exc:  # out of processes or file descriptors: not the binary's fault
-        raise VideoError("The video couldn't be processed right now; try again shortly.", repr(exc)) from exc
+        raise VideoError(
+            _("The video couldn't be processed right now. Try again shortly."), repr(exc)
+        ) from exc
     assert proc.stderr is not None
     try:
         async with asyncio.timeout(limit_s):
@@ -108,7 +111,7 @@ async def run_ffmpeg(args: list[str], *, limit_s: float) -> tuple[int, str]:
             await asyncio.shield(asyncio.wait_for(proc.wait(), 5))
         if isinstance(exc, TimeoutError):
             raise VideoError(
-                "Processing the video took too long.", f"ffmpeg timed out after {limit_s:.0f}s: {args!r}"
+                _("Processing the video took too long."), f"ffmpeg timed out after {limit_s:.0f}s: {args!r}"
             ) from exc
         raise
     return code, err.decode("utf-8", "replace")
@@ -155,7 +158,9 @@ def _parse_probe(stderr: str, size_bytes: int) -> VideoInfo:
                 video = (rest.split()[0].rstrip(","), int(size.group(1)), int(size.group(2)))
                 video_end = match.end()
     if duration is None or video is None:
-        raise VideoError("The video file is unreadable.", f"ffmpeg could not read it: {_last_lines(stderr)}")
+        raise VideoError(
+            _("The video file is unreadable."), f"ffmpeg could not read it: {_last_lines(stderr)}"
+        )
     hours, minutes, seconds = duration.groups()
     codec, width, height = video
     # A display rotation of ±90° (phone videos) makes the video show, and re-encode, the other way round.
@@ -178,11 +183,13 @@ async def probe_video(path: Path) -> VideoInfo:
     try:
         size_bytes = (await asyncio.to_thread(path.stat)).st_size
     except OSError as exc:
-        raise VideoError("The video file is missing.", f"cannot stat {path}: {exc!r}") from exc
-    _, stderr = await run_ffmpeg(["-i", _ff_path(path)], limit_s=_PROBE_TIMEOUT)  # exits 1: no output given
+        raise VideoError(_("The video file is missing."), f"cannot stat {path}: {exc!r}") from exc
+    _code, stderr = await run_ffmpeg(
+        ["-i", _ff_path(path)], limit_s=_PROBE_TIMEOUT
+    )  # exits 1: no output given
     info = _parse_probe(stderr, size_bytes)
     if info.duration_s <= 0:
-        raise VideoError("The video file is unreadable.", f"{path}: zero duration")
+        raise VideoError(_("The video file is unreadable."), f"{path}: zero duration")
     return info
 
 
@@ -217,7 +224,10 @@ def _choose_size(width: int, height: int, video_bps: float) -> tuple[int, int]:
 
 def _too_big(max_bytes: int, detail: str) -> VideoError:
     return VideoError(
-        f"The video is too large for this channel's {limit_mb(max_bytes)} upload limit, even compressed.",
+        _(
+            "The video is too large for this channel's {limit} upload limit, even compressed.",
+            limit=limit_mb(max_bytes),
+        ),
         detail,
     )
 
@@ -261,7 +271,7 @@ async def reencode_to_fit(
             code, stderr = await run_ffmpeg(args, limit_s=limit_s)
             if code != 0:
                 raise VideoError(
-                    "The video couldn't be compressed to fit this channel.",
+                    _("The video couldn't be compressed to fit this channel."),
                     f"ffmpeg exit {code} re-encoding {src}: {_last_lines(stderr)}",
                 )
             last_size = (await asyncio.to_thread(tmp.stat)).st_size
@@ -311,7 +321,7 @@ async def extract_last_frame(video: Path) -> bytes:
                 return data
             detail = f"ffmpeg exit {code}, window {window}: {_last_lines(stderr)}"
             log.debug("last frame of %s: %s", video, detail)
-        raise VideoError("Couldn't read the last frame of that video.", f"{video}: {detail}")
+        raise VideoError(_("Couldn't read the last frame of that video."), f"{video}: {detail}")
     finally:
         await cleanup_in_thread(remove_paths, (workdir,))
 
