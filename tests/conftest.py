@@ -108,7 +108,7 @@ class Env:
 
     async def run(self, request: JobRequest, within: float = 20) -> Job:
         job, decision = await self.runner.submit(request)
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
         self.runner.start_job(job.id)
         return await self.runner.wait_settled(job.id, within)
 

@@ -44,7 +44,7 @@ async def add_jobs(store: Store, settings: Settings, count: int) -> None:
     for i in range(count):
         request = JobRequest(guild_id=10, channel_id=5, user_id=100 + i, prompt=f"video {i}")
         job, decision = await quota.admit(store, settings, request)
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
 
 
 async def test_backup_while_the_bot_runs_restores_to_an_equal_database(

@@ -19,15 +19,15 @@ async def test_the_default_budget_refuses_what_would_pass_it(store: Store, setti
     settings.monthly_budget_usd = 0.60  # two 6 s 768P videos ($0.28 each) fit, a third does not
     for user in (1, 2):
         job, decision = await quota.admit(store, settings, request(user))
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
     job, decision = await quota.admit(store, settings, request(3))
     assert job is None
     assert decision.refusal == quota.Refusal.BUDGET
-    assert "monthly video budget ($0.60)" in decision.message
+    assert "monthly video budget ($0.60)" in str(decision.message)
     status = await quota.budget_status(store, GUILD, settings=settings)
     assert status is not None
     assert status.default
-    assert "(the bot's default)" in status.summary()
+    assert "(the bot's default)" in str(status.summary())
 
 
 async def test_a_servers_own_budget_wins_and_removing_it_restores_the_default(
@@ -37,7 +37,7 @@ async def test_a_servers_own_budget_wins_and_removing_it_restores_the_default(
     await store.set_guild_settings(GUILD, 1, budget_usd=5.0)
     for user in (1, 2, 3):
         job, decision = await quota.admit(store, settings, request(user))
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
     status = await quota.budget_status(store, GUILD, settings=settings)
     assert status is not None
     assert (status.budget_usd, status.default) == (5.0, False)

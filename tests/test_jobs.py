@@ -70,8 +70,8 @@ async def test_image_from_a_url_is_downloaded_before_submitting(env: Env) -> Non
 async def test_bad_image_fails_before_any_request_with_a_refund(env: Env) -> None:
     job = await env.run(request(image_bytes=png(200, 900)))
     assert job.state == JobState.FAILED
-    assert "300 px" in (job.error or "")
-    assert "credits were returned" in (job.error or "")
+    assert "300 px" in (str(job.error_text) or "")
+    assert "credits were returned" in (str(job.error_text) or "")
     assert env.fake.submits == []
     assert await env.store.ledger_totals() == {"reserve": 1, "refund": 1}
 
@@ -82,7 +82,7 @@ async def test_failed_task_quotes_the_reason_and_refunds(env: Env) -> None:
     )
     job = await env.run(request())
     assert job.state == JobState.FAILED
-    assert "“Sensitive content detected”" in (job.error or "")
+    assert "“Sensitive content detected”" in (str(job.error_text) or "")
     assert job.charge_state == ChargeState.REFUNDED
     assert env.reporter.ended[-1].id == job.id
 
@@ -108,8 +108,8 @@ async def test_no_balance_is_a_plain_sentence(env: Env) -> None:
     env.fake.no_balance = True
     job = await env.run(request())
     assert job.state == JobState.FAILED
-    assert "test-novita-key" not in (job.error or "") + (job.error_detail or "")
-    assert "credits were returned" in (job.error or "")
+    assert "test-novita-key" not in (str(job.error_text) or "") + (job.error_detail or "")
+    assert "credits were returned" in (str(job.error_text) or "")
 
 
 async def test_deadline_ends_a_never_finishing_task_with_a_refund(env: Env) -> None:
@@ -117,7 +117,7 @@ async def test_deadline_ends_a_never_finishing_task_with_a_refund(env: Env) -> N
     env.fake.script(Timeline(queued_s=0.05, processing_s=0.1, outcome="never"))
     job = await env.run(request())
     assert job.state == JobState.FAILED
-    assert "stopped waiting" in (job.error or "")
+    assert "stopped waiting" in (str(job.error_text) or "")
     assert job.charge_state == ChargeState.REFUNDED
 
 
@@ -222,7 +222,7 @@ async def test_the_end_of_a_job_is_reported_in_full_while_its_lease_is_renewed(
             await runner.stop(grace=0)
     [ended] = reporter.ended
     assert ended.state == JobState.FAILED
-    assert "Sensitive content" in (ended.error or "")
+    assert "Sensitive content" in (str(ended.error_text) or "")
 
 
 async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
@@ -245,7 +245,7 @@ async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
             await runner.stop(grace=0)
         assert job.state == JobState.FAILED
         assert job.charge_state == ChargeState.REFUNDED
-        assert "restarted" in (job.error or "")
+        assert "restarted" in (str(job.error_text) or "")
         assert fake.submits == []
         assert reporter.ended[0].id == job.id
 
@@ -452,8 +452,8 @@ async def test_an_image_whose_preparation_keeps_killing_the_process_fails_after_
     ended = await env.runner.wait_settled(job.id, 10)
     assert ended.state == JobState.FAILED
     assert ended.charge_state == ChargeState.REFUNDED
-    assert "credits were returned" in (ended.error or "")
-    assert "smaller image" in (ended.error or "")
+    assert "credits were returned" in (str(ended.error_text) or "")
+    assert "smaller image" in (str(ended.error_text) or "")
     assert env.fake.submits == []
 
 

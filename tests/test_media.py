@@ -144,7 +144,7 @@ def test_media_error_str_prefers_detail() -> None:
     assert str(MediaError("Try again.", "HTTP 503 from x")) == "HTTP 503 from x"
     err = ImageRejected("Use a PNG.")
     assert str(err) == "Use a PNG."
-    assert err.user_message == "Use a PNG."
+    assert str(err.user_message) == "Use a PNG."
     assert isinstance(err, MediaError)
     assert issubclass(VideoError, MediaError)
     assert issubclass(FfmpegMissing, MediaError)
@@ -185,20 +185,38 @@ def test_metadata_accepted(m: ImageMeta) -> None:
         (meta(width=1001, height=400), "aspect ratio must be between 2:5 and 5:2"),  # just wider than 5:2
         (meta(size=media.MAX_IMAGE_BYTES), "it must be under 20 MB"),
         (meta(size=30 * MiB), "That image is 30.0 MB; it must be under 20 MB."),
-        (meta("anim.gif", "image/gif"), "That file is a GIF; use a JPG, PNG or WebP image."),
-        (meta("pic.bmp", "image/bmp"), "That file is a BMP; use a JPG, PNG or WebP image."),
-        (meta("anim.gif", None), "That file is a GIF; use a JPG, PNG or WebP image."),
-        (meta("pic.bmp", "application/octet-stream"), "That file is a BMP; use a JPG, PNG or WebP image."),
+        (
+            meta("anim.gif", "image/gif"),
+            "That file is a GIF, which the video service can't use. Attach a JPG, PNG or WebP image.",
+        ),
+        (
+            meta("pic.bmp", "image/bmp"),
+            "That file is a BMP, which the video service can't use. Attach a JPG, PNG or WebP image.",
+        ),
+        (
+            meta("anim.gif", None),
+            "That file is a GIF, which the video service can't use. Attach a JPG, PNG or WebP image.",
+        ),
+        (
+            meta("pic.bmp", "application/octet-stream"),
+            "That file is a BMP, which the video service can't use. Attach a JPG, PNG or WebP image.",
+        ),
         (meta("pic.png", "image/gif"), "That file is a GIF"),  # the content type wins over the name
-        (meta("notes.txt", "text/plain"), "isn't a JPG, PNG or WebP image"),
-        (meta("noext", None), "isn't a JPG, PNG or WebP image"),
+        (
+            meta("notes.txt", "text/plain"),
+            "That file isn't a picture the video service can use. Attach a JPG, PNG or WebP image.",
+        ),
+        (
+            meta("noext", None),
+            "That file isn't a picture the video service can use. Attach a JPG, PNG or WebP image.",
+        ),
         (meta("shot.heic", "image/heic"), "That file is a HEIC"),
     ],
 )
 def test_metadata_refused(m: ImageMeta, expected: str) -> None:
     with pytest.raises(ImageRejected) as info:
         check_image_metadata(m)
-    assert expected in info.value.user_message
+    assert expected in str(info.value.user_message)
 
 
 def test_metadata_check_is_instant() -> None:
@@ -231,7 +249,10 @@ def test_wrong_real_format_refused_whatever_the_name(fmt: str, name: str) -> Non
     check_image_metadata(meta("innocent.png", "image/png", len(data), 500, 400))  # the metadata lies
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(data)
-    assert f"That file is a {name}; use a JPG, PNG or WebP image." == info.value.user_message
+    assert (
+        f"That file is a {name}, which the video service can't use. Attach a JPG, PNG or WebP image."
+        == str(info.value.user_message)
+    )
 
 
 def half(data: bytes) -> bytes:
@@ -262,7 +283,7 @@ def _corrupt_png() -> bytes:
 def test_corrupt_or_truncated_refused(data: bytes) -> None:
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(data)
-    assert info.value.user_message  # a sentence for the member, not a traceback
+    assert str(info.value.user_message)  # a sentence for the member, not a traceback
 
 
 @pytest.mark.parametrize(
@@ -276,7 +297,7 @@ def test_decompression_bomb_refused_quickly(width: int, height: int, bit_depth: 
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(bomb)
     assert time.perf_counter() - start < 0.5
-    assert "too many pixels" in info.value.user_message
+    assert "too many pixels" in str(info.value.user_message)
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -405,14 +426,14 @@ def test_an_image_that_can_only_be_decoded_whole_is_refused_past_the_memory_budg
 ) -> None:
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(data())
-    assert expected in info.value.user_message
-    assert "Save it as a JPG" in info.value.user_message
+    assert expected in str(info.value.user_message)
+    assert "Save it as a JPG" in str(info.value.user_message)
 
 
 def test_the_largest_size_accepted_is_named() -> None:
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(png_declaring(8000, 7000))
-    assert "the largest accepted is 50 megapixels (about 7000×7000 px)" in info.value.user_message
+    assert "the largest accepted is 50 megapixels (about 7000×7000 px)" in str(info.value.user_message)
 
 
 async def test_at_most_the_configured_number_of_images_are_prepared_at_once(
@@ -452,7 +473,7 @@ async def test_at_most_the_configured_number_of_images_are_prepared_at_once(
 def test_image_over_20mb_refused() -> None:
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(b"\xff\xd8\xff" + bytes(media.MAX_IMAGE_BYTES))
-    assert "under 20 MB" in info.value.user_message
+    assert "under 20 MB" in str(info.value.user_message)
 
 
 @pytest.mark.parametrize(
@@ -467,7 +488,7 @@ def test_image_over_20mb_refused() -> None:
 def test_real_dimensions_checked(size: tuple[int, int], expected: str) -> None:
     with pytest.raises(ImageRejected) as info:
         normalise_image_sync(image_bytes("PNG", size))
-    assert expected in info.value.user_message
+    assert expected in str(info.value.user_message)
 
 
 def test_exif_rotated_jpeg_comes_out_upright() -> None:
@@ -699,14 +720,14 @@ async def test_download_image_cap_stops_an_endless_stream(
     with pytest.raises(ImageRejected) as info:
         await download_image(session, f"{server.url}/endless/image_png", max_bytes=2 * MiB)
     assert time.perf_counter() - start < 5
-    assert "over 2 MB" in info.value.user_message
+    assert "over 2 MB" in str(info.value.user_message)
 
 
 async def test_download_image_404(server: LoopbackServer, session: aiohttp.ClientSession) -> None:
     with pytest.raises(ImageRejected) as info:
         await download_image(session, f"{server.url}/gone?sig=secret")
-    assert info.value.user_message.startswith("Couldn't download the image")
-    assert "try uploading it again" in info.value.user_message
+    assert str(info.value.user_message).startswith("Couldn't download the image")
+    assert "Try uploading it again" in str(info.value.user_message)
     assert "404" in info.value.detail
     assert "secret" not in info.value.detail  # signed query strings stay out of logs
 
@@ -717,8 +738,8 @@ async def test_the_member_is_never_told_what_the_remote_server_answered(
 ) -> None:
     with pytest.raises(ImageRejected) as info:
         await download_image(session, server.url + path)
-    assert not any(ch.isdigit() for ch in info.value.user_message)  # no status, no probing oracle
-    assert "hello" not in info.value.user_message
+    assert not any(ch.isdigit() for ch in str(info.value.user_message))  # no status, no probing oracle
+    assert "hello" not in str(info.value.user_message)
 
 
 async def test_image_fetches_follow_no_redirect_off_the_allowed_hosts(
@@ -737,7 +758,7 @@ async def test_image_fetches_follow_no_redirect_off_the_allowed_hosts(
         for origins in (None, [server.url]):
             with pytest.raises(ImageRejected) as info:
                 await download_image(session, off, origins=origins)
-            assert "isn't stored on Discord" in info.value.user_message
+            assert "isn't stored on Discord" in str(info.value.user_message)
         with pytest.raises(ImageRejected):
             await download_image(session, f"{other.url}/admin.png", origins=[server.url])
         assert hits == []
@@ -772,7 +793,7 @@ def test_images_come_only_from_discords_media_hosts(url: str, allowed: bool) -> 
 async def test_download_image_timeout(server: LoopbackServer, session: aiohttp.ClientSession) -> None:
     with pytest.raises(ImageRejected) as info:
         await download_image(session, f"{server.url}/slow", timeout=0.3)
-    assert "in time" in info.value.user_message
+    assert "in time" in str(info.value.user_message)
 
 
 async def test_download_image_connection_refused(session: aiohttp.ClientSession) -> None:
@@ -799,7 +820,7 @@ async def test_download_video_not_mp4(
 ) -> None:
     with pytest.raises(VideoError) as info:
         await download_video(session, f"{server.url}/expired.html", tmp_path / "r.mp4")
-    assert "isn't an MP4" in info.value.user_message
+    assert "isn't an MP4" in str(info.value.user_message)
     assert leftovers(tmp_path) == []
 
 
@@ -810,7 +831,7 @@ async def test_download_video_over_max_bytes(
     url = f"{server.url}/{route}" if route.startswith("endless") else f"{server.url}/{route}/v12.mp4"
     with pytest.raises(VideoError) as info:
         await download_video(session, url, tmp_path / "r.mp4", max_bytes=3 * MiB)
-    assert "too large" in info.value.user_message
+    assert "too large" in str(info.value.user_message)
     assert leftovers(tmp_path) == []
 
 
@@ -819,7 +840,7 @@ async def test_download_video_404(
 ) -> None:
     with pytest.raises(VideoError) as info:
         await download_video(session, f"{server.url}/gone", tmp_path / "r.mp4")
-    assert "HTTP 404" in info.value.user_message
+    assert "HTTP 404" in str(info.value.user_message)
     assert leftovers(tmp_path) == []
 
 
@@ -828,7 +849,7 @@ async def test_download_video_timeout(
 ) -> None:
     with pytest.raises(VideoError) as info:
         await download_video(session, f"{server.url}/stall.mp4", tmp_path / "r.mp4", timeout=0.5)
-    assert "too long" in info.value.user_message
+    assert "too long" in str(info.value.user_message)
     assert leftovers(tmp_path) == []
 
 
@@ -909,7 +930,7 @@ def test_ffmpeg_exe_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("FFMPEG_BINARY", str(tmp_path / "nope"))
     with pytest.raises(FfmpegMissing) as info:
         ffmpeg_exe()
-    assert "ffmpeg is missing" in info.value.user_message
+    assert "ffmpeg is missing" in str(info.value.user_message)
     assert "FFMPEG_BINARY" in info.value.detail  # the operator's instructions go to the log
 
 
@@ -1019,7 +1040,7 @@ async def test_reencode_downscales_hd_when_bitrate_is_low(tmp_path: Path) -> Non
 async def test_reencode_impossible_fit_raises(tmp_path: Path) -> None:
     with pytest.raises(VideoError) as info:
         await reencode_to_fit(sample_video(), tmp_path / "x.mp4", 20_000)
-    assert "upload limit" in info.value.user_message
+    assert "upload limit" in str(info.value.user_message)
     assert leftovers(tmp_path) == []
 
 
@@ -1044,7 +1065,7 @@ async def test_run_ffmpeg_timeout_kills_process() -> None:
     with pytest.raises(VideoError) as info:
         await media.run_ffmpeg(["-f", "lavfi", "-i", "testsrc", "-f", "null", "-"], limit_s=0.5)
     assert time.perf_counter() - start < 5
-    assert "took too long" in info.value.user_message
+    assert "took too long" in str(info.value.user_message)
     assert ffmpeg_children() == []
 
 

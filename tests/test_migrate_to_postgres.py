@@ -36,7 +36,7 @@ async def fill(path: Path, settings: Settings) -> list[int]:
             job, decision = await quota.admit(
                 store, settings, JobRequest(guild_id=10, channel_id=20, user_id=user, prompt=f"clip {user}")
             )
-            assert job is not None, decision.message
+            assert job is not None, str(decision.message)
             ids.append(job.id)
         path_to_done = (JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.PROCESSING,
                         JobState.DOWNLOADING, JobState.DELIVERING, JobState.DELIVERED)  # fmt: skip
@@ -88,7 +88,7 @@ async def test_a_sqlite_database_is_copied_whole_and_checked(
         job, decision = await quota.admit(
             store, settings, JobRequest(guild_id=10, channel_id=20, user_id=9, prompt="new")
         )
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
         assert job.id == max(ids) + 1
     finally:
         await store.close()

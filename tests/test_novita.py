@@ -94,7 +94,7 @@ def assert_secret_absent(exc: BaseException, secret: str = SECRET) -> None:
     assert secret not in repr(exc)
     assert isinstance(exc, NovitaError)
     assert secret not in exc.detail
-    assert secret not in exc.user_message
+    assert secret not in str(exc.user_message)
     assert secret not in (exc.reason or "")
 
 
@@ -321,8 +321,8 @@ async def test_no_balance(fake: FakeNovita, make_client: MakeClient) -> None:
     exc = info.value
     assert isinstance(exc, NovitaForbidden)
     assert (exc.status, exc.reason, exc.maybe_created) == (403, "NOT_ENOUGH_BALANCE", False)
-    assert "out of credit" in exc.user_message
-    assert "moderators have been told" in exc.user_message
+    assert "out of credit" in str(exc.user_message)
+    assert "moderators have been told" in str(exc.user_message)
     assert "operator: top up" in exc.detail
     assert "balance" in exc.detail.lower()
     assert not fake.tasks

@@ -41,7 +41,7 @@ async def test_novita_right_key_passes_without_creating_anything(
     novita: FakeNovita, http: aiohttp.ClientSession
 ) -> None:
     outcome = await check_novita(http, novita.base_url, novita.api_key)
-    assert outcome.ok, outcome.message
+    assert outcome.ok, str(outcome.message)
     assert novita.submits == []
     assert novita.poll_count(PROBE_TASK_ID) == 1
 
@@ -51,22 +51,22 @@ async def test_novita_wrong_key_is_named_and_not_echoed(
 ) -> None:
     outcome = await check_novita(http, novita.base_url, WRONG_KEY)
     assert not outcome.ok
-    assert "NOVITA_API_KEY" in outcome.message
-    assert "401" in outcome.message
-    assert WRONG_KEY not in outcome.message
+    assert "NOVITA_API_KEY" in str(outcome.message)
+    assert "401" in str(outcome.message)
+    assert WRONG_KEY not in str(outcome.message)
 
 
 async def test_novita_empty_balance_is_reported(novita: FakeNovita, http: aiohttp.ClientSession) -> None:
     novita.inject("poll", "status", status=403, reason="NOT_ENOUGH_BALANCE", message="Not enough balance.")
     outcome = await check_novita(http, novita.base_url, novita.api_key)
     assert not outcome.ok
-    assert "balance" in outcome.message
+    assert "balance" in str(outcome.message)
 
 
 async def test_novita_unreachable_is_reported(http: aiohttp.ClientSession) -> None:
     outcome = await check_novita(http, "http://127.0.0.1:9", "key", timeout=5)
     assert not outcome.ok
-    assert "Could not reach Novita" in outcome.message
+    assert "Could not reach Novita" in str(outcome.message)
 
 
 @pytest.fixture
@@ -78,15 +78,15 @@ async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDis
 
 async def test_discord_token_accepted(fake_discord: FakeDiscord) -> None:
     outcome = await check_discord(fake_discord.token)
-    assert outcome.ok, outcome.message
-    assert fake_discord.bot_user.username in outcome.message
+    assert outcome.ok, str(outcome.message)
+    assert fake_discord.bot_user.username in str(outcome.message)
 
 
 async def test_discord_token_refused(fake_discord: FakeDiscord) -> None:
     head = fake_discord.token.split(".")[0]
     outcome = await check_discord(f"{head}.wrong.token-value")
     assert not outcome.ok
-    assert "DISCORD_TOKEN" in outcome.message
+    assert "DISCORD_TOKEN" in str(outcome.message)
 
 
 @pytest.mark.parametrize("toggled", [False, True], ids=["portal off", "portal on"])
@@ -98,12 +98,12 @@ async def test_the_message_content_intent_is_read_from_the_application_flags(
         asked = await check_message_content_intent(fake.token, wanted=True)
         not_asked = await check_message_content_intent(fake.token, wanted=False)
         assert fake.requests_matching("GET", "/applications/@me")
-    assert not_asked.ok, not_asked.message  # without MESSAGE_CONTENT_INTENT either way is fine
-    assert ("granted but not asked for" if toggled else "not granted") in not_asked.message
-    assert asked.ok is toggled, asked.message
+    assert not_asked.ok, str(not_asked.message)  # without MESSAGE_CONTENT_INTENT either way is fine
+    assert ("granted but not asked for" if toggled else "not granted") in str(not_asked.message)
+    assert asked.ok is toggled, str(asked.message)
     if not toggled:
-        assert asked.message.startswith("MESSAGE_CONTENT_INTENT=true, but the application doesn't have")
-        assert "Bot → Privileged Gateway Intents → Message Content Intent" in asked.message
+        assert str(asked.message).startswith("MESSAGE_CONTENT_INTENT=true, but the application doesn't have")
+        assert "Bot → Privileged Gateway Intents → Message Content Intent" in str(asked.message)
 
 
 # The CLI, with discord.py pointed at the fake by the harness's sitecustomize patch -------------------------

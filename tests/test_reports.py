@@ -44,7 +44,7 @@ async def new_job(
         duration=duration, image_url=CDN, image_name="cat.png", interaction_token=TOKEN, application_id=5,
     )  # fmt: skip
     job, decision = await quota.admit(store, settings, request, now=now)
-    assert job is not None, decision.message
+    assert job is not None, str(decision.message)
     return job
 
 
@@ -110,10 +110,10 @@ async def test_report_totals_members_channels_and_undelivered(store: Store, rela
 
     embed = report_embed(report)
     fields = {f.name: f.value for f in embed.fields}
-    assert "**5 jobs** · 2 made · 1 failed · 1 cancelled" in fields["Totals"]
+    assert "5 videos · 2 made · 1 failed · 1 cancelled" in fields["Totals"]
     assert "$0.84" in fields["Totals"]
-    assert "1 job in progress ($0.28 reserved)" in fields["Totals"]
-    assert fields["Top members"].startswith("1. <@2> — 1 job · 1 made · $0.56")
+    assert "1 in progress ($0.28 reserved)" in fields["Totals"]
+    assert fields["Top members"].startswith("1. <@2> — 1 video · 1 made · $0.56")
     assert any(name.startswith("Undelivered") and f"#{jobs[1].id} by <@2>" in v for name, v in fields.items())
 
 
@@ -187,7 +187,7 @@ async def test_member_totals_active_jobs_and_budget(store: Store, relaxed: Setti
     assert status is not None
     assert status.spent_usd == pytest.approx(0.28 + 0.56 + 0.28)  # charged + still reserved
     assert status.left_usd == pytest.approx(0.88)
-    assert status.summary().startswith("$0.88 of $2.00 left this month · renews <t:")
+    assert str(status.summary()).startswith("$0.88 of $2.00 left this month · renews <t:")
 
 
 async def test_reset_clears_member_usage_but_not_the_budget(store: Store, settings: Settings) -> None:
@@ -218,7 +218,7 @@ async def test_member_cap_and_server_credit_costs(store: Store, settings: Settin
     job, decision = await quota.admit(store, settings, JobRequest(GUILD, 20, 1, "p"))
     assert job is None
     assert decision.refusal == quota.Refusal.USER_BUSY
-    assert "the limit is 1" in decision.message
+    assert "the limit is 1" in str(decision.message)
 
     await store.set_guild_settings(GUILD, 99, credit_table=json.dumps({"768P/6": 3, "768P/10": 0}))
     assert (await new_job(store, settings, 2)).credits == 3

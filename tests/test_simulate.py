@@ -157,7 +157,7 @@ async def test_engine_in_trial_mode_needs_no_key_and_marks_jobs_simulated(
         job, decision = await runner.submit(
             JobRequest(guild_id=1, channel_id=2, user_id=3, prompt="a red fox")
         )
-        assert job is not None, decision.message
+        assert job is not None, str(decision.message)
         assert job.simulated
         runner.start_job(job.id)
         job = await runner.wait_settled(job.id, 60)

@@ -27,7 +27,7 @@ def store(contract_store: Store) -> Store:
 async def new_job(store: Store, settings: Settings, user: int = 1, guild: int = 10):
     request = JobRequest(guild_id=guild, channel_id=20, user_id=user, prompt="a cat")
     job, decision = await quota.admit(store, settings, request)
-    assert job is not None, decision.message
+    assert job is not None, str(decision.message)
     return job
 
 

@@ -19,7 +19,7 @@ async def made_video(store: Store, settings: Settings, *, simulated: bool) -> Jo
     """A job admitted, made and charged (1 credit, $0.28), simulated or real."""
     request = JobRequest(guild_id=GUILD, channel_id=5, user_id=USER, prompt="a boat", simulated=simulated)
     job, decision = await quota.admit(store, settings, request)
-    assert job is not None, decision.message
+    assert job is not None, str(decision.message)
     path = [
         (JobState.QUEUED, JobState.ACCEPTED),
         (JobState.SUBMITTING, JobState.QUEUED),
@@ -108,7 +108,7 @@ async def test_a_live_runner_ends_a_leftover_simulated_job_without_sending_it(en
         await runner.stop(grace=0)
     assert ended.state == JobState.FAILED
     assert ended.charge_state == ChargeState.REFUNDED
-    assert "left trial mode" in (ended.error or "")
+    assert "left trial mode" in (str(ended.error_text) or "")
     assert env.fake.submits == []  # Novita was never asked, so never paid
 
 

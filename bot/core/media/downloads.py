@@ -162,7 +162,7 @@ async def download_video(
     retry = _("Try generating it again.")
     not_mp4 = join(_("Novita sent something that isn't an MP4 video."), retry)
     too_large = _("The finished video is too large to handle.")
-    link_expired = _("Couldn't download the finished video; the link may have expired.")
+    link_expired = _("Couldn't download the finished video (HTTP {status}); the link may have expired.")
     f: IO[bytes] | None = None
     total = 0
     try:
@@ -172,7 +172,7 @@ async def download_video(
             ) as resp:
                 if resp.status != 200:
                     raise VideoError(
-                        join(link_expired, retry),
+                        join(link_expired.with_params(status=str(resp.status)), retry),
                         f"video download HTTP {resp.status} from {where}",
                     )
                 if resp.content_length is not None and resp.content_length > max_bytes:
@@ -205,7 +205,7 @@ async def download_video(
             await asyncio.to_thread(os.replace, part, dest)
         except aiohttp.ClientResponseError as exc:  # a session created with raise_for_status=True
             raise VideoError(
-                join(link_expired, retry),
+                join(link_expired.with_params(status=str(exc.status)), retry),
                 f"video download HTTP {exc.status} from {where}",
             ) from exc
         except TimeoutError as exc:

@@ -350,10 +350,12 @@ def _decode(
             side = math.isqrt(most) // 100 * 100
             raise ImageRejected(
                 _(
-                    "That image is {size} px; a {kind} image can be at most {most} megapixels here (about "
-                    "{about} px). Save it as a JPG, or make it smaller, and try again.",
+                    "That image is {size} px; {kind} can be at most {most} megapixels here "
+                    "(about {about} px). Save it as a JPG, or make it smaller, and try again.",
                     size=_px(width, height),
-                    kind="WebP" if source_format == "WEBP" else source_format,
+                    kind=_("a WebP image")
+                    if source_format == "WEBP"
+                    else _("this kind of {format} image", format=source_format),
                     most=Number(most / 1e6, 1),
                     about=_px(side, side),
                 ),
