@@ -564,10 +564,11 @@ class JobRunner:
         """One sentence for the cards of queued jobs while submits are paused, else None."""
         if self.paused_until is None or self.paused_until <= time.time():
             return None
+        when = f"<t:{int(self.paused_until)}:R>"
         return _(
             "The server's video account is out of credit, so jobs are waiting; the moderators have been "
             "told. Next try {when}.",
-            when=f"<t:{int(self.paused_until)}:R>",
+            when=when,
         )
 
     # queued -> submitting -> submitted

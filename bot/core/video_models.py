@@ -213,9 +213,10 @@ def aspect_warning(
     ratio = (w2 / h2) / (w1 / h1)
     if abs(ratio - 1) <= tolerance:
         return None
+    last_size, first_size = f"{w2}×{h2}", f"{w1}×{h1}"
     return _(
         "Heads-up: the last frame ({last}) has a different shape from the first ({first}); the video keeps "
         "the first frame's shape, so the last frame will be cropped or stretched to fit.",
-        last=f"{w2}×{h2}",
-        first=f"{w1}×{h1}",
+        last=last_size,
+        first=first_size,
     )
