@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.i18n import render
+from bot.core.i18n import _, render
 from bot.core.jobs import REFUNDED
 from tests.fakes.novita import Timeline
-from tests.support.harness import World, running_world
+from tests.support.harness import running_world
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +86,11 @@ def test_each_member_reads_the_card_refusals_and_usage_in_their_language(tmp_pat
         results = [m.content for m in lines if m.content.startswith("✅")]
         assert len(results) == 3
         for line in results:  # French, whoever asked: the log answers no one in particular
-            assert "posted in the channel" not in line and "delivered" not in line, line
+            french = [
+                render(_(outcome), "fr") for outcome in ("delivered", "posted in the channel", "sent by DM")
+            ]
+            assert any(words in line for words in french), line
+            assert "posted in the channel" not in line
 
         rows = world.rows("SELECT user_id, locale FROM jobs ORDER BY id")
         assert [(r["user_id"], r["locale"]) for r in rows] == [
