@@ -131,7 +131,7 @@ def test_parameters_are_formatted_for_the_locale() -> None:
     assert render(template, "en-US") == "12,345 $0.27 2 minutes"
     assert render(template, "de") == "12.345 0,27\xa0$ 2 Minuten"
     assert render(Text("{x}", (("x", Number(2.5, 1)),)), "fr") == "2,5"
-    assert render(Text("{d}", (("d", Duration(3600, relative=True)),)), "ja") == "1 時間後"
+    assert render(Text("{d}", (("d", Duration(7200, relative=True)),)), "ja") == "2 時間後"
 
 
 def test_plurals_follow_the_languages_rules() -> None:
