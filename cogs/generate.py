@@ -67,7 +67,10 @@ async def guarded(interaction: discord.Interaction, work: Awaitable[object], wha
 class Generate(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
-        self.animate_menu = app_commands.ContextMenu(name="Animate image", callback=self.animate_image)
+        # locale_str: discord.py asks the translator for a menu name only when it is marked so
+        self.animate_menu = app_commands.ContextMenu(
+            name=app_commands.locale_str("Animate image"), callback=self.animate_image
+        )
         self.animate_menu.guild_only = True
         self._targets: collections.OrderedDict[tuple[int, int], ImageSource] = collections.OrderedDict()
 

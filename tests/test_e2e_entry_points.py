@@ -252,7 +252,7 @@ def test_without_the_content_intent_a_hidden_reply_target_is_explained(tmp_path:
         photo = d.post_message(None, d.owner, "", attachments=[("photo.png", quadrant_png(), "image/png")])
         ask = d.post_message(None, d.member, "the sun sets", mentions=[d.bot_user], reference=photo)
         answer = d.wait_for_message(replies_to(ask), timeout=10)
-        assert answer.content == HIDDEN
+        assert answer.content == str(HIDDEN)
         assert answer.mentions == []
 
         own = d.post_message(

@@ -112,9 +112,10 @@ def test_a_stored_failure_is_shown_in_the_requesters_language_after_a_restart(tm
         world.restart_bot()
         listed = d.slash("jobs", user=ja).wait_response()
         text = embed_text(listed.data["embeds"])
-        assert "“Sensitive content detected”" in text  # Novita's words, quoted exactly
+        assert "Sensitive content detected" in text  # Novita's words, quoted exactly as written
         assert japanese(text)
         assert render(REFUNDED, "ja") in text
+        assert "。 " not in text  # Japanese sentences follow each other without a space
 
 
 def test_slash_commands_are_registered_with_their_localizations(tmp_path: Path) -> None:

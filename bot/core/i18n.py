@@ -52,6 +52,7 @@ DISCORD_LOCALES: dict[str, str] = {
     "ru": "ru",
 }
 CATALOGS: tuple[str, ...] = ("zh_CN", "ja", "ko", "es", "pt_BR", "fr", "de", "ru")
+NO_SPACES = frozenset({"zh_CN", "ja"})
 
 
 def catalog_for(locale: object) -> str:
@@ -161,6 +162,8 @@ def render(text: Text | str | None, locale: str | None = None) -> str:
     translations = translations_for(catalog)
     if text.msgid.startswith(_JOIN):
         sep = text.msgid[len(_JOIN) :]
+        if sep == " " and catalog in NO_SPACES:
+            sep = ""  # Chinese and Japanese sentences follow each other without a space
         return sep.join(_format(value, catalog) for _name, value in text.params)
     if text.plural_msgid is not None:
         assert text.count is not None

@@ -17,7 +17,7 @@ from discord.app_commands import TranslationContextLocation as Where
 
 from ..core.i18n import CATALOGS, DISCORD_LOCALES, translations_for
 
-KEPT_ENGLISH = frozenset({Where.command_name, Where.group_name, Where.parameter_name})
+KEPT_ENGLISH = frozenset({Where.group_name, Where.parameter_name})  # and slash command names (below)
 
 
 class CommandTranslator(app_commands.Translator):
