@@ -31,6 +31,7 @@ from ..models import (
     parse_iso,
     utcnow,
 )
+from .prefs import PrefsQueries
 from .tx import Tx
 from .worker import BACKGROUND, INTERACTIVE, LEASES, Worker
 
@@ -110,7 +111,7 @@ _in_background = _on_worker(BACKGROUND)
 _for_leases = _on_worker(LEASES)
 
 
-class Store:
+class Store(PrefsQueries):
     """The interface and its queries; `open` (and the worker it starts) comes from the engine's subclass."""
 
     def __init__(self, *, trial: bool = False) -> None:
