@@ -18,8 +18,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core import blocklist, metrics, quota, video_models
+from bot.core import blocklist, metrics, preferences, quota, video_models
 from bot.core.models import CAMERA_MOVES, Job, JobRequest, utcnow
+from bot.core.preferences import Preferences
 from bot.core.validation import check_options
 from bot.discord_side import cards
 from bot.discord_side.app import reply
@@ -128,6 +129,12 @@ class Generate(commands.Cog):
         decision = quota.decide(usage.policy, usage.usage, cheapest, 0.0, utcnow())
         return None if decision.ok else decision.message
 
+    async def member_prefs(self, interaction: discord.Interaction) -> Preferences:
+        """The member's /preferences in this server (none outside one)."""
+        if interaction.guild_id is None:
+            return Preferences()
+        return await self.bot.store.member_prefs(interaction.guild_id, interaction.user.id)
+
     def interaction_request(self, interaction: discord.Interaction, **fields: object) -> JobRequest:
         user = interaction.user
         return JobRequest(
@@ -209,14 +216,25 @@ class Generate(commands.Cog):
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
         image: discord.Attachment | None = None,
-        duration: int = 6,
-        resolution: str = "768P",
-        prompt_expansion: bool = True,
+        duration: int | None = None,
+        resolution: str | None = None,
+        prompt_expansion: bool | None = None,
         camera: str | None = None,
         model: str | None = None,
         last_frame: discord.Attachment | None = None,
     ) -> None:
-        refusal = check_options(prompt, duration, resolution, camera)
+        # What the member left out comes from their /preferences, else the defaults.
+        chosen = preferences.resolve(
+            await self.member_prefs(interaction),
+            allowed=await self.allowed_models(interaction.guild_id),
+            has_image=image is not None,
+            has_last_frame=last_frame is not None,
+            duration=duration,
+            resolution=resolution,
+            prompt_expansion=prompt_expansion,
+            model=model,
+        )
+        refusal = check_options(prompt, chosen.duration, chosen.resolution, camera)
         if refusal is None and image is not None:
             refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal is None and last_frame is not None:
@@ -225,20 +243,17 @@ class Generate(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        if model is None:
-            allowed = await self.allowed_models(interaction.guild_id)
-            model = video_models.default_model(allowed, image is not None, last_frame is not None)
         request = self.interaction_request(
             interaction,
             prompt=prompt.strip(),
-            duration=duration,
-            resolution=resolution,
-            prompt_expansion=prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             camera=camera,
             image_url=image.url if image else None,
             image_name=image.filename if image else None,
             entry="slash",
-            model=model,
+            model=chosen.model,
             last_frame_url=last_frame.url if last_frame else None,
             last_frame_name=last_frame.filename if last_frame else None,
         )
@@ -266,9 +281,11 @@ class Generate(commands.Cog):
         while len(self._targets) > TARGET_CACHE:
             self._targets.popitem(last=False)
         allowed = await self.allowed_models(interaction.guild_id)
+        chosen = preferences.resolve(await self.member_prefs(interaction), allowed=allowed, has_image=True)
         modal = settings_modal(
-            f"hailuo:m:animate:{message.id}", "Animate image",
-            model=video_models.default_model(allowed, has_image=True), models=allowed,
+            f"hailuo:m:animate:{message.id}", "Animate image", duration=chosen.duration,
+            resolution=chosen.resolution, prompt_expansion=chosen.prompt_expansion, model=chosen.model,
+            models=allowed,
         )  # fmt: skip
         await send_modal(interaction, modal)
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core import video_models
+from bot.core import preferences
 from bot.core.mention_flags import addresses_bot, parse_mention
 from bot.core.models import JobRequest
+from bot.core.preferences import Preferences
 from bot.core.validation import visible_text
 from bot.discord_side import cards
 from bot.discord_side.forms import ImageSource, pick_image
@@ -111,10 +112,17 @@ class Mention(commands.Cog):
             return
         author = message.author
         generate = self.generate
-        model = parsed.model
-        if model is None:
-            allowed = await generate.allowed_models(message.guild.id if message.guild else None)
-            model = video_models.default_model(allowed, source is not None)
+        guild_id = message.guild.id if message.guild else None
+        prefs = await self.bot.store.member_prefs(guild_id, author.id) if guild_id else Preferences()
+        chosen = preferences.resolve(  # the flags win over the member's /preferences
+            prefs,
+            allowed=await generate.allowed_models(guild_id),
+            has_image=source is not None,
+            duration=parsed.duration,
+            resolution=parsed.resolution,
+            prompt_expansion=parsed.prompt_expansion,
+            model=parsed.model,
+        )
         request = JobRequest(
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -122,14 +130,14 @@ class Mention(commands.Cog):
             user_name=str(author),
             role_ids=member_roles(author),
             prompt=prompt,
-            duration=parsed.duration,
-            resolution=parsed.resolution,
-            prompt_expansion=parsed.prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
             entry="mention",
             source_message_id=source.message_id if source else message.id,  # the result replies there
-            model=model,
+            model=chosen.model,
         )
         job, refusal = await generate.admit(request)
         if job is None:

@@ -42,6 +42,16 @@ async def test_setting_preferences_again_replaces_them_and_clearing_resets(store
     assert await store.member_prefs(10, 1) == Preferences()
 
 
+async def test_a_change_reads_and_writes_in_one_step_and_a_refusal_writes_nothing(store: Store) -> None:
+    await store.set_member_prefs(10, 1, Preferences(resolution="1080P"))
+    prefs, refusal = await store.change_member_prefs(10, 1, lambda p: change(p, "duration", "10", ALL))
+    assert refusal == preferences.TEN_NEEDS_768
+    assert await store.member_prefs(10, 1) == prefs == Preferences(resolution="1080P")
+    prefs, refusal = await store.change_member_prefs(10, 1, lambda p: change(p, "model", "hailuo-2.3", ALL))
+    assert refusal is None
+    assert await store.member_prefs(10, 1) == Preferences(resolution="1080P", model="hailuo-2.3")
+
+
 # Changing one preference ------------------------------------------------------------
 def test_ten_seconds_with_a_1080p_preference_is_refused_in_one_sentence() -> None:
     prefs, refusal = change(Preferences(resolution="1080P"), "duration", "10", ALL)

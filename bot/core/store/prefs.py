@@ -26,20 +26,32 @@ class PrefsQueries:
     async def member_prefs(self, guild_id: int, user_id: int) -> Preferences:
         """The member's defaults in this server (all "server default" when they set none)."""
 
-        def read(tx: Tx) -> Preferences:
-            row = tx.one("SELECT * FROM member_prefs WHERE guild_id = ? AND user_id = ?", [guild_id, user_id])
-            return Preferences.from_row(row)
+        return await self._run(lambda tx: self._read_prefs(tx, guild_id, user_id))
 
-        return await self._run(read)
+    async def change_member_prefs(
+        self, guild_id: int, user_id: int, change: Callable[[Preferences], tuple[Preferences, R]]
+    ) -> tuple[Preferences, R]:
+        """Read the member's defaults, let `change` decide (new defaults and an answer), write them, in one
+        transaction: two quick presses both count. `change` is pure and quick (it runs on the store's
+        thread)."""
+
+        def update(tx: Tx) -> tuple[Preferences, R]:
+            with tx.write():
+                tx.serialize(guild_id, user_id)
+                old = self._read_prefs(tx, guild_id, user_id)
+                new, answer = change(old)
+                if new != old:
+                    self._write_prefs(tx, guild_id, user_id, new)
+            return new, answer
+
+        return await self._run(update)
 
     async def set_member_prefs(self, guild_id: int, user_id: int, prefs: Preferences) -> Preferences:
         """Store all of the member's defaults at once (the row is replaced, not merged)."""
 
         def write(tx: Tx) -> Preferences:
-            row: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id, **prefs.columns()}
-            row["updated_at"] = iso(utcnow())
             with tx.write():
-                tx.upsert("member_prefs", row, pk=("guild_id", "user_id"))
+                self._write_prefs(tx, guild_id, user_id, prefs)
             return prefs
 
         return await self._run(write)
@@ -52,6 +64,17 @@ class PrefsQueries:
                 tx.execute("DELETE FROM member_prefs WHERE guild_id = ? AND user_id = ?", [guild_id, user_id])
 
         await self._run(delete)
+
+    @staticmethod
+    def _read_prefs(tx: Tx, guild_id: int, user_id: int) -> Preferences:
+        row = tx.one("SELECT * FROM member_prefs WHERE guild_id = ? AND user_id = ?", [guild_id, user_id])
+        return Preferences.from_row(row)
+
+    @staticmethod
+    def _write_prefs(tx: Tx, guild_id: int, user_id: int, prefs: Preferences) -> None:
+        row: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id, **prefs.columns()}
+        row["updated_at"] = iso(utcnow())
+        tx.upsert("member_prefs", row, pk=("guild_id", "user_id"))
 
 
 __all__ = ["PREF_COLUMNS", "PrefsQueries"]
