@@ -192,3 +192,13 @@ def test_results_also_come_by_dm_as_a_link_and_a_refused_dm_changes_nothing(
         world.wait_for(lambda: "DM copy was refused" in world.bot.log(), what="the refused DM to be logged")
     finally:
         d.refuse_dms(d.member, refuse=False)
+
+
+def test_the_preferences_panel_keeps_working_after_a_restart(world: World) -> None:
+    d = world.discord
+    panel = open_preferences(world)
+    world.bot.stop()
+    world.restart_bot()
+    assert "Resolution: **1080P**\n" in choose(world, panel, "resolution", "1080P")
+    [row] = world.rows("SELECT resolution FROM member_prefs WHERE user_id = ?", d.member.id)
+    assert row["resolution"] == "1080P"
