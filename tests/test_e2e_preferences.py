@@ -4,29 +4,18 @@ them, while options given on the command win. Results also reach the member by D
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from tests.fakes.fake_discord import Message
+from tests.support.builders import png
 from tests.support.harness import World, running_world
 
 pytestmark = pytest.mark.e2e
-
-
-def picture() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (800, 600), (30, 160, 90)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def replies_to(target: Message) -> Callable[[Message], bool]:
-    return lambda m: (m.message_reference or {}).get("message_id") == str(target.id)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +105,7 @@ def test_preferences_set_with_the_selects_shape_what_video_sends_and_given_optio
     assert settings_of(body) == (6, "768P", False)
 
     # Animate image opens with the member's defaults already chosen.
-    source = d.post_message(None, d.member, "my boat", attachments=[("boat.png", picture(), "image/png")])
+    source = d.post_message(None, d.member, "my boat", attachments=[("boat.png", png(800, 600), "image/png")])
     menu = d.context_menu("Animate image", source)
     assert menu.wait_response().type == 9
     modal = json.dumps(menu.modal)
@@ -126,8 +115,7 @@ def test_preferences_set_with_the_selects_shape_what_video_sends_and_given_optio
     assert expansion["default"] is False
 
     # Reset: back to the server defaults, and /video sends them.
-    text = d.message(panel.id)
-    press = d.click(text, f"hailuo:pref:reset:{d.member.id}")
+    press = d.click(d.message(panel.id), f"hailuo:pref:reset:{d.member.id}")
     assert press.wait_response().type == 7
     assert "Back to the server defaults" in d.message(panel.id).content
     assert world.rows("SELECT * FROM member_prefs WHERE user_id = ?", d.member.id) == []
