@@ -9,6 +9,7 @@ a submit only when it provably never reached the server (or got a 429), because 
 server may have created a task and a charge (`NovitaError.maybe_created`).
 """
 
+from .api import NovitaAPI
 from .client import NovitaClient
 from .errors import (
     OPERATOR_ACTIONS,
@@ -46,6 +47,7 @@ __all__ = [
     "RESULT_PATH",
     "SUBMIT_PATH",
     "GenerationRequest",
+    "NovitaAPI",
     "NovitaAccountProblem",
     "NovitaAuthError",
     "NovitaBadRequest",

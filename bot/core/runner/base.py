@@ -23,7 +23,7 @@ import aiohttp
 
 from .. import media, metrics, redaction
 from ..models import AT_NOVITA, RESTING_STATES, ChargeState, InvalidTransition, Job, JobState, utcnow
-from ..novita import NovitaClient
+from ..novita import NovitaAPI
 from ..reporting import ConsoleReporter, Reporter, job_log
 from ..settings import Settings
 from ..store import Store
@@ -48,7 +48,7 @@ class RunnerBase:
         *,
         store: Store,
         settings: Settings,
-        novita: NovitaClient,
+        novita: NovitaAPI,
         http: aiohttp.ClientSession,
         reporter: Reporter | None = None,
     ) -> None:
