@@ -35,7 +35,7 @@ from bot.discord_side.forms import (
 )
 from bot.discord_side.frame_reuse import VIDEO_GONE, FrameReuse, file_exists
 from bot.discord_side.permissions import is_moderator
-from cogs.generate import Generate, guarded
+from cogs.generate import guarded
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -122,12 +122,6 @@ class Buttons(commands.Cog):
             self.bot.reporter.card_view = None
         self.frames.close()
 
-    @property
-    def generate(self) -> Generate:
-        cog = self.bot.get_cog("Generate")
-        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.buttons"
-        return cog
-
     # Views the reporter attaches ---------------------------------------------------------------------
     def result_view(self, job: Job) -> ui.View:
         view = ui.View(timeout=None)
@@ -180,7 +174,7 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(
+        request = self.bot.starter.interaction_request(
             interaction,
             prompt=job.prompt,
             camera=job.camera,
@@ -193,10 +187,12 @@ class Buttons(commands.Cog):
             model=job.model,
             **image,
         )
-        await self.generate.start_from_interaction(interaction, request)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     async def on_edit(self, interaction: discord.Interaction, job: Job) -> None:
-        refusal = await self.generate.precheck(interaction)
+        refusal = await self.bot.starter.precheck(interaction)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -212,7 +208,7 @@ class Buttons(commands.Cog):
         if not await file_exists(job.video_path):
             await reply(interaction, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours))
             return
-        refusal = await self.generate.precheck(interaction)
+        refusal = await self.bot.starter.precheck(interaction)
         if refusal:
             await reply(interaction, refusal)
             return
@@ -227,7 +223,7 @@ class Buttons(commands.Cog):
 
     async def model_choices(self, interaction: discord.Interaction, job: Job) -> tuple[str, ...]:
         """The models the modal offers: the server's, with the job's own first (preselected)."""
-        allowed = await self.generate.allowed_models(interaction.guild_id)
+        allowed = await self.bot.starter.allowed_models(interaction.guild_id)
         return allowed if job.model in allowed else (job.model, *allowed)
 
     async def modal_submitted(self, interaction: discord.Interaction, kind: str, job_id: int) -> None:
@@ -260,8 +256,10 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(interaction, **fields)
-        await self.generate.start_from_interaction(interaction, request)
+        request = self.bot.starter.interaction_request(interaction, **fields)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     # Details and Delete --------------------------------------------------------------------------------
     async def on_info(self, interaction: discord.Interaction, job: Job) -> None:

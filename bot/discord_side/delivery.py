@@ -59,7 +59,6 @@ class DiscordReporter:
         self.card_view: Callable[[Job], discord.ui.View | None] | None = None  # e.g. a Cancel button
         self.result_view: Callable[[Job], discord.ui.View | None] | None = None  # Regenerate, Details, ...
         self.spoiler: Callable[[Job], Awaitable[bool]] | None = None  # post results as spoilers?
-        self.final_listeners: list[Callable[[Job], Awaitable[None]]] = []  # e.g. the moderation log
         self._pending: dict[int, Job] = {}
         self._updaters: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
@@ -162,11 +161,12 @@ class DiscordReporter:
                     redaction.clip(f"re-encode failed: {exc}", DETAIL_LIMIT),
                 ) from exc
         self._forget(job.id)
-        await self._notify_final(job, delivered)
+        self._notify_final(job, delivered)
         return delivered
 
-    async def _notify_final(self, job: Job, delivered: Delivered | None = None) -> None:
-        """Tell listeners (the moderation log) about a job that reached its end."""
+    def _notify_final(self, job: Job, delivered: Delivered | None = None) -> None:
+        """Tell the cogs (the moderation log) about a job that reached its end: the `job_final` event, heard
+        with `@commands.Cog.listener("on_job_final")`."""
         if delivered is not None:
             job = dataclasses.replace(
                 job,
@@ -175,11 +175,7 @@ class DiscordReporter:
                 result_channel_id=delivered.channel_id,
                 result_message_id=delivered.message_id,
             )
-        for listener in self.final_listeners:
-            try:
-                await listener(job)
-            except Exception:
-                job_log(job.id).exception("final listener failed")
+        self.bot.dispatch("job_final", job)
 
     async def _deliver(self, job: Job, video: Path) -> Delivered:
         jlog = job_log(job.id)
@@ -353,7 +349,7 @@ class DiscordReporter:
         finally:  # whatever Discord said, the moderation log hears about the ending
             self._forget(job.id)
             self._spoilers.discard(job.id)
-            await self._notify_final(job)
+            self._notify_final(job)
 
     def _forget(self, job_id: int) -> None:
         self._last_edit.pop(job_id, None)
