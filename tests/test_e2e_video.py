@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from bot.core import media
 from tests.fakes.novita import Timeline
+from tests.support.builders import png
 from tests.support.harness import World, running_world
 
 pytestmark = pytest.mark.e2e
-
-
-def png(width: int = 640, height: int = 480) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 200)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -105,8 +97,7 @@ def test_novita_failure_is_shown_and_refunded(tmp_path: Path) -> None:
         text = str(card.embeds[0])
         assert "“Content moderation: unsafe image”" in text
         assert "credits were returned" in text
-        with sqlite3.connect(world.db) as conn:
-            assert conn.execute("SELECT state, charge_state FROM jobs").fetchone() == ("failed", "refunded")
+        assert world.values("SELECT state, charge_state FROM jobs") == [("failed", "refunded")]
 
 
 def test_a_3000_character_novita_reason_still_reaches_the_member_and_the_modlog(tmp_path: Path) -> None:
