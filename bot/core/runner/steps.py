@@ -104,6 +104,14 @@ class JobSteps(SubmitPacing):
             image_source_url=job.image_url,
         )
 
+    def _unanswered(self, exc: NovitaError) -> dict[str, Any]:
+        """A submit given up without an answer (a timeout, a connection lost after sending) may still be
+        taken by Novita after we stopped waiting: it counts against the minute for one request timeout
+        more."""
+        if exc.status is not None:
+            return {}
+        return {"submit_seen_until": utcnow() + timedelta(seconds=self.settings.novita_request_timeout_s)}
+
     async def _submit(self, job: Job) -> None:
         jlog = job_log(job.id)
         image_uri = end_image_uri = None
@@ -137,7 +145,12 @@ class JobSteps(SubmitPacing):
                     )
                     await self._changed(job)
                     return
-            await self._fail(job, f"{exc.user_message} {REFUNDED}", f"{type(exc).__name__}: {exc.detail}")
+            await self._fail(
+                job,
+                f"{exc.user_message} {REFUNDED}",
+                f"{type(exc).__name__}: {exc.detail}",
+                **self._unanswered(exc),
+            )
             return
         except NovitaError as exc:
             if isinstance(exc, NovitaNoBalance):
@@ -150,7 +163,12 @@ class JobSteps(SubmitPacing):
             else:
                 msg = f"{exc.user_message} {REFUNDED}"
             reason = f" {exc.reason}" if exc.reason else ""
-            await self._fail(job, msg, f"{type(exc).__name__} status={exc.status}{reason} {exc.detail}")
+            await self._fail(
+                job,
+                msg,
+                f"{type(exc).__name__} status={exc.status}{reason} {exc.detail}",
+                **self._unanswered(exc),
+            )
             return
         finally:
             self._submitting.discard(job.id)

@@ -96,6 +96,7 @@ class JobQueries(PolicyQueries):
         charge: ChargeState | None = None,
         detail: str | None = None,
         owner: str | None = None,
+        submit_seen_until: datetime | None = None,
         **fields: Any,
     ) -> Job:
         """Move a job to `new_state` (validated) with `fields`, one committed write with its event.
@@ -105,7 +106,8 @@ class JobQueries(PolicyQueries):
         (InvalidTransition) instead of overwriting a newer state. `charge` settles the reservation (charge or
         refund) in the same transaction, at most once. `owner` (the runner's) fences the write: it happens
         only while that process holds the job's lease, so a process that lost its lease cannot overwrite the
-        new owner's work.
+        new owner's work. Leaving `submitting`, the submit counts against Novita's minute from now, or from
+        `submit_seen_until` when Novita may still take it later (no answer came).
         """
         now = utcnow()
         with tx.write():
@@ -128,7 +130,7 @@ class JobQueries(PolicyQueries):
                 tx.execute(
                     "UPDATE novita_submits SET at = ? WHERE id = "
                     "(SELECT MAX(id) FROM novita_submits WHERE job_id = ?)",
-                    [iso(now), job_id],
+                    [iso(max(now, submit_seen_until or now)), job_id],
                 )
             if job.state != new_state:
                 self._event(tx, job_id, new_state.value, now, detail)
