@@ -37,7 +37,7 @@ from bot.discord_side.forms import (
 )
 from bot.discord_side.frame_reuse import VIDEO_GONE, FrameReuse, file_exists
 from bot.discord_side.permissions import is_moderator
-from cogs.generate import Generate, guarded
+from cogs.generate import guarded
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -147,12 +147,6 @@ class Buttons(commands.Cog):
             self.bot.reporter.card_view = None
         self.frames.close()
 
-    @property
-    def generate(self) -> Generate:
-        cog = self.bot.get_cog("Generate")
-        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.buttons"
-        return cog
-
     # Views the reporter attaches ---------------------------------------------------------------------
     def result_view(self, job: Job) -> ui.View:
         view = ui.View(timeout=None)
@@ -199,10 +193,10 @@ class Buttons(commands.Cog):
     # New jobs from a result ----------------------------------------------------------------------------
     async def job_cost(self, interaction: discord.Interaction, job: Job) -> tuple[int, float]:
         """What the same video costs the presser now, in this server."""
-        return await self.generate.costs(interaction.guild_id, job.model, job.resolution, job.duration)
+        return await self.bot.starter.costs(interaction.guild_id, job.model, job.resolution, job.duration)
 
     async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
-        refusal = await self.generate.precheck(interaction, await self.job_cost(interaction, job))
+        refusal = await self.bot.starter.precheck(interaction, await self.job_cost(interaction, job))
         if refusal:  # before the frames are read again: one sentence saying what to do
             await reply(interaction, refusal)
             return
@@ -213,7 +207,7 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(
+        request = self.bot.starter.interaction_request(
             interaction,
             prompt=job.prompt,
             camera=job.camera,
@@ -226,12 +220,14 @@ class Buttons(commands.Cog):
             model=job.model,
             **image,
         )
-        await self.generate.start_from_interaction(interaction, request)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     async def allowance_note(self, interaction: discord.Interaction, job: Job) -> tuple[str | None, str]:
         """Whether even the cheapest video would be refused (the modal lets the member pick a cheaper one
         than the job's), and the modal's cost line."""
-        refusal, usage = await self.generate.allowance(interaction)
+        refusal, usage = await self.bot.starter.allowance(interaction)
         credits, _ = await self.job_cost(interaction, job)
         return refusal, cost_note(credits, usage)
 
@@ -268,7 +264,7 @@ class Buttons(commands.Cog):
 
     async def model_choices(self, interaction: discord.Interaction, job: Job) -> tuple[str, ...]:
         """The models the modal offers: the server's, with the job's own first (preselected)."""
-        allowed = await self.generate.allowed_models(interaction.guild_id)
+        allowed = await self.bot.starter.allowed_models(interaction.guild_id)
         return allowed if job.model in allowed else (job.model, *allowed)
 
     async def modal_submitted(self, interaction: discord.Interaction, kind: str, job_id: int) -> None:
@@ -301,8 +297,10 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(interaction, **fields)
-        await self.generate.start_from_interaction(interaction, request)
+        request = self.bot.starter.interaction_request(interaction, **fields)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     # Details and Delete --------------------------------------------------------------------------------
     async def on_info(self, interaction: discord.Interaction, job: Job) -> None:

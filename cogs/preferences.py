@@ -10,7 +10,6 @@ too; the DM copy of a delivered video is sent from here (a final listener of the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import re
@@ -31,7 +30,7 @@ from bot.core.preferences import (
     model_note,
 )
 from bot.discord_side.app import reply
-from cogs.generate import Generate, guarded
+from cogs.generate import guarded
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -197,19 +196,12 @@ class PreferencesCog(commands.Cog, name="Preferences"):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PrefControl)
-        if self.bot.reporter is not None:
-            self.bot.reporter.final_listeners.append(self.send_dm_copy)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PrefControl)
-        if self.bot.reporter is not None:
-            with contextlib.suppress(ValueError):
-                self.bot.reporter.final_listeners.remove(self.send_dm_copy)
 
     async def allowed(self, guild_id: int) -> tuple[str, ...]:
-        generate = self.bot.get_cog("Generate")
-        assert isinstance(generate, Generate), "cogs.generate must be loaded before cogs.preferences"
-        return await generate.allowed_models(guild_id)
+        return await self.bot.starter.allowed_models(guild_id)
 
     @app_commands.command(
         name="preferences", description="Your own defaults for /video here, and results by DM"
@@ -262,6 +254,7 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         return dataclasses.replace(prefs, dm_results=not prefs.dm_results), None
 
     # Results by DM too --------------------------------------------------------------------------------
+    @commands.Cog.listener("on_job_final")
     async def send_dm_copy(self, job: Job) -> None:
         """A link to the delivered result in the requester's DMs, when they asked for it. The video is not
         uploaded again: it already is, and a DM's upload limit would often mean shrinking it once more. A
