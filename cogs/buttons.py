@@ -21,11 +21,12 @@ import discord
 from discord import ui
 from discord.ext import commands
 
-from bot.core.i18n import Text, _, plural, render
+from bot.core import quota, wording
+from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import InvalidTransition, Job, JobState
 from bot.core.validation import MAX_PROMPT, check_options
 from bot.discord_side import cards
-from bot.discord_side.app import reply
+from bot.discord_side.answers import reply
 from bot.discord_side.details import details_embed
 from bot.discord_side.forms import (
     VideoForm,
@@ -36,7 +37,7 @@ from bot.discord_side.forms import (
 )
 from bot.discord_side.frame_reuse import FrameReuse, file_exists, video_gone
 from bot.discord_side.permissions import is_moderator
-from cogs.generate import Generate, guarded
+from cogs.generate import guarded
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -53,6 +54,7 @@ ACTIONS: dict[str, tuple[Text, discord.ButtonStyle, str]] = {
     "cancel": (_("Cancel"), discord.ButtonStyle.danger, "✖️"),
     "redeliver": (_("Redeliver"), discord.ButtonStyle.primary, "📤"),
 }
+COSTED = ("regen", "edit", "cont")  # their labels say what the video costs as set
 MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 
@@ -65,6 +67,29 @@ NOT_YOURS = {
     "redeliver": _("Only the member who asked for video #{id}, or a moderator, can redeliver it."),
 }
 TOO_LATE = _("Video #{id} has already been sent to the video service, so it can't be cancelled any more.")
+AS_SET = _("As set: {cost}")
+UNLIMITED_LEFT = _("you have unlimited credits")
+
+
+def credit_words(credits: int) -> Text:
+    return plural("{count} credit", "{count} credits", credits)
+
+
+def cost_label(action: str, job: Job) -> str | None:
+    """'Regenerate · 2 credits': what the press costs with the video's own settings (None: no cost shown),
+    in the requester's language (the buttons sit under their card)."""
+    if action not in COSTED:
+        return None
+    return render(join(ACTIONS[action][0], credit_words(job.credits), sep=" · "), job.locale)
+
+
+def cost_note(credits: int, usage: quota.MemberUsage | None) -> Text:
+    """The line under a modal's prompt: the cost as set and what the presser has left."""
+    left: Text = UNLIMITED_LEFT
+    if usage is not None and usage.allowance is not None and usage.left is not None:
+        remaining = wording.remaining(usage.left, usage.allowance, usage.policy.period)
+        left = _("you have {remaining}", remaining=remaining)
+    return join(AS_SET.with_params(cost=credit_words(credits)), left, sep=" · ")
 
 
 class JobAction(
@@ -134,17 +159,11 @@ class Buttons(commands.Cog):
             self.bot.reporter.card_view = None
         self.frames.close()
 
-    @property
-    def generate(self) -> Generate:
-        cog = self.bot.get_cog("Generate")
-        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.buttons"
-        return cog
-
     # Views the reporter attaches ---------------------------------------------------------------------
     def result_view(self, job: Job) -> ui.View:
         view = ui.View(timeout=None)
         for action in ("regen", "edit", "cont", "info", "del"):
-            view.add_item(JobAction(action, job.id, locale=job.locale))  # under the requester's card
+            view.add_item(JobAction(action, job.id, label=cost_label(action, job), locale=job.locale))
         return view
 
     def card_view(self, job: Job) -> ui.View | None:
@@ -184,7 +203,15 @@ class Buttons(commands.Cog):
         return await is_moderator(interaction)
 
     # New jobs from a result ----------------------------------------------------------------------------
+    async def job_cost(self, interaction: discord.Interaction, job: Job) -> tuple[int, float]:
+        """What the same video costs the presser now, in this server."""
+        return await self.bot.starter.costs(interaction.guild_id, job.model, job.resolution, job.duration)
+
     async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
+        refusal = await self.bot.starter.precheck(interaction, await self.job_cost(interaction, job))
+        if refusal:  # before the frames are read again: one sentence saying what to do
+            await reply(interaction, refusal)
+            return
         image, refusal = await self.frames.rerun_image(job)
         if refusal is None:  # Regenerate keeps both frames
             last, refusal = await self.frames.rerun_last_frame(job)
@@ -192,7 +219,7 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(
+        request = self.bot.starter.interaction_request(
             interaction,
             prompt=job.prompt,
             camera=job.camera,
@@ -205,17 +232,28 @@ class Buttons(commands.Cog):
             model=job.model,
             **image,
         )
-        await self.generate.start_from_interaction(interaction, request)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
+
+    async def allowance_note(
+        self, interaction: discord.Interaction, job: Job
+    ) -> tuple[Text | str | None, Text]:
+        """Whether even the cheapest video would be refused (the modal lets the member pick a cheaper one
+        than the job's), and the modal's cost line."""
+        refusal, usage = await self.bot.starter.allowance(interaction)
+        credits, _usd = await self.job_cost(interaction, job)
+        return refusal, cost_note(credits, usage)
 
     async def on_edit(self, interaction: discord.Interaction, job: Job) -> None:
-        refusal = await self.generate.precheck(interaction)
+        refusal, note = await self.allowance_note(interaction, job)
         if refusal:
             await reply(interaction, refusal)
             return
         prompt = job.full_prompt if len(job.full_prompt) <= MAX_PROMPT else job.prompt
         modal = settings_modal(
             f"hailuo:m:edit:{job.id}", _("Edit & regenerate #{id}", id=str(job.id)), prompt=prompt,
-            locale=str(interaction.locale),
+            prompt_note=note, locale=str(interaction.locale),
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
@@ -225,14 +263,14 @@ class Buttons(commands.Cog):
         if not await file_exists(job.video_path):
             await reply(interaction, video_gone(job.id, self.bot.settings.retention_hours))
             return
-        refusal = await self.generate.precheck(interaction)
+        refusal, note = await self.allowance_note(interaction, job)
         if refusal:
             await reply(interaction, refusal)
             return
         self.frames.frame_task(job)  # read the last frame while the member types
         modal = settings_modal(
             f"hailuo:m:cont:{job.id}", _("Continue video #{id}", id=str(job.id)),
-            prompt_label=_("What happens next?"), locale=str(interaction.locale),
+            prompt_label=_("What happens next?"), prompt_note=note, locale=str(interaction.locale),
             placeholder=_("Describe how the video continues from its last frame"),
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),
@@ -241,7 +279,7 @@ class Buttons(commands.Cog):
 
     async def model_choices(self, interaction: discord.Interaction, job: Job) -> tuple[str, ...]:
         """The models the modal offers: the server's, with the job's own first (preselected)."""
-        allowed = await self.generate.allowed_models(interaction.guild_id)
+        allowed = await self.bot.starter.allowed_models(interaction.guild_id)
         return allowed if job.model in allowed else (job.model, *allowed)
 
     async def modal_submitted(self, interaction: discord.Interaction, kind: str, job_id: int) -> None:
@@ -274,8 +312,10 @@ class Buttons(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        request = self.generate.interaction_request(interaction, **fields)
-        await self.generate.start_from_interaction(interaction, request)
+        request = self.bot.starter.interaction_request(interaction, **fields)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     # Details and Delete --------------------------------------------------------------------------------
     async def on_info(self, interaction: discord.Interaction, job: Job) -> None:

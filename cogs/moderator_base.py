@@ -18,7 +18,7 @@ import discord
 from discord.ext import commands
 
 from bot.core.i18n import Text
-from bot.discord_side.app import reply
+from bot.discord_side.answers import reply
 from bot.discord_side.permissions import require_moderator
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from bot.core.errors import InvalidInput
 from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import utcnow
 from bot.core.settings import Period
-from bot.discord_side.app import reply
+from bot.discord_side.answers import reply
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed
 from bot.discord_side.permissions import role_ids
@@ -152,8 +152,7 @@ class Quota(ModeratorCog):
                 interaction, _("Nothing changed: give credits, a period, member_jobs or server_jobs.")
             )
             return
-        await self.bot.store.set_guild_settings(guild_id, actor, **fields)
-        row = await self.bot.store.guild_settings(guild_id)
+        row = await quota.set_defaults(self.bot.store, guild_id, actor, fields)
         settings = self.bot.settings
         period_now = Period(row.get("quota_period") or settings.default_quota_period)
         limit = row.get("quota_credits")
@@ -332,16 +331,7 @@ class Quota(ModeratorCog):
         except InvalidInput as exc:
             await reply(interaction, exc.user_message)
             return
-        row = await self.bot.store.guild_settings(guild_id)
-        raw = row.get("credit_table")
-        table: dict[str, int] = json.loads(raw) if raw else {}
-        if cost is None:
-            table.pop(video, None)
-        else:
-            table[video] = cost
-        await self.bot.store.set_guild_settings(
-            guild_id, actor, credit_table=json.dumps(table) if table else None
-        )
+        table = await quota.set_cost(self.bot.store, guild_id, actor, video, cost)
         res, _sep, dur = video.partition("/")
         now_cost = quota.credit_table(self.bot.settings, {"credit_table": json.dumps(table)})[(res, int(dur))]
         await self._done(

@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.core import quota, reports, video_models, wording
 from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import Job, utcnow
-from bot.discord_side.app import reply, speak
+from bot.discord_side.answers import reply, speak
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed
 from bot.discord_side.permissions import is_moderator, moderator_only, role_ids

@@ -104,6 +104,22 @@ async def test_5xx_on_submit_fails_with_refund_and_no_second_submit(env: Env) ->
     assert len(env.fake.submits) == 1
 
 
+async def test_a_submit_given_up_without_an_answer_counts_for_one_request_timeout_more(env: Env) -> None:
+    """Novita may still take a request the client stopped waiting for; one it answered (a 503) it has seen.
+    Each counts against the per-minute limit from the latest moment Novita may have taken it."""
+    env.fake.inject("submit", "status", status=503)
+    answered = await env.run(request(prompt="answered"))
+    env.fake.inject("submit", "hang", seconds=5)  # past the client's 2 s timeout
+    unanswered = await env.run(request(prompt="unanswered"))
+    assert answered.state == unanswered.state == JobState.FAILED
+    assert answered.finished_at is not None
+    assert unanswered.finished_at is not None
+    counted = await env.store.submits_since(answered.created_at)  # in order: the answered one counts first
+    timeout = env.settings.novita_request_timeout_s
+    assert (counted[0] - answered.finished_at).total_seconds() < timeout / 2  # counted from its answer
+    assert (counted[1] - unanswered.finished_at).total_seconds() > timeout / 2  # and a request timeout more
+
+
 async def test_no_balance_is_a_plain_sentence(env: Env) -> None:
     env.fake.no_balance = True
     job = await env.run(request())

@@ -22,13 +22,15 @@ from discord.ext import commands
 
 from ..core import metrics
 from ..core.engine import Engine
-from ..core.i18n import Text, _, as_text, render
+from ..core.i18n import Text, _, as_text
 from ..core.instance_lock import InstanceLocked
 from ..core.jobs import JobRunner
 from ..core.settings import Settings
 from ..core.store import Store, open_store
 from . import command_sync
+from .answers import reply
 from .delivery import DiscordReporter
+from .job_starter import JobStarter
 from .translator import CommandTranslator
 
 log = logging.getLogger("bot.app")
@@ -42,6 +44,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.quota",
     "cogs.server_settings",
+    "cogs.preferences",
 )
 INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
@@ -62,27 +65,6 @@ LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."
 )
-
-
-def speak(interaction: discord.Interaction, text: Text | str | None) -> str:
-    """`text` in the language of the member who sent `interaction`."""
-    return render(text, str(interaction.locale))
-
-
-async def reply(
-    interaction: discord.Interaction, text: Text | str, *, ephemeral: bool = True, **kwargs: Any
-) -> None:
-    """Answer an interaction whether or not it was answered already, in the member's language; a dead
-    interaction is only logged."""
-    text = speak(interaction, text)
-    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=ephemeral, **kwargs)
-        else:
-            await interaction.response.send_message(text, ephemeral=ephemeral, **kwargs)
-    except discord.HTTPException as exc:
-        log.warning("could not answer interaction %s: %s %s", interaction.id, exc.status, exc.code)
 
 
 class HailuoTree(app_commands.CommandTree):
@@ -136,6 +118,7 @@ class HailuoBot(commands.Bot):
         self.settings = settings
         self.engine = engine
         self.reporter: DiscordReporter | None = None
+        self.starter = JobStarter(self)
         self.gateway = True  # False in `python -m bot worker`: REST only, no gateway connection or cache
         self.metrics_server: metrics.MetricsServer | None = None
 

@@ -47,6 +47,7 @@ def settings_modal(
     locale: str | None = None,
     prompt: str = "",
     prompt_label: Text | str = PROMPT_LABEL,
+    prompt_note: Text | str | None = None,
     placeholder: Text | str = PROMPT_PLACEHOLDER,
     duration: int = 6,
     resolution: str = "768P",
@@ -55,8 +56,9 @@ def settings_modal(
     models: tuple[str, ...] = (),
 ) -> ui.Modal:
     """Prompt (required, up to 2000 characters), duration, resolution, prompt expansion, and the model
-    when `models` offers a choice (a modal holds five components: this is the fifth). In `locale`, the
-    language of the member it is shown to."""
+    when `models` offers a choice (a modal holds five components: this is the fifth). `prompt_note` is a
+    line under the prompt's label (e.g. what the video costs). In `locale`, the language of the member it is
+    shown to."""
 
     def say(text: Text | str) -> str:
         return render(text, locale)
@@ -71,7 +73,8 @@ def settings_modal(
         placeholder=say(placeholder)[:100],
         default=prompt[:MAX_PROMPT] or None,
     )
-    modal.add_item(ui.Label(text=say(prompt_label), component=text))
+    note = say(prompt_note)[:100] if prompt_note else None
+    modal.add_item(ui.Label(text=say(prompt_label), description=note, component=text))
     durations = [
         discord.SelectOption(
             label=say(plural("{count} second", "{count} seconds", s)), value=str(s), default=s == duration

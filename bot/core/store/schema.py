@@ -131,7 +131,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "m007_job_locale",
+        "m007_member_prefs",
+        """
+        CREATE TABLE member_prefs (
+            guild_id {big} NOT NULL, user_id {big} NOT NULL,
+            duration INTEGER, resolution TEXT, model TEXT, prompt_expansion INTEGER,
+            dm_results INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        );
+        """,
+    ),
+    (
+        "m008_job_locale",
         # The requester's Discord locale, so cards edited later, results posted after the interaction token
         # expired and DMs keep their language across restarts. NULL (older rows): the server's, or English.
         """ALTER TABLE jobs ADD COLUMN locale TEXT;""",

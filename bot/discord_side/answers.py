@@ -1,0 +1,34 @@
+"""Answering an interaction with one sentence, whether or not it was answered already, in the language of
+the member who sent it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from ..core.i18n import Text, render
+
+log = logging.getLogger("bot.app")
+
+
+def speak(interaction: discord.Interaction, text: Text | str | None) -> str:
+    """`text` in the language of the member who sent `interaction`."""
+    return render(text, str(interaction.locale))
+
+
+async def reply(
+    interaction: discord.Interaction, text: Text | str, *, ephemeral: bool = True, **kwargs: Any
+) -> None:
+    """Answer an interaction whether or not it was answered already, in the member's language; a dead
+    interaction is only logged."""
+    content = speak(interaction, text)
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)
+        else:
+            await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
+    except discord.HTTPException as exc:
+        log.warning("could not answer interaction %s: %s %s", interaction.id, exc.status, exc.code)
