@@ -21,7 +21,7 @@ from discord import app_commands, ui
 from discord.ext import commands
 
 from bot.core import video_models
-from bot.core.i18n import render
+from bot.core.i18n import Text, _, plural, render
 from bot.core.models import Job, JobState
 from bot.core.preferences import (
     DEFAULT_DURATION,
@@ -38,22 +38,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cogs.preferences")
 
-# What members read (plain short English, kept together for translation).
-TITLE = "**Your defaults for new videos in this server**"
-HINT = "Options you give on /video or in a mention always win over these."
-SERVER_DEFAULT = "server default"
-NOT_YOURS = "These are someone else's preferences. Use /preferences to see and change your own."
-OUTSIDE = "Preferences are kept per server: use /preferences in a server."
-RESET_DONE = "Back to the server defaults."
-DM_ON = "Results by DM too: on"
-DM_OFF = "Results by DM too: off"
-RESET = "Reset to server defaults"
-DM_COPY = "Your video #{id} is ready: {link}"
+# What members read, kept together for translation.
+TITLE = _("**Your defaults for new videos in this server**")
+HINT = _("Options you give on /video or in a mention always win over these.")
+SERVER_DEFAULT = _("server default")
+NOT_YOURS = _("These are someone else's preferences. Use /preferences to see and change your own.")
+OUTSIDE = _("Preferences are kept per server: use /preferences in a server.")
+RESET_DONE = _("Back to the server defaults.")
+DM_ON = _("Results by DM too: on")
+DM_OFF = _("Results by DM too: off")
+RESET = _("Reset to server defaults")
+DM_COPY = _("Your video #{id} is ready: {link}")
 PLACEHOLDERS = {
-    "duration": "Duration",
-    "resolution": "Resolution",
-    "model": "Model",
-    "expansion": "Prompt expansion",
+    "duration": _("Duration"),
+    "resolution": _("Resolution"),
+    "model": _("Model"),
+    "expansion": _("Prompt expansion"),
 }
 
 FIELDS = {
@@ -73,58 +73,90 @@ def on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
-def shown(prefs: Preferences, allowed: tuple[str, ...]) -> list[tuple[str, str, bool]]:
+def on_off_text(value: bool) -> Text:
+    return _("on") if value else _("off")
+
+
+def seconds(n: int) -> Text:
+    return plural("{count} second", "{count} seconds", n)
+
+
+def shown(prefs: Preferences, allowed: tuple[str, ...]) -> list[tuple[Text, Text | str, bool]]:
     """(setting, value as read, the member's own?) for each setting."""
     model = video_models.default_model(allowed, has_image=False)
     return [
-        ("Duration", f"{prefs.duration or DEFAULT_DURATION} seconds", prefs.duration is not None),
-        ("Resolution", prefs.resolution or DEFAULT_RESOLUTION, prefs.resolution is not None),
-        ("Model", video_models.display_name(prefs.model or model), prefs.model is not None),
-        ("Prompt expansion", on_off(prefs.prompt_expansion is not False), prefs.prompt_expansion is not None),
-        ("Results by DM too", on_off(prefs.dm_results), prefs.dm_results),
+        (_("Duration"), seconds(prefs.duration or DEFAULT_DURATION), prefs.duration is not None),
+        (_("Resolution"), prefs.resolution or DEFAULT_RESOLUTION, prefs.resolution is not None),
+        (_("Model"), video_models.display_name(prefs.model or model), prefs.model is not None),
+        (
+            _("Prompt expansion"),
+            on_off_text(prefs.prompt_expansion is not False),
+            prefs.prompt_expansion is not None,
+        ),
+        (_("Results by DM too"), on_off_text(prefs.dm_results), prefs.dm_results),
     ]
 
 
-def render_text(prefs: Preferences, allowed: tuple[str, ...], note: str | None = None) -> str:
-    lines = [TITLE, HINT, ""]
+def render_text(
+    prefs: Preferences, allowed: tuple[str, ...], note: Text | None = None, locale: str | None = None
+) -> str:
+    """The /preferences message in `locale` (the member's)."""
+
+    def say(text: Text | str) -> str:
+        return render(text, locale)
+
+    lines = [say(TITLE), say(HINT), ""]
     for name, value, own in shown(prefs, allowed):
-        lines.append(f"• {name}: **{value}**" + ("" if own else f" ({SERVER_DEFAULT})"))
+        lines.append(f"• {say(name)}: **{say(value)}**" + ("" if own else f" ({say(SERVER_DEFAULT)})"))
     extra = model_note(prefs, allowed)
     if extra:
-        lines += ["", extra]
+        lines += ["", say(extra)]
     if note:
-        lines += ["", f"⚠️ {note}" if note != RESET_DONE else f"✅ {note}"]
+        lines += ["", f"⚠️ {say(note)}" if note != RESET_DONE else f"✅ {say(note)}"]
     return "\n".join(lines)
 
 
-def _options(choices: list[tuple[str, str, str | None]], current: str) -> list[discord.SelectOption]:
+def _options(
+    choices: list[tuple[str, Text | str, Text | str | None]], current: str, locale: str | None
+) -> list[discord.SelectOption]:
     return [
-        discord.SelectOption(label=label, value=value, description=description, default=value == current)
+        discord.SelectOption(
+            label=render(label, locale),
+            value=value,
+            description=render(description, locale) or None,
+            default=value == current,
+        )
         for value, label, description in choices
     ]
 
 
-def render_view(prefs: Preferences, allowed: tuple[str, ...], user_id: int) -> ui.View:
+def render_view(
+    prefs: Preferences, allowed: tuple[str, ...], user_id: int, locale: str | None = None
+) -> ui.View:
     server_model = video_models.display_name(video_models.default_model(allowed, has_image=False))
-    selects: dict[str, tuple[list[tuple[str, str, str | None]], str]] = {
+    default = _("Server default ({value})")
+    models: list[tuple[str, Text | str, Text | str | None]] = [
+        (key, video_models.MODELS[key].name, video_models.MODELS[key].note or None) for key in allowed
+    ]
+    selects: dict[str, tuple[list[tuple[str, Text | str, Text | str | None]], str]] = {
         "duration": (
-            [("default", f"Server default ({DEFAULT_DURATION} seconds)", None), ("6", "6 seconds", None),
-             ("10", "10 seconds", "768P only")],
+            [("default", default.with_params(value=seconds(DEFAULT_DURATION)), None), ("6", seconds(6), None),
+             ("10", seconds(10), _("768P only"))],
             str(prefs.duration or "default"),
         ),
         "resolution": (
-            [("default", f"Server default ({DEFAULT_RESOLUTION})", None), ("768P", "768P", None),
-             ("1080P", "1080P", "6 seconds only")],
+            [("default", default.with_params(value=DEFAULT_RESOLUTION), None), ("768P", "768P", None),
+             ("1080P", "1080P", _("6 seconds only"))],
             prefs.resolution or "default",
         ),
         "model": (
-            [("default", f"Server default ({server_model})", None)]
-            + [(k, m.name, render(m.note) or None) for k, m in ((k, video_models.MODELS[k]) for k in allowed)],  # noqa: E501
+            [("default", default.with_params(value=server_model), None), *models],
             prefs.model or "default",
         ),
         "expansion": (
-            [("default", "Server default (on)", None), ("on", "Prompt expansion on", "Let the model enrich "
-             "your prompt"), ("off", "Prompt expansion off", "Send your prompt as written")],
+            [("default", default.with_params(value=_("on")), None),
+             ("on", _("Prompt expansion on"), _("Let the model enrich your prompt")),
+             ("off", _("Prompt expansion off"), _("Send your prompt as written"))],
             "default" if prefs.prompt_expansion is None else on_off(prefs.prompt_expansion),
         ),
     }  # fmt: skip
@@ -132,13 +164,13 @@ def render_view(prefs: Preferences, allowed: tuple[str, ...], user_id: int) -> u
     for row, (control, (choices, current)) in enumerate(selects.items()):
         select: ui.Select[ui.View] = ui.Select(
             custom_id=custom_id(control, user_id),
-            placeholder=PLACEHOLDERS[control],
-            options=_options(choices, current),
+            placeholder=render(PLACEHOLDERS[control], locale),
+            options=_options(choices, current, locale),
             row=row,
         )
         view.add_item(PrefControl(select, control, user_id))
     dm = ui.Button[ui.View](
-        label=DM_ON if prefs.dm_results else DM_OFF,
+        label=render(DM_ON if prefs.dm_results else DM_OFF, locale),
         style=discord.ButtonStyle.success if prefs.dm_results else discord.ButtonStyle.secondary,
         emoji="📬",
         custom_id=custom_id("dm", user_id),
@@ -146,7 +178,7 @@ def render_view(prefs: Preferences, allowed: tuple[str, ...], user_id: int) -> u
     )
     view.add_item(PrefControl(dm, "dm", user_id))
     reset = ui.Button[ui.View](
-        label=RESET,
+        label=render(RESET, locale),
         style=discord.ButtonStyle.secondary,
         emoji="↩️",
         custom_id=custom_id("reset", user_id),
@@ -176,7 +208,7 @@ class PrefControl(
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = interaction.client.get_cog("Preferences")  # type: ignore[attr-defined]  # a commands.Bot
         if not isinstance(cog, PreferencesCog):
-            await reply(interaction, "This isn't available right now. Try again in a minute.")
+            await reply(interaction, _("This isn't available right now. Try again in a minute."))
             return
         work = cog.pressed(interaction, self.control, self.user_id)
         await guarded(interaction, work, f"preferences {self.control}")
@@ -215,9 +247,10 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         user_id = interaction.user.id
         prefs = await self.bot.store.member_prefs(interaction.guild_id, user_id)
         allowed = await self.allowed(interaction.guild_id)
+        locale = str(interaction.locale)
         await interaction.response.send_message(
-            render_text(prefs, allowed),
-            view=render_view(prefs, allowed, user_id),
+            render_text(prefs, allowed, locale=locale),
+            view=render_view(prefs, allowed, user_id, locale),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -232,7 +265,7 @@ class PreferencesCog(commands.Cog, name="Preferences"):
             return
         allowed = await self.allowed(guild_id)
         store = self.bot.store
-        note: str | None
+        note: Text | None
         if control == "reset":
             await store.clear_member_prefs(guild_id, user_id)
             prefs, note = Preferences(), RESET_DONE
@@ -244,14 +277,15 @@ class PreferencesCog(commands.Cog, name="Preferences"):
                 guild_id, user_id, lambda p: change(p, FIELDS[control], value, allowed)
             )
         log.info("preferences of %s in %s: %s (%s)", user_id, guild_id, control, "refused" if note else "ok")
+        locale = str(interaction.locale)
         await interaction.response.edit_message(
-            content=render_text(prefs, allowed, note),
-            view=render_view(prefs, allowed, user_id),
+            content=render_text(prefs, allowed, note, locale),
+            view=render_view(prefs, allowed, user_id, locale),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @staticmethod
-    def flip_dm(prefs: Preferences) -> tuple[Preferences, str | None]:
+    def flip_dm(prefs: Preferences) -> tuple[Preferences, Text | None]:
         return dataclasses.replace(prefs, dm_results=not prefs.dm_results), None
 
     # Results by DM too --------------------------------------------------------------------------------
@@ -273,7 +307,7 @@ class PreferencesCog(commands.Cog, name="Preferences"):
         try:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             await user.send(
-                DM_COPY.format(id=job.id, link=link),
+                render(DM_COPY.with_params(id=str(job.id), link=link), job.locale),
                 allowed_mentions=discord.AllowedMentions.none(),
                 nonce=f"hailuo-{job.id}-x",
             )

@@ -66,7 +66,7 @@ def test_a_model_the_server_switched_off_is_refused() -> None:
     prefs, refusal = change(Preferences(), "model", "hailuo-02", NO_02)
     assert prefs == Preferences()
     assert refusal is not None
-    assert refusal.startswith("This server doesn't allow Hailuo-02.")
+    assert str(refusal).startswith("This server doesn't allow Hailuo-02.")
 
 
 @pytest.mark.parametrize(
@@ -123,8 +123,9 @@ def test_hailuo_23_fast_is_the_default_for_image_videos_only() -> None:
     assert resolve(prefs, allowed=ALL, has_image=True).model == "hailuo-2.3-fast"
     assert resolve(prefs, allowed=ALL, has_image=False).model == "hailuo-02"
     assert resolve(prefs, allowed=ALL, has_image=True, has_last_frame=True).model == "hailuo-02"
-    note = model_note(prefs, ALL)
-    assert note is not None
+    said = model_note(prefs, ALL)
+    assert said is not None
+    note = str(said)
     assert note.count(". ") == 0
     assert "prompt alone use Hailuo-02" in note
 
@@ -132,7 +133,7 @@ def test_hailuo_23_fast_is_the_default_for_image_videos_only() -> None:
 def test_a_preferred_model_the_server_switched_off_later_is_skipped_and_explained() -> None:
     prefs = Preferences(model="hailuo-2.3")
     assert resolve(prefs, allowed=("hailuo-02",), has_image=False).model == "hailuo-02"
-    note = model_note(prefs, ("hailuo-02",))
-    assert note is not None
-    assert note.startswith("This server has switched Hailuo 2.3 off")
+    said = model_note(prefs, ("hailuo-02",))
+    assert said is not None
+    assert str(said).startswith("This server has switched Hailuo 2.3 off")
     assert model_note(prefs, ALL) is None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import video_models
+from .i18n import Text, _
 from .settings import DURATIONS, RESOLUTIONS
 
 DEFAULT_DURATION = 6
@@ -25,15 +26,15 @@ DEFAULT_RESOLUTION = "768P"
 PREF_COLUMNS = ("duration", "resolution", "model", "prompt_expansion", "dm_results")
 
 # What members read (plain short English, kept together for translation).
-TEN_NEEDS_768 = "10-second videos are 768P only, so choose 768P first and then 10 seconds."
-HD_NEEDS_SIX = "1080P videos are 6 seconds only, so choose 6 seconds first and then 1080P."
-MODEL_OFF = "This server doesn't allow {name}. Choose {allowed}, or keep the server default."
-UNKNOWN_CHOICE = "That choice isn't available. Open /preferences again."
-FAST_NOTE = (
+TEN_NEEDS_768 = _("10-second videos are 768P only, so choose 768P first and then 10 seconds.")
+HD_NEEDS_SIX = _("1080P videos are 6 seconds only, so choose 6 seconds first and then 1080P.")
+MODEL_OFF = _("This server doesn't allow {name}. Choose {allowed}, or keep the server default.")
+UNKNOWN_CHOICE = _("That choice isn't available. Open /preferences again.")
+FAST_NOTE = _(
     "{name} needs an image, so it is your default for videos from an image; videos from a prompt alone "
     "use {fallback}."
 )
-SWITCHED_OFF_NOTE = "This server has switched {name} off, so your videos use {fallback} until it is back."
+SWITCHED_OFF_NOTE = _("This server has switched {name} off, so your videos use {fallback} until it is back.")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Preferences:
 
 def change(
     prefs: Preferences, field: str, value: str, allowed: Iterable[str]
-) -> tuple[Preferences, str | None]:
+) -> tuple[Preferences, Text | None]:
     """`prefs` with one field set from a select's value ("default" clears it), or the unchanged prefs and
     the one sentence saying why not. Values come from a member's client: anything unexpected is refused."""
     allowed = tuple(allowed)
@@ -96,7 +97,7 @@ def change(
         if model is None:
             return prefs, UNKNOWN_CHOICE
         if value not in allowed:
-            return prefs, MODEL_OFF.format(name=model.name, allowed=video_models.names(allowed))
+            return prefs, MODEL_OFF.with_params(name=model.name, allowed=video_models.names(allowed))
         return replace(prefs, model=value), None
     if field == "prompt_expansion":
         if value not in ("on", "off"):
@@ -153,7 +154,7 @@ def preferred_model(
     return video_models.default_model(allowed, has_image, has_last_frame)
 
 
-def model_note(prefs: Preferences, allowed: Iterable[str]) -> str | None:
+def model_note(prefs: Preferences, allowed: Iterable[str]) -> Text | None:
     """One sentence on when the preferred model is not what a video gets, or None."""
     allowed = tuple(allowed)
     if prefs.model is None or prefs.model not in video_models.MODELS:
@@ -161,8 +162,8 @@ def model_note(prefs: Preferences, allowed: Iterable[str]) -> str | None:
     name = video_models.display_name(prefs.model)
     if prefs.model not in allowed:
         fallback = video_models.display_name(video_models.default_model(allowed, has_image=True))
-        return SWITCHED_OFF_NOTE.format(name=name, fallback=fallback)
+        return SWITCHED_OFF_NOTE.with_params(name=name, fallback=fallback)
     if video_models.MODELS[prefs.model].image_required:
         fallback = video_models.display_name(video_models.default_model(allowed, has_image=False))
-        return FAST_NOTE.format(name=name, fallback=fallback)
+        return FAST_NOTE.with_params(name=name, fallback=fallback)
     return None
