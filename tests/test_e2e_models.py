@@ -243,7 +243,7 @@ def test_moderators_choose_the_servers_models_and_members_see_them_with_their_co
         text = json.dumps(about.wait_response().data, ensure_ascii=False)
         for name in ("Hailuo-02", "Hailuo 2.3", "Hailuo 2.3 Fast"):
             assert f"**{name}**" in text
-        assert "**Hailuo 2.3** — 768P 6 s: 3" in text
+        assert "**Hailuo 2.3** — 6 s 768P: 3 credits" in text
 
         off = d.slash(
             "settings", {"model": "hailuo-2.3", "allowed": False}, subcommand="models", user=d.moderator
@@ -285,7 +285,7 @@ def test_moderators_choose_the_servers_models_and_members_see_them_with_their_co
         report.wait_response()
         answer = report.wait_original(lambda m: not m.loading)
         assert "By model" in answer.text
-        assert "Hailuo 2.3 — 1 job" in answer.text
+        assert "Hailuo 2.3 — 1 video" in answer.text
         csv_text = d.cdn_bytes(answer.attachments[0]).decode("utf-8-sig")
         assert csv_text.splitlines()[0].endswith(",model,last_frame,simulated")
         assert csv_text.splitlines()[1].endswith(",hailuo-2.3,no,no")

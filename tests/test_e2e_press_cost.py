@@ -58,7 +58,7 @@ def test_presses_show_their_cost_and_those_nobody_can_pay_are_refused_before_the
     # 1 credit left: the same 2-credit video again is refused at once, nothing read or submitted.
     submits = len(world.novita.submits)
     text = refusal(world, big, f"hailuo:regen:{job_id}")
-    assert "needs 2 credits and you have 1 left" in text
+    assert "needs 2 credits and you have 1 of 3 left today" in text
     assert len(world.rows("SELECT id FROM jobs")) == 1
     assert len(world.novita.submits) == submits
 
@@ -72,7 +72,7 @@ def test_presses_show_their_cost_and_those_nobody_can_pay_are_refused_before_the
 
     # No credit left: Continue is refused before its modal, in one sentence saying when they come back.
     text = refusal(world, big, f"hailuo:cont:{job_id}")
-    assert text.startswith("You've used all 3 of your credits today.")
+    assert text.startswith("You have 0 of 3 left today.")
 
     # Another member with credits: $0.77 of $0.80 is spent, so even the cheapest video would pass the budget.
     bob = d.add_member(None, "bob").user

@@ -56,7 +56,7 @@ def test_limit_role_tier_grant_and_reset(tmp_path: Path) -> None:
         assert not video(world, alice).ephemeral
         refused = video(world, alice, "one more please")
         assert refused.ephemeral
-        assert "You've used all 1 of your credits today" in refused.response.content
+        assert "You have 0 of 1 left today" in refused.response.content  # remaining credits, one wording
         assert "reset <t:" in refused.response.content  # the reset time, in the member's own time zone
 
         # A role tier raises the limit: bob would be refused at his second video without it.
@@ -151,7 +151,7 @@ def test_fifty_concurrent_requests_from_ten_members_never_pass_a_limit(tmp_path:
         kinds = {
             "You already have": "member busy",
             "This server already has": "server busy",
-            "You've used all": "quota",
+            "You have 0 of": "quota",
             "This server's monthly": "budget",
         }
         seen = [next((k for p, k in kinds.items() if i.response.content.startswith(p)), i.response.content)

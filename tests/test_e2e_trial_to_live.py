@@ -34,13 +34,13 @@ def test_going_live_after_a_trial_starts_from_zero(tmp_path: Path) -> None:
         usage = answer(d.slash("usage"))
         assert "5 of 5 left today" in usage
         assert "0 used" in usage
-        assert "$5.00 of $5.00 (the bot's default) left this month" in usage
+        assert "$5.00 of $5.00 left this month (the bot's default)" in usage
         about = answer(d.slash("about"))
-        assert "server budget $5.00/month (the bot's default), $0.00 used" in about
+        assert "Server budget: $0.00 of $5.00 a month used (the bot's default)." in about
         rules = answer(d.slash("quota", {}, subcommand="show", user=d.moderator))
-        assert "$5.00 of $5.00 (the bot's default) left this month" in rules
+        assert "$5.00 of $5.00 left this month (the bot's default)" in rules
         report = answer(d.slash("server-usage", {"period": "day"}, user=d.moderator))
-        assert "**0 jobs**" in report
+        assert "0 videos · 0 made · 0 failed · 0 cancelled" in report
         assert "$0.00" in report
         assert "Simulated in trial mode (not billed, not counted above)" in report
         assert world.novita.submits == []

@@ -136,7 +136,7 @@ def test_check_names_the_postgresql_database_and_its_schema(postgres_url: str, t
     line = next(x for x in done.stdout.splitlines() if x.startswith("database"))
     assert "ok" in line
     assert "PostgreSQL 127.0.0.1:" in line
-    assert "schema m007_member_prefs" in line
+    assert "schema m008_job_locale" in line
 
 
 def test_check_says_when_postgresql_cannot_be_reached(postgres_url: str, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.core import quota
+from bot.core.i18n import _, join, render
+from bot.core.jobs import REFUNDED
 from bot.core.models import ChargeState, InvalidTransition, JobRequest, JobState
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
@@ -81,7 +83,7 @@ async def test_every_call_runs_on_the_one_store_thread(sqlite_store: Store) -> N
     def where() -> None:
         names.add(threading.current_thread().name)
 
-    for _ in range(5):
+    for _attempt in range(5):
         await sqlite_store._run(lambda _tx: where())
     assert len(names) == 1
     assert next(iter(names)).startswith("store")
@@ -289,3 +291,22 @@ async def test_concurrent_changes_of_a_server_list_all_count(store: Store) -> No
     answers = await asyncio.gather(*(store.change_guild_settings(10, 99, add(n)) for n in range(10)))
     assert sorted(answers) == list(range(10))
     assert sorted((await store.guild_settings(10))["allowed_channels"]) == list(range(10))
+
+
+async def test_a_job_keeps_its_requesters_locale_and_a_translatable_error_on_both_engines(
+    store: Store, settings: Settings
+) -> None:
+    request = JobRequest(guild_id=10, channel_id=20, user_id=1, prompt="a cat", locale="ja")
+    job, decision = await quota.admit(store, settings, request)
+    assert job is not None, str(decision.message)
+    error = join(_("The video service couldn't make this video: “{reason}”.", reason="No."), REFUNDED)
+    job = await store.transition(
+        job.id, JobState.FAILED, expect=(JobState.ACCEPTED,), charge=ChargeState.REFUNDED, error=error.dumps()
+    )
+    again = await store.get_job(job.id)
+    assert again is not None
+    assert again.locale == "ja"
+    assert again.error_text == error  # stored as msgid and parameters, rendered for each reader
+    french = render(again.error_text, "fr")
+    assert "« No. »" in french  # Novita's words quoted as written, inside the French sentence
+    assert french != str(again.error_text)
