@@ -171,3 +171,25 @@ def test_a_plain_stored_error_from_before_translation_is_shown_as_written() -> N
 
 def test_a_translation_with_a_misspelt_placeholder_never_raises() -> None:
     assert i18n._fill("{nmae} left", {"name": "x"}) == "{nmae} left"
+
+
+async def test_the_command_line_says_a_failure_once_in_english_without_the_refund() -> None:
+    from datetime import UTC, datetime
+
+    from bot.core.jobs import REFUNDED
+    from bot.core.models import ChargeState, Job, JobState
+    from bot.core.reporting import ConsoleReporter, cli_error
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    error = join(_("The video service couldn't make this video: “{reason}”.", reason="Too dark."), REFUNDED)
+    job = Job(
+        id=7, state=JobState.FAILED, guild_id=None, channel_id=None, user_id=0, prompt="a cat", duration=6,
+        resolution="768P", prompt_expansion=True, credits=1, cost_usd=0.28, charge_state=ChargeState.REFUNDED,
+        created_at=now, updated_at=now, error=error.dumps(), locale="ja",
+    )  # fmt: skip
+    lines: list[str] = []
+    await ConsoleReporter(echo=lines.append).job_ended(job)
+    said = cli_error(job)
+    assert "Too dark." not in "\n".join(lines)  # the progress line names the state; the reason comes once
+    assert said == "The video service couldn't make this video: “Too dark.”."
+    assert "credit" not in said  # the operator's own jobs spend no member's credits
