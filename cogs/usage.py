@@ -159,8 +159,8 @@ class Usage(commands.Cog):
             now,
             trial=store.trial,
             budget_usd=budget.budget_usd if budget else None,
-            names=member_names(interaction.guild, spend),
         )
+        series = series.named(await member_names(interaction.guild, [uid for uid, _, _ in series.members]))
         if csv:
             events = await store.report_events(guild_id, since)
             names = channel_names(interaction.guild, rows)
@@ -185,14 +185,23 @@ class Usage(commands.Cog):
         )
 
 
-def member_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
-    """Display names of the charted members still in the server's cache (others keep their stored name)."""
-    names: dict[int, str] = {}
-    for user_id in {int(row["user_id"]) for row in rows}:
-        member = guild.get_member(user_id) if guild is not None else None
+async def member_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
+    """Display names of the charted members, from the cache or else asked of Discord (the bot has no
+    members intent); one who left keeps the name stored with their jobs."""
+    if guild is None:
+        return {}
+
+    async def one(user_id: int) -> discord.Member | None:
+        member = guild.get_member(user_id)
         if member is not None:
-            names[user_id] = member.display_name
-    return names
+            return member
+        try:
+            return await guild.fetch_member(user_id)
+        except discord.HTTPException:
+            return None
+
+    members = await asyncio.gather(*(one(uid) for uid in user_ids))
+    return {uid: m.display_name for uid, m in zip(user_ids, members, strict=True) if m is not None}
 
 
 def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:

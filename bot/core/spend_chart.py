@@ -22,7 +22,7 @@ import asyncio
 import calendar
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ matplotlib.use("Agg")  # before pyplot: no display, safe in any thread
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 TOP = 5  # members drawn by name; the rest are stacked as "others" (the embed lists the same top five)
 NAME_MAX = 24
@@ -77,6 +78,13 @@ class SpendSeries:
     @property
     def empty(self) -> bool:
         return self.total <= 0
+
+    def named(self, names: Mapping[int, str]) -> SpendSeries:
+        """The same series with these members' display names (read from Discord) instead of stored ones."""
+        members = [
+            (uid, short_name(names[uid]) if uid in names else name, v) for uid, name, v in self.members
+        ]
+        return replace(self, members=members)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -176,7 +184,7 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
     if series.unit == "usd":
         ax.yaxis.set_major_formatter("${x:,.2f}")
     else:
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(colors=FOREGROUND)
     ax.grid(axis="y", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
