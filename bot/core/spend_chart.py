@@ -175,9 +175,9 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
         handles.append(line)
         labels.append(TEXT["budget"].format(budget=series.budget_usd or 0))
     title = TEXT["title_trial" if series.trial else "title"].format(period=period_label)
-    ax.set_title(title, color=FOREGROUND, fontsize=14, loc="left", pad=12).set_parse_math(False)
-    ax.set_ylabel(TEXT["axis_usd" if series.unit == "usd" else "axis_credits"], color=FOREGROUND)
-    ax.set_xlabel(TEXT["day"], color=FOREGROUND)
+    ax.set_title(title, color=FOREGROUND, fontsize=17, loc="left", pad=12).set_parse_math(False)
+    ax.set_ylabel(TEXT["axis_usd" if series.unit == "usd" else "axis_credits"], color=FOREGROUND, fontsize=14)
+    ax.set_xlabel(TEXT["day"], color=FOREGROUND, fontsize=14)
     ax.set_xticks(*_ticks(series.days))
     ax.set_xlim(-0.6, len(x) - 0.4)
     ax.set_ylim(0, max([*bottom, *(series.budget_per_day or []), 0.01]) * 1.15)
@@ -185,7 +185,7 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
         ax.yaxis.set_major_formatter("${x:,.2f}")
     else:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(colors=FOREGROUND)
+    ax.tick_params(colors=FOREGROUND, labelsize=13)
     ax.grid(axis="y", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -194,7 +194,13 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
         ax.spines[side].set_color(GRID)
     if handles:
         legend = ax.legend(
-            handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, labelcolor=FOREGROUND
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1),
+            frameon=False,
+            fontsize=13,
+            labelcolor=FOREGROUND,
         )
         legend.set_in_layout(True)
         for text in legend.get_texts():
