@@ -4,7 +4,6 @@ operator types (`--image`, `--out`) are read from the folder they typed them in.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import socket
@@ -14,7 +13,8 @@ import venv
 from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from tests.support.builders import png
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDE_ENSUREPIP = (
@@ -83,12 +83,6 @@ def test_an_unreachable_package_index_is_one_sentence(clone: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("pip could not install the bot's packages (its messages are above)")
     assert "PIP_INDEX_URL" in last
-
-
-def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (200, 120, 30)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def test_generate_reads_and_writes_paths_relative_to_the_callers_folder(tmp_path: Path) -> None:

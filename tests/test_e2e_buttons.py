@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from PIL import Image, ImageChops, ImageStat
 from tests.fakes.fake_discord import Message
 from tests.fakes.novita import Timeline
 from tests.fakes.videos import ffmpeg, make_video
-from tests.support.harness import World, running_world
+from tests.support.harness import running_world
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +30,6 @@ def picture(width: int = 800, height: int = 600) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
-
-
-def rows(world: World, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return db.execute(sql, params).fetchall()
 
 
 def embed_text(response: Any) -> str:
@@ -77,10 +71,10 @@ def test_buttons_work_after_a_restart_and_charge_whoever_presses(tmp_path: Path)
         assert second.custom_ids() == result_ids(2)
         assert [u.id for u in second.mentions] in ([], [bob.id])
 
-        assert rows(world, "SELECT user_id, entry, parent_job_id, prompt FROM jobs WHERE id = 2") == [
+        assert world.values("SELECT user_id, entry, parent_job_id, prompt FROM jobs WHERE id = 2") == [
             (bob.id, "regenerate", 1, "a lighthouse at night")
         ]
-        ledger = rows(world, "SELECT job_id, user_id, kind FROM ledger ORDER BY id")
+        ledger = world.values("SELECT job_id, user_id, kind FROM ledger ORDER BY id")
         assert (2, bob.id, "reserve") in ledger
         assert (2, bob.id, "charge") in ledger
         assert not [r for r in ledger if r[0] == 2 and r[1] != bob.id]
@@ -89,11 +83,11 @@ def test_buttons_work_after_a_restart_and_charge_whoever_presses(tmp_path: Path)
 
         edited = d.submit_modal(edit, {"prompt": "a lighthouse in fog"})
         assert not edited.wait_response().ephemeral
-        assert rows(world, "SELECT user_id, entry, prompt FROM jobs WHERE id = 3") == [
+        assert world.values("SELECT user_id, entry, prompt FROM jobs WHERE id = 3") == [
             (d.member.id, "edit", "a lighthouse in fog")
         ]
         card = edited.wait_original()
-        d.wait_for(lambda: rows(world, "SELECT card_message_id FROM jobs WHERE id = 3") == [(card.id,)],
+        d.wait_for(lambda: world.values("SELECT card_message_id FROM jobs WHERE id = 3") == [(card.id,)],
                    timeout=5, what="the new card stored")  # fmt: skip
         assert world.bot.log().count("===== start") == 2
         assert "Traceback" not in world.bot.log()
@@ -155,7 +149,7 @@ def test_edit_and_regenerate_opens_a_prefilled_modal(tmp_path: Path) -> None:
         assert (body["prompt"], body["duration"], body["resolution"], body["enable_prompt_expansion"]) == (
             "a blue kite [Pan right]", 6, "1080P", True,
         )  # fmt: skip
-        assert rows(world, "SELECT user_id, entry, parent_job_id, camera FROM jobs WHERE id = 2") == [
+        assert world.values("SELECT user_id, entry, parent_job_id, camera FROM jobs WHERE id = 2") == [
             (bob.id, "edit", 1, None)
         ]
 
@@ -195,7 +189,7 @@ def test_continue_starts_from_the_last_frame(tmp_path: Path) -> None:
         assert mean_difference(got, frame_of(delivered, tmp_path, last=True)) < 4
         assert mean_difference(got, frame_of(delivered, tmp_path, last=False)) > 10  # a meaningful check
         assert world.novita.submits[1]["body"]["prompt"] == "the clock melts"
-        assert rows(world, "SELECT entry, parent_job_id FROM jobs WHERE id = 2") == [("continue", 1)]
+        assert world.values("SELECT entry, parent_job_id FROM jobs WHERE id = 2") == [("continue", 1)]
 
 
 def test_continue_refuses_plainly_when_the_video_is_gone(tmp_path: Path) -> None:
@@ -231,8 +225,10 @@ def test_cancel_a_queued_job_from_its_card_refunds(tmp_path: Path) -> None:
             lambda: "Cancelled" in d.message(card.id).text, timeout=5, what="the card to say cancelled"
         )
         assert d.message(card.id).custom_ids() == []
-        assert rows(world, "SELECT state, charge_state FROM jobs WHERE id = 2") == [("cancelled", "refunded")]
-        assert rows(world, "SELECT kind FROM ledger WHERE job_id = 2 ORDER BY id") == [
+        assert world.values("SELECT state, charge_state FROM jobs WHERE id = 2") == [
+            ("cancelled", "refunded")
+        ]
+        assert world.values("SELECT kind FROM ledger WHERE job_id = 2 ORDER BY id") == [
             ("reserve",),
             ("refund",),
         ]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,18 +13,13 @@ from tests.support.harness import World, running_world
 pytestmark = pytest.mark.e2e
 
 
-def rows(world: World, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(world.db) as db:
-        return db.execute(sql, params).fetchall()
-
-
 def wait_state(world: World, job_id: int, state: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if rows(world, "SELECT state FROM jobs WHERE id = ?", job_id) == [(state,)]:
+        if world.values("SELECT state FROM jobs WHERE id = ?", job_id) == [(state,)]:
             return
         time.sleep(0.1)
-    states = rows(world, "SELECT id, state FROM jobs")
+    states = world.values("SELECT id, state FROM jobs")
     raise AssertionError(f"job {job_id} never became {state}: {states}")
 
 
@@ -59,7 +52,7 @@ def test_jobs_lists_and_redelivers_an_undelivered_video(tmp_path: Path) -> None:
         assert posted.message_reference["message_id"] == str(card.id)
         assert [u.id for u in posted.mentions] == [d.member.id]
         wait_state(world, 1, "delivered", timeout=5)
-        assert rows(world, "SELECT delivered_via FROM jobs WHERE id = 1") == [("channel",)]
+        assert world.values("SELECT delivered_via FROM jobs WHERE id = 1") == [("channel",)]
         assert d.message(listing.id).custom_ids() == []  # the list was refreshed
         assert redeliver.wait_followup().ephemeral
 
@@ -83,7 +76,9 @@ def test_jobs_cancels_a_waiting_job_with_a_refund(tmp_path: Path) -> None:
         d.click(listing, "hailuo:cancel:2").wait_response()
         d.wait_for(lambda: d.message(listing.id).custom_ids() == [], timeout=5, what="the list refreshed")
         assert "Cancelled" in d.message(listing.id).text
-        assert rows(world, "SELECT state, charge_state FROM jobs WHERE id = 2") == [("cancelled", "refunded")]
+        assert world.values("SELECT state, charge_state FROM jobs WHERE id = 2") == [
+            ("cancelled", "refunded")
+        ]
         d.wait_for(
             lambda: "Cancelled" in d.message(card.id).text, timeout=5, what="the card to say cancelled"
         )

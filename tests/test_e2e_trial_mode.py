@@ -6,24 +6,17 @@ them from the simulator's loopback server, and every card and result says the vi
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.fakes.fake_discord import FakeDiscord
+from tests.support.builders import png
 from tests.support.harness import FAST, ROOT, BotProcess, World
 
 pytestmark = pytest.mark.e2e
-
-
-def png(width: int = 640, height: int = 480) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 200)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def footer(embeds: list[dict[str, object]]) -> str:

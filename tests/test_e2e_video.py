@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import sqlite3
 import subprocess
 import sys
@@ -11,19 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from bot.core import media
 from tests.fakes.novita import Timeline
+from tests.support.builders import png
 from tests.support.harness import World, running_world
 
 pytestmark = pytest.mark.e2e
-
-
-def png(width: int = 640, height: int = 480) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 200)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -16,19 +16,13 @@ import discord
 import pytest
 import yarl
 from discord import app_commands
-from PIL import Image
 
 from tests.fakes.fake_discord import FLAG_EPHEMERAL, FakeDiscord, payloads, permission_bits
+from tests.support.builders import png
 
 DEMO_BOT = Path(__file__).parent / "fakes" / "fake_discord" / "demo_bot.py"
 PRIVILEGED = (1 << 1) | (1 << 8) | (1 << 15)
 Seen = asyncio.Queue[discord.Message]
-
-
-def png(width: int = 640, height: int = 480) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), "teal").save(buf, "PNG")
-    return buf.getvalue()
 
 
 # Subprocess bot -------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.novita import FakeNovita, Timeline
@@ -168,6 +168,11 @@ class World:
         with sqlite3.connect(self.db, timeout=5) as conn:
             conn.row_factory = sqlite3.Row
             return [dict(r) for r in conn.execute(sql, params).fetchall()]
+
+    def values(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Like `rows`, as plain tuples (compact to compare: `== [("delivered",)]`)."""
+        with sqlite3.connect(self.db, timeout=5) as conn:
+            return conn.execute(sql, params).fetchall()
 
     def job_state(self, job_id: int = 1) -> str | None:
         if not self.db.exists():
