@@ -1,8 +1,9 @@
 """Generation front end: /video, the "Animate image" context menu, and the shared path every entry ends in.
 
-Thin by design: parse what Discord sent, run the cheap checks, let the runner admit the job (atomic quota),
-answer with the public job card inside Discord's 3-second window, then hand the job to the runner.
-The mention entry (cogs/mention.py) and the result buttons (cogs/buttons.py) use the same path.
+Thin by design: parse what Discord sent and hand the request to the bot's job starter
+(`bot/discord_side/job_starter.py`), which checks it, lets the runner admit it (atomic quota), answers with
+the public job card inside Discord's 3-second window and starts the job. The mention entry
+(cogs/mention.py) and the result buttons (cogs/buttons.py) use the same starter.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core import blocklist, metrics, quota, video_models
-from bot.core.models import CAMERA_MOVES, Job, JobRequest, utcnow
+from bot.core import preferences, video_models
+from bot.core.models import CAMERA_MOVES
 from bot.core.validation import check_options
-from bot.discord_side import cards
 from bot.discord_side.app import reply
 from bot.discord_side.forms import (
     NO_IMAGE,
@@ -34,7 +34,7 @@ from bot.discord_side.forms import (
     send_modal,
     settings_modal,
 )
-from bot.discord_side.missing import or_missing
+from bot.discord_side.job_starter import member_roles
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -46,10 +46,6 @@ __all__ = ["Generate", "image_refusal", "member_roles"]
 ANIMATE_MODAL = re.compile(r"hailuo:m:animate:(?P<message>[0-9]{1,20})")
 TARGET_CACHE = 256  # recent context-menu targets, so a submission needs no second look at the message
 OOPS = "Something went wrong on our side and it has been logged. Please try again."
-
-
-def member_roles(user: discord.abc.User) -> tuple[int, ...]:
-    return tuple(role.id for role in getattr(user, "roles", ()) if not role.is_default())
 
 
 async def guarded(interaction: discord.Interaction, work: Awaitable[object], what: str) -> None:
@@ -76,104 +72,6 @@ class Generate(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.animate_menu.name, type=self.animate_menu.type)
-
-    # The shared path --------------------------------------------------------------------------------
-    async def server_rules(self, guild_id: int | None, channel_id: int | None, prompt: str) -> str | None:
-        """The server's own rules: allowed channels and the prompt blocklist."""
-        if guild_id is None:
-            return None
-        rules = await self.bot.store.guild_settings(guild_id)
-        allowed = rules.get("allowed_channels") or []
-        if allowed and channel_id not in allowed:
-            where = ", ".join(f"<#{c}>" for c in allowed[:5])
-            return f"Videos can't be made in this channel. Try {where}."
-        hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
-        if hit is not None:
-            shown = "a blocked pattern" if hit.startswith("re:") else f"“{hit}”"
-            return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."
-        return None
-
-    async def allowed_models(self, guild_id: int | None) -> tuple[str, ...]:
-        """The models this server lets its members use (all of them outside a server)."""
-        if guild_id is None:
-            return video_models.MODEL_KEYS
-        return video_models.allowed_models(await self.bot.store.guild_settings(guild_id))
-
-    async def model_refusal(self, request: JobRequest) -> str | None:
-        """Whether the chosen model can serve this request here: frames it takes, the server's choice."""
-        has_image = bool(request.image_url or request.image_bytes is not None or request.image_path)
-        has_last = bool(request.last_frame_url or request.last_frame_bytes is not None)
-        allowed = await self.allowed_models(request.guild_id)
-        return video_models.refusal(request.model, has_image, has_last, allowed)
-
-    async def admit(self, request: JobRequest) -> tuple[Job | None, str]:
-        refusal = check_options(request.prompt, request.duration, request.resolution, request.camera)
-        refusal = refusal or await self.model_refusal(request)
-        refusal = refusal or await self.server_rules(request.guild_id, request.channel_id, request.prompt)
-        if refusal:
-            return None, refusal
-        job, decision = await self.bot.runner.submit(request)
-        return job, decision.message
-
-    async def precheck(self, interaction: discord.Interaction) -> str | None:
-        """Before asking for a prompt in a modal: would the cheapest video be refused anyway?"""
-        refusal = await self.server_rules(interaction.guild_id, interaction.channel_id, "")
-        if refusal:
-            return refusal
-        settings, user = self.bot.settings, interaction.user
-        usage = await quota.member_usage(
-            self.bot.store, settings, interaction.guild_id, user.id, member_roles(user)
-        )
-        cheapest = min(settings.credit_table.values())
-        decision = quota.decide(usage.policy, usage.usage, cheapest, 0.0, utcnow())
-        return None if decision.ok else decision.message
-
-    def interaction_request(self, interaction: discord.Interaction, **fields: object) -> JobRequest:
-        user = interaction.user
-        return JobRequest(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=user.id,
-            user_name=str(user),
-            role_ids=member_roles(user),
-            application_id=interaction.application_id,
-            interaction_token=interaction.token,
-            token_expires_at=interaction.created_at + self.bot.token_lifetime(),
-            **fields,  # type: ignore[arg-type]  # each field arrives with its JobRequest type
-        )
-
-    def card_view(self, job: Job) -> discord.ui.View | None:
-        reporter = self.bot.reporter
-        return reporter.card_view(job) if reporter is not None and reporter.card_view else None
-
-    async def start_from_interaction(
-        self, interaction: discord.Interaction, request: JobRequest
-    ) -> Job | None:
-        """Admit, answer with the job card, remember where the card is, start the job."""
-        job, refusal = await self.admit(request)
-        if job is None:
-            await reply(interaction, refusal)
-            return None
-        try:
-            await interaction.response.send_message(
-                embed=cards.job_card(job),
-                allowed_mentions=discord.AllowedMentions.none(),
-                view=or_missing(self.card_view(job)),
-            )
-        except discord.HTTPException as exc:
-            log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
-            await self.bot.runner.cancel(job.id, "Discord didn't accept the answer in time.")
-            return None
-        metrics.first_response(interaction.created_at, discord.utils.utcnow())
-        try:
-            card = await interaction.original_response()
-            job = await self.bot.store.update_job(
-                job.id, card_channel_id=card.channel.id, card_message_id=card.id
-            )
-        except discord.HTTPException as exc:
-            log.warning("job=%s could not read back the job card (%s)", job.id, exc.status)
-        self.bot.runner.start_job(job.id)
-        return job
 
     # /video --------------------------------------------------------------------------------------------
     @app_commands.command(
@@ -209,14 +107,26 @@ class Generate(commands.Cog):
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
         image: discord.Attachment | None = None,
-        duration: int = 6,
-        resolution: str = "768P",
-        prompt_expansion: bool = True,
+        duration: int | None = None,
+        resolution: str | None = None,
+        prompt_expansion: bool | None = None,
         camera: str | None = None,
         model: str | None = None,
         last_frame: discord.Attachment | None = None,
     ) -> None:
-        refusal = check_options(prompt, duration, resolution, camera)
+        # What the member left out comes from their /preferences, else the defaults.
+        starter = self.bot.starter
+        chosen = preferences.resolve(
+            await starter.member_prefs(interaction),
+            allowed=await starter.allowed_models(interaction.guild_id),
+            has_image=image is not None,
+            has_last_frame=last_frame is not None,
+            duration=duration,
+            resolution=resolution,
+            prompt_expansion=prompt_expansion,
+            model=model,
+        )
+        refusal = check_options(prompt, chosen.duration, chosen.resolution, camera)
         if refusal is None and image is not None:
             refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal is None and last_frame is not None:
@@ -225,24 +135,23 @@ class Generate(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        if model is None:
-            allowed = await self.allowed_models(interaction.guild_id)
-            model = video_models.default_model(allowed, image is not None, last_frame is not None)
-        request = self.interaction_request(
+        request = starter.interaction_request(
             interaction,
             prompt=prompt.strip(),
-            duration=duration,
-            resolution=resolution,
-            prompt_expansion=prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             camera=camera,
             image_url=image.url if image else None,
             image_name=image.filename if image else None,
             entry="slash",
-            model=model,
+            model=chosen.model,
             last_frame_url=last_frame.url if last_frame else None,
             last_frame_name=last_frame.filename if last_frame else None,
         )
-        job = await self.start_from_interaction(interaction, request)
+        job = await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
         if job is not None and image is not None and last_frame is not None:
             warning = video_models.aspect_warning(
                 (image.width, image.height), (last_frame.width, last_frame.height)
@@ -258,17 +167,20 @@ class Generate(commands.Cog):
         if source is None:
             await reply(interaction, refusal or NO_IMAGE)
             return
-        refusal = await self.precheck(interaction)
+        refusal = await self.bot.starter.precheck(interaction)
         if refusal:
             await reply(interaction, refusal)
             return
         self._targets[(interaction.user.id, message.id)] = source
         while len(self._targets) > TARGET_CACHE:
             self._targets.popitem(last=False)
-        allowed = await self.allowed_models(interaction.guild_id)
+        allowed = await self.bot.starter.allowed_models(interaction.guild_id)
+        mine = await self.bot.starter.member_prefs(interaction)
+        chosen = preferences.resolve(mine, allowed=allowed, has_image=True)
         modal = settings_modal(
-            f"hailuo:m:animate:{message.id}", "Animate image",
-            model=video_models.default_model(allowed, has_image=True), models=allowed,
+            f"hailuo:m:animate:{message.id}", "Animate image", duration=chosen.duration,
+            resolution=chosen.resolution, prompt_expansion=chosen.prompt_expansion, model=chosen.model,
+            models=allowed,
         )  # fmt: skip
         await send_modal(interaction, modal)
 
@@ -293,7 +205,7 @@ class Generate(commands.Cog):
             if source is None:
                 await reply(interaction, refusal or NO_IMAGE)
                 return
-        request = self.interaction_request(
+        request = self.bot.starter.interaction_request(
             interaction,
             prompt=form.prompt,
             duration=form.duration,
@@ -305,7 +217,9 @@ class Generate(commands.Cog):
             source_message_id=message_id,
             model=form.model,
         )
-        await self.start_from_interaction(interaction, request)
+        await self.bot.starter.start_from_interaction(
+            interaction, request, lambda text: reply(interaction, text)
+        )
 
     async def _fetch_image(
         self, interaction: discord.Interaction, message_id: int

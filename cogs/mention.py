@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core import video_models
+from bot.core import preferences
 from bot.core.mention_flags import addresses_bot, parse_mention
 from bot.core.models import JobRequest
+from bot.core.preferences import Preferences
 from bot.core.validation import visible_text
-from bot.discord_side import cards
 from bot.discord_side.forms import ImageSource, pick_image
-from cogs.generate import OOPS, Generate, member_roles
+from bot.discord_side.job_starter import member_roles
+from cogs.generate import OOPS
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
@@ -68,12 +69,6 @@ class Mention(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
 
-    @property
-    def generate(self) -> Generate:
-        cog = self.bot.get_cog("Generate")
-        assert isinstance(cog, Generate), "cogs.generate must be loaded before cogs.mention"
-        return cog
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
@@ -110,11 +105,17 @@ class Mention(commands.Cog):
             await self.refuse(message, refusal)
             return
         author = message.author
-        generate = self.generate
-        model = parsed.model
-        if model is None:
-            allowed = await generate.allowed_models(message.guild.id if message.guild else None)
-            model = video_models.default_model(allowed, source is not None)
+        guild_id = message.guild.id if message.guild else None
+        prefs = await self.bot.store.member_prefs(guild_id, author.id) if guild_id else Preferences()
+        chosen = preferences.resolve(  # the flags win over the member's /preferences
+            prefs,
+            allowed=await self.bot.starter.allowed_models(guild_id),
+            has_image=source is not None,
+            duration=parsed.duration,
+            resolution=parsed.resolution,
+            prompt_expansion=parsed.prompt_expansion,
+            model=parsed.model,
+        )
         request = JobRequest(
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -122,34 +123,16 @@ class Mention(commands.Cog):
             user_name=str(author),
             role_ids=member_roles(author),
             prompt=prompt,
-            duration=parsed.duration,
-            resolution=parsed.resolution,
-            prompt_expansion=parsed.prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
             entry="mention",
             source_message_id=source.message_id if source else message.id,  # the result replies there
-            model=model,
+            model=chosen.model,
         )
-        job, refusal = await generate.admit(request)
-        if job is None:
-            await self.refuse(message, refusal)
-            return
-        try:
-            card = await message.reply(
-                embed=cards.job_card(job),
-                mention_author=False,
-                allowed_mentions=discord.AllowedMentions.none(),
-                view=generate.card_view(job),  # type: ignore[arg-type]  # None is reply()'s own default
-            )
-        except discord.HTTPException as exc:
-            log.warning("job=%s the job card could not be posted (%s); cancelling", job.id, exc.status)
-            await self.bot.runner.cancel(job.id, "I couldn't post in this channel.")
-            return
-        job = await self.bot.store.update_job(
-            job.id, card_channel_id=card.channel.id, card_message_id=card.id
-        )
-        self.bot.runner.start_job(job.id)
+        await self.bot.starter.start_from_message(message, request, lambda text: self.refuse(message, text))
 
     async def find_image(self, message: discord.Message) -> tuple[ImageSource | None, str | None]:
         """The member's own image first, else the image of the message they replied to."""

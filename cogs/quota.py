@@ -133,8 +133,7 @@ class Quota(ModeratorCog):
         if not fields:
             await reply(interaction, "Nothing changed: give credits, a period, member_jobs or server_jobs.")
             return
-        await self.bot.store.set_guild_settings(guild_id, actor, **fields)
-        row = await self.bot.store.guild_settings(guild_id)
+        row = await quota.set_defaults(self.bot.store, guild_id, actor, fields)
         settings = self.bot.settings
         period_now = Period(row.get("quota_period") or settings.default_quota_period)
         limit = row.get("quota_credits")
@@ -282,16 +281,7 @@ class Quota(ModeratorCog):
         except ValueError as exc:
             await reply(interaction, str(exc))
             return
-        row = await self.bot.store.guild_settings(guild_id)
-        raw = row.get("credit_table")
-        table: dict[str, int] = json.loads(raw) if raw else {}
-        if cost is None:
-            table.pop(video, None)
-        else:
-            table[video] = cost
-        await self.bot.store.set_guild_settings(
-            guild_id, actor, credit_table=json.dumps(table) if table else None
-        )
+        table = await quota.set_cost(self.bot.store, guild_id, actor, video, cost)
         res, _, dur = video.partition("/")
         now_cost = quota.credit_table(self.bot.settings, {"credit_table": json.dumps(table)})[(res, int(dur))]
         await self._done(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.core import quota, video_models
 from bot.core.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
@@ -52,16 +53,18 @@ class ServerSettings(ModeratorCog):
     async def cog_load(self) -> None:
         reporter = self.bot.reporter
         if reporter is not None and self.moderation_log is not None:
-            reporter.final_listeners.append(self.moderation_log.on_final)
             reporter.spoiler = self.spoiler
 
     async def cog_unload(self) -> None:
         reporter = self.bot.reporter
-        if reporter is not None and self.moderation_log is not None:
-            if self.moderation_log.on_final in reporter.final_listeners:
-                reporter.final_listeners.remove(self.moderation_log.on_final)
-            if reporter.spoiler == self.spoiler:
-                reporter.spoiler = None
+        if reporter is not None and reporter.spoiler == self.spoiler:
+            reporter.spoiler = None
+
+    @commands.Cog.listener("on_job_final")
+    async def on_job_final(self, job: Job) -> None:
+        """Every ending (and a later redelivery) goes to the moderation log, when the server set one."""
+        if self.moderation_log is not None:
+            await self.moderation_log.on_final(job)
 
     async def spoiler(self, job: Job) -> bool:
         if job.guild_id is None:

@@ -74,7 +74,7 @@ def card(slug: str, title: str, note: str, embed: Any, **kw: Any) -> Example:
 def fixed_clock(now: datetime) -> Iterator[None]:
     """The clock is the one edge the examples fix: the store's, the quota's and the models' `utcnow`."""
     with (
-        mock.patch("bot.core.store.core.utcnow", return_value=now),
+        mock.patch("bot.core.store.jobs.utcnow", return_value=now),
         mock.patch("bot.core.quota.utcnow", return_value=now),
         mock.patch("bot.core.models.utcnow", return_value=now),
     ):

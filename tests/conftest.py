@@ -14,12 +14,12 @@ import pytest
 from bot.core.jobs import JobRunner
 from bot.core.models import Job, JobRequest
 from bot.core.novita import NovitaClient
-from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings, load_settings
 from bot.core.store import SqliteStore, Store
 from bot.core.store.postgres import PostgresStore
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.recording_reporter import RecordingReporter
 
 QUICK = Timeline(queued_s=0.1, processing_s=0.4)
 
@@ -102,7 +102,7 @@ class Env:
     fake: FakeNovita
     runner: JobRunner
     store: Store
-    reporter: ConsoleReporter
+    reporter: RecordingReporter
     settings: Settings
     http: aiohttp.ClientSession
 
@@ -119,7 +119,7 @@ async def env(settings: Settings, store: Store) -> AsyncIterator[Env]:
         novita = NovitaClient(
             http, base_url=fake.base_url, api_key=fake.api_key, backoff_base=0.01, request_timeout=2
         )
-        reporter = ConsoleReporter()
+        reporter = RecordingReporter()
         runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
         await runner.start()
         try:

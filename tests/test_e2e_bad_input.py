@@ -4,7 +4,6 @@ None crashes the bot, none spends anything, each gets a clear answer."""
 from __future__ import annotations
 
 import io
-import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,8 +56,7 @@ def ask(
 
 
 def states(world: World) -> list[str]:
-    with sqlite3.connect(world.db, timeout=5) as conn:
-        return [r[0] for r in conn.execute("SELECT state FROM jobs ORDER BY id")]
+    return [state for (state,) in world.values("SELECT state FROM jobs ORDER BY id")]
 
 
 def test_prompts_at_the_edges(world: World) -> None:

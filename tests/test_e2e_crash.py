@@ -6,7 +6,6 @@ the video is delivered at most once, and no submit is ever sent twice.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -19,8 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def ledger(world: World) -> dict[str, int]:
-    with sqlite3.connect(world.db) as conn:
-        return dict(conn.execute("SELECT kind, SUM(credits) FROM ledger GROUP BY kind").fetchall())
+    return dict(world.values("SELECT kind, SUM(credits) FROM ledger GROUP BY kind"))
 
 
 def uploads(world: World) -> list[object]:

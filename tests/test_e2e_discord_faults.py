@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -67,8 +66,7 @@ def test_nowhere_to_deliver_leaves_the_job_undelivered_and_kept(tmp_path: Path) 
         inter.wait_response()
         world.discord.deny(world.discord.channel, "send_messages")
         assert world.settle() == "undelivered"
-        with sqlite3.connect(world.db) as conn:
-            (path,) = conn.execute("SELECT video_path FROM jobs WHERE id = 1").fetchone()
+        [(path,)] = world.values("SELECT video_path FROM jobs WHERE id = 1")
         assert Path(path).exists()
 
 
@@ -84,5 +82,4 @@ def test_an_oversized_video_without_ffmpeg_is_kept_not_lost(tmp_path: Path) -> N
         card = inter.wait_original(lambda m: "📦" in str(m.embeds), timeout=60)
         assert "kept for" in str(card.embeds[0])
         assert world.bot.alive()
-        with sqlite3.connect(world.db) as conn:
-            assert conn.execute("SELECT state FROM jobs").fetchone() == ("undelivered",)
+        assert world.values("SELECT state FROM jobs") == [("undelivered",)]

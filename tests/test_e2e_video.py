@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -98,8 +97,7 @@ def test_novita_failure_is_shown_and_refunded(tmp_path: Path) -> None:
         text = str(card.embeds[0])
         assert "“Content moderation: unsafe image”" in text
         assert "credits were returned" in text
-        with sqlite3.connect(world.db) as conn:
-            assert conn.execute("SELECT state, charge_state FROM jobs").fetchone() == ("failed", "refunded")
+        assert world.values("SELECT state, charge_state FROM jobs") == [("failed", "refunded")]
 
 
 def test_a_3000_character_novita_reason_still_reaches_the_member_and_the_modlog(tmp_path: Path) -> None:

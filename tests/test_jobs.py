@@ -15,13 +15,13 @@ from bot.core import media
 from bot.core.jobs import MAX_PREPARE_ATTEMPTS, JobRunner
 from bot.core.models import ChargeState, InvalidTransition, Job, JobState
 from bot.core.novita import NovitaClient
-from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from tests.conftest import QUICK, Env
 from tests.fakes.novita import FakeNovita, Timeline
 from tests.fakes.server import LoopbackServer
 from tests.support.builders import png, request
+from tests.support.recording_reporter import RecordingReporter
 
 
 async def test_text_job_completes_with_the_right_body(env: Env) -> None:
@@ -104,6 +104,22 @@ async def test_5xx_on_submit_fails_with_refund_and_no_second_submit(env: Env) ->
     assert len(env.fake.submits) == 1
 
 
+async def test_a_submit_given_up_without_an_answer_counts_for_one_request_timeout_more(env: Env) -> None:
+    """Novita may still take a request the client stopped waiting for; one it answered (a 503) it has seen.
+    Each counts against the per-minute limit from the latest moment Novita may have taken it."""
+    env.fake.inject("submit", "status", status=503)
+    answered = await env.run(request(prompt="answered"))
+    env.fake.inject("submit", "hang", seconds=5)  # past the client's 2 s timeout
+    unanswered = await env.run(request(prompt="unanswered"))
+    assert answered.state == unanswered.state == JobState.FAILED
+    assert answered.finished_at is not None
+    assert unanswered.finished_at is not None
+    counted = await env.store.submits_since(answered.created_at)  # in order: the answered one counts first
+    timeout = env.settings.novita_request_timeout_s
+    assert (counted[0] - answered.finished_at).total_seconds() < timeout / 2  # counted from its answer
+    assert (counted[1] - unanswered.finished_at).total_seconds() > timeout / 2  # and a request timeout more
+
+
 async def test_no_balance_is_a_plain_sentence(env: Env) -> None:
     env.fake.no_balance = True
     job = await env.run(request())
@@ -152,6 +168,27 @@ async def test_local_queue_honours_in_flight_limit_and_cancel_refunds(env: Env) 
     assert len(env.fake.submits) == 2
 
 
+async def test_places_in_line_move_up_at_once_when_a_job_ahead_is_cancelled(env: Env) -> None:
+    """The places shown on the cards follow a cancel at once, not only at the next read of the shared line."""
+    env.settings.novita_rate_per_minute = 1
+    env.settings.user_max_concurrent = 10
+    ids = []
+    for i in range(4):
+        job, _ = await env.runner.submit(request(f"clip {i}"))
+        assert job is not None
+        env.runner.start_job(job.id)
+        ids.append(job.id)
+    for _ in range(100):  # the first takes the minute's only turn; the others line up behind it
+        if len(env.fake.submits) == 1 and env.runner.queue_position(ids[3]) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert [env.runner.queue_position(i) for i in ids[1:]] == [1, 2, 3]
+    assert await env.runner.cancel(ids[1]) is not None
+    assert [env.runner.queue_position(i) for i in ids[2:]] == [1, 2]
+    for job_id in ids[2:]:
+        await env.runner.cancel(job_id)
+
+
 async def test_rate_limit_spaces_submits(env: Env) -> None:
     env.settings.novita_rate_per_minute = 2
     env.settings.user_max_concurrent = 10
@@ -167,7 +204,7 @@ async def test_rate_limit_spaces_submits(env: Env) -> None:
     await env.runner.cancel(ids[2])
 
 
-class SlowEndReporter(ConsoleReporter):
+class SlowEndReporter(RecordingReporter):
     """Telling the member a job ended takes a while (Discord is slow, or rate-limits the card edit)."""
 
     def __init__(self) -> None:
@@ -215,7 +252,7 @@ async def test_a_job_found_in_submitting_is_refunded_not_resubmitted(
         await store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
         # as if killed with the request on the wire:
         await store.transition(job.id, JobState.SUBMITTING, expect=(JobState.QUEUED,))
-        reporter = ConsoleReporter()
+        reporter = RecordingReporter()
         runner = JobRunner(store=store, settings=settings, novita=novita, http=http, reporter=reporter)
         await runner.start()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -177,3 +178,24 @@ async def test_the_member_concurrent_cap_counts_only_jobs_in_the_same_server(
     assert job is None  # the cap holds inside the server
     job, decision = await ask(store, settings)  # guild 10: none running here
     assert job is not None, decision.message
+
+
+async def test_two_moderators_setting_costs_at_once_both_count(store: Store) -> None:
+    await asyncio.gather(
+        quota.set_cost(store, 10, 1, "768P/6", 3),
+        quota.set_cost(store, 10, 2, "1080P/6", 7),
+        quota.set_cost(store, 10, 3, "768P/10", 0),
+    )
+    row = await store.guild_settings(10)
+    assert json.loads(row["credit_table"]) == {"768P/6": 3, "1080P/6": 7, "768P/10": 0}
+
+
+async def test_two_moderators_changing_different_defaults_at_once_both_count(store: Store) -> None:
+    first, second = await asyncio.gather(
+        quota.set_defaults(store, 10, 1, {"quota_credits": 40}),
+        quota.set_defaults(store, 10, 2, {"user_max_concurrent": 3}),
+    )
+    row = await store.guild_settings(10)
+    assert (row["quota_credits"], row["user_max_concurrent"]) == (40, 3)
+    assert first["quota_credits"] == 40
+    assert second["user_max_concurrent"] == 3

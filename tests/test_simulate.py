@@ -17,9 +17,9 @@ from bot.core import media
 from bot.core.engine import Engine
 from bot.core.models import JobRequest, JobState
 from bot.core.novita import GenerationRequest, NovitaBadRequest, TaskResult, TaskStatus
-from bot.core.reporting import ConsoleReporter
 from bot.core.settings import load_settings
 from bot.core.simulate import FAIL_REASON, SimulatedNovita
+from tests.support.recording_reporter import RecordingReporter
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -146,7 +146,7 @@ async def test_engine_in_trial_mode_needs_no_key_and_marks_jobs_simulated(
         novita_rate_per_minute=600,
     )
     assert settings.novita_api_key is None
-    reporter = ConsoleReporter(tmp_path / "out")
+    reporter = RecordingReporter(tmp_path / "out")
     engine = Engine(settings, reporter)
     assert engine.simulated
     async with engine as runner:

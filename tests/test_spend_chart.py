@@ -41,7 +41,7 @@ async def made(
     store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch, user: int, when: datetime, **kw: object
 ) -> None:
     """A video accepted and charged at `when` (the store's clock is the edge we set)."""
-    monkeypatch.setattr("bot.core.store.core.utcnow", lambda: when)
+    monkeypatch.setattr("bot.core.store.jobs.utcnow", lambda: when)
     job = await new_job(store, settings, user, now=when, **kw)  # type: ignore[arg-type]
     await walk(store, job, JobState.DELIVERED)
 
@@ -57,7 +57,7 @@ async def test_the_chart_data_is_what_the_ledger_charged_per_day_and_member(
     failed = await new_job(store, relaxed, 3, now=at(10))
     await walk(store, failed, JobState.FAILED)  # refunded: no spend
     await walk(store, await new_job(store, relaxed, 3, now=at(10)), JobState.QUEUED)  # reserved: not yet
-    monkeypatch.setattr("bot.core.store.core.utcnow", lambda: datetime(2026, 10, 31, 23, tzinfo=UTC))
+    monkeypatch.setattr("bot.core.store.jobs.utcnow", lambda: datetime(2026, 10, 31, 23, tzinfo=UTC))
     await walk(store, await new_job(store, relaxed, 4, now=datetime(2026, 10, 31, 23, tzinfo=UTC)),
                JobState.DELIVERED)  # fmt: skip
 
@@ -90,7 +90,7 @@ async def test_a_live_store_charts_real_spend_and_a_trial_store_simulated_credit
     store: Store, relaxed: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await made(store, relaxed, monkeypatch, 1, at(3))
-    monkeypatch.setattr("bot.core.store.core.utcnow", lambda: at(4))
+    monkeypatch.setattr("bot.core.store.jobs.utcnow", lambda: at(4))
     simulated = await new_job(store, relaxed, 2, now=at(4))
     await store.update_job(simulated.id, simulated=True)
     await walk(store, simulated, JobState.DELIVERED)

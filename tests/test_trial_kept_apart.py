@@ -6,11 +6,11 @@ from __future__ import annotations
 from bot.core import quota, reports
 from bot.core.jobs import JobRunner
 from bot.core.models import ChargeState, Job, JobRequest, JobState
-from bot.core.reporting import ConsoleReporter
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from bot.discord_side.report_embed import report_embed
 from tests.conftest import Env
+from tests.support.recording_reporter import RecordingReporter
 
 GUILD, USER = 10, 1
 
@@ -97,7 +97,7 @@ async def test_a_live_runner_ends_a_leftover_simulated_job_without_sending_it(en
     job, _ = await quota.admit(env.store, env.settings, request)
     assert job is not None
     await env.store.transition(job.id, JobState.QUEUED, expect=(JobState.ACCEPTED,))
-    reporter = ConsoleReporter()
+    reporter = RecordingReporter()
     runner = JobRunner(
         store=env.store, settings=env.settings, novita=env.runner.novita, http=env.http, reporter=reporter
     )

@@ -12,7 +12,7 @@ import aiohttp
 
 from .instance_lock import InstanceLock
 from .jobs import JobRunner
-from .novita import NovitaClient
+from .novita import NovitaAPI, NovitaClient
 from .reporting import Reporter
 from .settings import Settings
 from .simulate import WARNING as TRIAL_WARNING
@@ -32,7 +32,8 @@ class Engine:
         self._reporter = reporter
         self._novita_options = novita_options
         self.http: aiohttp.ClientSession | None = None
-        self.novita: NovitaClient | SimulatedNovita | None = None
+        self.novita: NovitaAPI | None = None
+        self._simulator: SimulatedNovita | None = None
         self.runner: JobRunner | None = None
 
     @property
@@ -52,8 +53,9 @@ class Engine:
         self.http = aiohttp.ClientSession(connector=connector)
         if self.simulated:
             log.warning(TRIAL_WARNING)
-            self.novita = SimulatedNovita(settings.media_dir / "simulated")
-            await self.novita.start()
+            self._simulator = SimulatedNovita(settings.media_dir / "simulated")
+            await self._simulator.start()
+            self.novita = self._simulator
         else:
             assert settings.novita_api_key is not None
             self.novita = NovitaClient(
@@ -67,7 +69,7 @@ class Engine:
         self.runner = JobRunner(
             store=self.store,
             settings=settings,
-            novita=self.novita,  # type: ignore[arg-type]  # the simulator has the same submit/get_result
+            novita=self.novita,
             http=self.http,
             reporter=self._reporter,
         )
@@ -77,8 +79,8 @@ class Engine:
         """Stop the runner first (it may still be writing), then the session, then the store."""
         if self.runner is not None:
             await self.runner.stop()
-        if isinstance(self.novita, SimulatedNovita):
-            await self.novita.close()
+        if self._simulator is not None:
+            await self._simulator.close()
         if self.http is not None:
             await self.http.close()
         await self.store.close()

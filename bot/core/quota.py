@@ -350,3 +350,34 @@ def parse_cost(text: str) -> int | None:
     if word.isdigit() and int(word) <= 1000:
         return int(word)
     raise ValueError(f"“{text.strip()[:40]}” isn't a credit cost. Use a number from 0 to 1000, or “default”.")
+
+
+async def set_cost(
+    store: Store, guild_id: int, actor_id: int | None, kind: str, cost: int | None
+) -> dict[str, int]:
+    """Set what one kind of video costs on this server (None: back to the bot's value); the server's
+    overrides as written. Read and written in one transaction, so two moderators changing different kinds
+    at once both count."""
+
+    def change(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        raw = row.get("credit_table")
+        table: dict[str, int] = json.loads(raw) if raw else {}
+        if cost is None:
+            table.pop(kind, None)
+        else:
+            table[kind] = cost
+        return {"credit_table": json.dumps(table) if table else None}, table
+
+    return await store.change_guild_settings(guild_id, actor_id, change)
+
+
+async def set_defaults(
+    store: Store, guild_id: int, actor_id: int | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the server's default limits and return its settings as written, in one transaction (the
+    answer shows this change, not a half of another moderator's)."""
+
+    def change(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return fields, {**row, **fields}
+
+    return await store.change_guild_settings(guild_id, actor_id, change)

@@ -64,31 +64,27 @@ class ConsoleReporter:
     def __init__(self, out: Path | None = None, echo: Callable[[str], None] | None = None) -> None:
         self.out = out
         self.echo = echo or (lambda _line: None)
-        self.changes: list[tuple[int, JobState, float | None]] = []
-        self.delivered: list[tuple[int, Path]] = []
-        self.ended: list[Job] = []
-        self.fail_delivery: bool = False
 
     def job_changed(self, job: Job) -> None:
-        self.changes.append((job.id, job.state, job.progress))
         extra = (
             f" {job.progress:.0f}%" if job.progress is not None and job.state == JobState.PROCESSING else ""
         )
         self.echo(f"job {job.id}: {job.state}{extra}")
 
     async def deliver(self, job: Job, video: Path) -> Delivered:
-        if self.fail_delivery:
-            raise DeliveryFailed("Nowhere to deliver the video.")
-        target = video
-        if self.out is not None:
-            target = self.out if self.out.suffix.lower() == ".mp4" else self.out / f"hailuo-{job.id}.mp4"
+        target = self.target_for(job, video)
+        if target != video:
             await asyncio.to_thread(_copy, video, target)
-        self.delivered.append((job.id, target))
         self.echo(f"job {job.id}: video saved to {target}")
         return Delivered(via="console")
 
+    def target_for(self, job: Job, video: Path) -> Path:
+        """Where the video is saved: `out` itself when it names an .mp4, else a file in that folder."""
+        if self.out is None:
+            return video
+        return self.out if self.out.suffix.lower() == ".mp4" else self.out / f"hailuo-{job.id}.mp4"
+
     async def job_ended(self, job: Job) -> None:
-        self.ended.append(job)
         self.echo(f"job {job.id}: {job.state}: {job.error or ''}".rstrip(": "))
 
 

@@ -22,28 +22,24 @@ refunds look.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import io
 import json
 import logging
-import math
 import re
 import socket
-import textwrap
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from . import media, video_models
-from .novita import GenerationRequest, NovitaBadRequest, TaskResult, parse_task_result
+from .novita import GenerationRequest, TaskResult, parse_task_result
+from .simulate_overlay import draw_overlay
+from .simulate_wire import decode_image, document, validate
 
 log = logging.getLogger("bot.simulate")
 
@@ -53,10 +49,8 @@ WARNING = (
 )
 FAIL_TAG = "#fail"
 FAIL_REASON = "The content may violate our policies (simulated failure: the prompt contains #fail)"
-VIDEO_TTL_S = 3600
 KEEP_S = 24 * 3600  # task files older than this are removed when the simulator starts
 _TASK_ID = re.compile(r"sim-[0-9a-f]{32}")
-_DATA_URI = re.compile(r"data:image/(?:jpeg|png|webp);base64,(.*)", re.DOTALL)
 
 
 @dataclass
@@ -108,7 +102,7 @@ class SimulatedNovita:
     # Lifecycle ------------------------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
-        removed = await asyncio.to_thread(_prune, self.folder, time.time() - KEEP_S)
+        removed = await asyncio.to_thread(media.remove_older, self.folder, "sim-*", time.time() - KEEP_S)
         if removed:
             log.info("simulator: removed %d old file(s) from %s", removed, self.folder)
         app = web.Application()
@@ -145,9 +139,9 @@ class SimulatedNovita:
     # The API --------------------------------------------------------------------------------------------
     async def submit(self, request: GenerationRequest) -> str:
         """Check the request as Novita does, record the task, start its video; return the task id."""
-        _validate(request)
-        image = _decode("image", request.image_data_uri)
-        last = _decode("end_image", request.end_image_data_uri)
+        validate(request)
+        image = decode_image("image", request.image_data_uri)
+        last = decode_image("end_image", request.end_image_data_uri)
         task = SimTask(
             task_id=f"sim-{uuid.uuid4().hex}",
             prompt=request.prompt,
@@ -176,7 +170,7 @@ class SimulatedNovita:
         task = self._tasks.get(task_id) or await self._load(task_id)
         if task is None:
             return parse_task_result(
-                _document(task_id, "TASK_STATUS_FAILED", reason="The simulator has no record of this task "
+                document(task_id, "TASK_STATUS_FAILED", reason="The simulator has no record of this task "
                           "(its files under MEDIA_DIR/simulated were removed)."),
                 task_id,
             )  # fmt: skip
@@ -185,7 +179,7 @@ class SimulatedNovita:
         total = self.queued_s + self.processing_s
         if elapsed < self.queued_s:
             return parse_task_result(
-                _document(task_id, task_type=kind, status="TASK_STATUS_QUEUED", eta=total - elapsed), task_id
+                document(task_id, task_type=kind, status="TASK_STATUS_QUEUED", eta=total - elapsed), task_id
             )
         render = None if task.fail else self._start_render(task)
         finished = elapsed >= total and (render is None or render.done())
@@ -194,25 +188,25 @@ class SimulatedNovita:
             progress = min(99, int(99 * (elapsed - self.queued_s) / span))
             eta = max(1.0, total - elapsed)
             return parse_task_result(
-                _document(
+                document(
                     task_id, task_type=kind, status="TASK_STATUS_PROCESSING", progress=progress, eta=eta
                 ),
                 task_id,
             )
         if render is None:
             return parse_task_result(
-                _document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=FAIL_REASON), task_id
+                document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=FAIL_REASON), task_id
             )
         error = render.exception() if not render.cancelled() else asyncio.CancelledError()
         if error is not None:
             self._renders.pop(task_id, None)  # the next poll tries again
             reason = f"The simulator could not make the video: {error}"
             return parse_task_result(
-                _document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=reason), task_id
+                document(task_id, task_type=kind, status="TASK_STATUS_FAILED", reason=reason), task_id
             )
         url = f"{self.base_url}/videos/{task_id}.mp4"
         return parse_task_result(
-            _document(task_id, task_type=kind, status="TASK_STATUS_SUCCEED", video_url=url), task_id
+            document(task_id, task_type=kind, status="TASK_STATUS_SUCCEED", video_url=url), task_id
         )
 
     # Tasks on disk --------------------------------------------------------------------------------------
@@ -266,7 +260,7 @@ class SimulatedNovita:
             image = self._image_path(task.task_id) if task.has_image else None
             size = await asyncio.to_thread(self._frame_size, image)
             overlay = self.folder / f"{task.task_id}.overlay.png"
-            await asyncio.to_thread(_draw_overlay, overlay, size, task.prompt)
+            await asyncio.to_thread(draw_overlay, overlay, size, task.prompt)
             part = self.folder / f"{task.task_id}.part.mp4"
             try:
                 await self._ffmpeg(self._ffmpeg_args(task, image, overlay, size, part))
@@ -339,123 +333,3 @@ class SimulatedNovita:
         if not _TASK_ID.fullmatch(task_id) or not await asyncio.to_thread(path.is_file):
             return web.Response(status=404, text="no such video")
         return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
-
-
-# Helpers ------------------------------------------------------------------------------------------------
-
-
-def _decode(name: str, uri: str | None) -> bytes | None:
-    """A data URI's image bytes (None when not given); a 400 like Novita's when it isn't one."""
-    if uri is None:
-        return None
-    match = _DATA_URI.fullmatch(uri)
-    try:
-        image = base64.b64decode(match.group(1), validate=True) if match else None
-    except (binascii.Error, ValueError):
-        image = None
-    if not image:
-        raise NovitaBadRequest(
-            f"{name} must be a data:image/(jpeg|png|webp);base64 URI",
-            status=400, reason="INVALID_IMAGE", operation="submit",
-        )  # fmt: skip
-    return image
-
-
-def _validate(request: GenerationRequest) -> None:
-    """Refuse what Novita refuses, with its 400 error: the common fields, and per model what its endpoint
-    accepts (no `end_image` on Hailuo 2.3, a first frame for the image-only endpoints)."""
-    problem = None
-    model = video_models.MODELS.get(request.model)
-    has_image = request.image_data_uri is not None
-    if model is None:
-        problem = f"no such model {request.model!r}."
-    elif model.image_required and not has_image:
-        problem = f"image is required for {model.image_endpoint}."
-    elif request.end_image_data_uri is not None and not model.last_frame:
-        problem = f"end_image is not accepted by {model.endpoint(has_image).rsplit('/', 1)[-1]}."
-    elif request.end_image_data_uri is not None and not has_image:
-        problem = "end_image needs image (the first frame)."
-    elif not 1 <= len(request.prompt) <= 2000:
-        problem = f"prompt must be 1 to 2000 characters long (got {len(request.prompt)})."
-    elif request.duration not in (6, 10):
-        problem = f"duration must be 6 or 10 (got {request.duration!r})."
-    elif request.resolution not in ("768P", "1080P"):
-        problem = f"resolution must be 768P or 1080P (got {request.resolution!r})."
-    elif request.resolution == "1080P" and request.duration != 6:
-        problem = "1080P is only available for 6-second videos; use 768P for 10 seconds."
-    if problem:
-        raise NovitaBadRequest(problem, status=400, reason="INVALID_REQUEST_BODY", operation="submit")
-
-
-def _document(
-    task_id: str,
-    status: str,
-    *,
-    task_type: str = "MINIMAX_HAILUO_02",
-    progress: float = 0,
-    eta: float = 0,
-    reason: str = "",
-    video_url: str | None = None,
-) -> dict[str, object]:
-    """A task-result document shaped like Novita's (ttl as a string, as the real service sends it)."""
-    videos = [{"video_url": video_url, "video_url_ttl": str(VIDEO_TTL_S), "video_type": "mp4"}]
-    return {
-        "task": {
-            "task_id": task_id, "task_type": task_type, "status": status, "reason": reason,
-            "eta": math.ceil(max(0.0, eta)), "progress_percent": 100 if video_url else progress,
-        },
-        "images": [],
-        "videos": videos if video_url else [],
-    }  # fmt: skip
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the small bitmap font
-        return ImageFont.load_default()
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: object, width: int, max_lines: int) -> list[str]:
-    words = " ".join(text.split())
-    for chars in range(60, 8, -4):
-        lines = textwrap.wrap(words, chars) or [""]
-        if all(draw.textlength(line, font=font) <= width for line in lines):  # type: ignore[arg-type]  # any Pillow font
-            break
-    if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], lines[max_lines - 1].rstrip(" .") + " …"]
-    return lines
-
-
-def _draw_overlay(dest: Path, size: tuple[int, int], prompt: str) -> None:
-    """A transparent frame with a 'SIMULATED' badge and the prompt in a band at the bottom."""
-    w, h = size
-    image = Image.new("RGBA", size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    small = _font(max(10, h // 24))
-    text_font = _font(max(10, h // 20))
-    badge = "SIMULATED · Hailuo Bot trial mode"
-    pad = max(4, h // 60)
-    box = draw.textbbox((0, 0), badge, font=small)
-    draw.rectangle((0, 0, box[2] + 3 * pad, box[3] + 2 * pad), fill=(200, 40, 40, 220))
-    draw.text((pad + pad // 2, pad), badge, font=small, fill=(255, 255, 255, 255))
-    lines = _wrap(draw, prompt, text_font, w - 4 * pad, max_lines=3)
-    line_h = draw.textbbox((0, 0), "Ag", font=text_font)[3] + pad
-    top = h - len(lines) * line_h - 2 * pad
-    draw.rectangle((0, top, w, h), fill=(0, 0, 0, 150))
-    for i, line in enumerate(lines):
-        draw.text((2 * pad, top + pad + i * line_h), line, font=text_font, fill=(255, 255, 255, 255))
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    dest.write_bytes(buf.getvalue())
-
-
-def _prune(folder: Path, cutoff: float) -> int:
-    removed = 0
-    paths: Iterable[Path] = folder.glob("sim-*")
-    for path in paths:
-        with contextlib.suppress(OSError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-    return removed

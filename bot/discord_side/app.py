@@ -27,7 +27,9 @@ from ..core.jobs import JobRunner
 from ..core.settings import Settings
 from ..core.store import Store, open_store
 from . import command_sync
+from .answers import reply
 from .delivery import DiscordReporter
+from .job_starter import JobStarter
 
 log = logging.getLogger("bot.app")
 
@@ -40,6 +42,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.quota",
     "cogs.server_settings",
+    "cogs.preferences",
 )
 INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "
@@ -59,20 +62,6 @@ LOGIN_REFUSED = (
     "Discord refused DISCORD_TOKEN. Reset the token in the Developer Portal (Bot → Reset Token) and put the "
     "new one in .env."
 )
-
-
-async def reply(
-    interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **kwargs: Any
-) -> None:
-    """Answer an interaction whether or not it was answered already; a dead interaction is only logged."""
-    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=ephemeral, **kwargs)
-        else:
-            await interaction.response.send_message(text, ephemeral=ephemeral, **kwargs)
-    except discord.HTTPException as exc:
-        log.warning("could not answer interaction %s: %s %s", interaction.id, exc.status, exc.code)
 
 
 class HailuoTree(app_commands.CommandTree):
@@ -121,6 +110,7 @@ class HailuoBot(commands.Bot):
         self.settings = settings
         self.engine = engine
         self.reporter: DiscordReporter | None = None
+        self.starter = JobStarter(self)
         self.gateway = True  # False in `python -m bot worker`: REST only, no gateway connection or cache
         self.metrics_server: metrics.MetricsServer | None = None
 

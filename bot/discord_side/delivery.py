@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from ..core import media, quota, redaction
-from ..core.models import Job, JobState, utcnow
+from ..core.models import Job, JobState
 from ..core.reporting import Delivered, DeliveryFailed, job_log
 from . import cards
+from .delivery_lookup import find_delivery
+from .delivery_notices import nonce, reply_target, requester_only, tell_requester, token_alive
 
 if TYPE_CHECKING:
     from ..core.jobs import JobRunner
@@ -45,29 +47,6 @@ EXPIRED_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 
 
-def requester_only(job: Job) -> discord.AllowedMentions:
-    """Pings nobody but the requester, whatever the text contains."""
-    return discord.AllowedMentions(
-        everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
-    )
-
-
-def nonce(job: Job, via: str) -> str:
-    """The same for every post of this job's result to one place: with `enforce_nonce` (which discord.py
-    sends with any nonce) Discord answers a repeat within a few minutes with the message already made, so a
-    retried or resumed upload cannot make a second one. Up to 25 characters."""
-    return f"hailuo-{job.id}-{via[0]}"
-
-
-def token_alive(job: Job, margin_s: float = 5.0) -> bool:
-    return bool(
-        job.interaction_token
-        and job.application_id
-        and job.token_expires_at
-        and (job.token_expires_at - utcnow()).total_seconds() > margin_s
-    )
-
-
 class DiscordReporter:
     """Implements `reporting.Reporter` for Discord. Card edits are coalesced per job and throttled."""
 
@@ -80,7 +59,6 @@ class DiscordReporter:
         self.card_view: Callable[[Job], discord.ui.View | None] | None = None  # e.g. a Cancel button
         self.result_view: Callable[[Job], discord.ui.View | None] | None = None  # Regenerate, Details, ...
         self.spoiler: Callable[[Job], Awaitable[bool]] | None = None  # post results as spoilers?
-        self.final_listeners: list[Callable[[Job], Awaitable[None]]] = []  # e.g. the moderation log
         self._pending: dict[int, Job] = {}
         self._updaters: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
@@ -183,11 +161,12 @@ class DiscordReporter:
                     redaction.clip(f"re-encode failed: {exc}", DETAIL_LIMIT),
                 ) from exc
         self._forget(job.id)
-        await self._notify_final(job, delivered)
+        self._notify_final(job, delivered)
         return delivered
 
-    async def _notify_final(self, job: Job, delivered: Delivered | None = None) -> None:
-        """Tell listeners (the moderation log) about a job that reached its end."""
+    def _notify_final(self, job: Job, delivered: Delivered | None = None) -> None:
+        """Tell the cogs (the moderation log) about a job that reached its end: the `job_final` event, heard
+        with `@commands.Cog.listener("on_job_final")`."""
         if delivered is not None:
             job = dataclasses.replace(
                 job,
@@ -196,17 +175,13 @@ class DiscordReporter:
                 result_channel_id=delivered.channel_id,
                 result_message_id=delivered.message_id,
             )
-        for listener in self.final_listeners:
-            try:
-                await listener(job)
-            except Exception:
-                job_log(job.id).exception("final listener failed")
+        self.bot.dispatch("job_final", job)
 
     async def _deliver(self, job: Job, video: Path) -> Delivered:
         jlog = job_log(job.id)
         earlier = [e for e in await self.store.events(job.id) if e["state"] == ATTEMPT]
         if earlier:
-            found = await self._find_delivery(job, {e["detail"] for e in earlier})
+            found = await find_delivery(self.bot, job, {e["detail"] for e in earlier})
             if found is not None:
                 jlog.info("already delivered via %s before the restart; not posting again", found.via)
                 return found
@@ -244,7 +219,7 @@ class DiscordReporter:
         channel_id = job.card_channel_id or job.channel_id
         if channel_id is not None:
             await self.store.add_event(job.id, ATTEMPT, "channel")
-            reply_to = self._reply_target(job)
+            reply_to = reply_target(job)
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             try:
                 msg = await self._with_413_retry(
@@ -333,17 +308,6 @@ class DiscordReporter:
         with contextlib.suppress(discord.HTTPException):
             await self.edit_card(job, embed=embed)
 
-    def _reply_target(self, job: Job) -> discord.MessageReference | None:
-        if job.entry in ("context", "mention") and job.source_message_id:
-            target: int | None = job.source_message_id
-        else:
-            target = job.card_message_id
-        if target is None:
-            return None
-        return discord.MessageReference(
-            message_id=target, channel_id=job.channel_id or 0, fail_if_not_exists=False
-        )
-
     async def _mark_card_done(self, job: Job, result: discord.Message | None, dm: bool = False) -> None:
         if job.card_message_id is None or (result is not None and result.id == job.card_message_id):
             return
@@ -369,51 +333,6 @@ class DiscordReporter:
             return None
         return usage.summary()
 
-    async def _find_delivery(self, job: Job, paths: set[str]) -> Delivered | None:
-        """After a restart: did an earlier attempt already post this job's video? Each place is looked at on
-        its own: a card deleted meanwhile (404) must not stop the look at the channel."""
-        jlog = job_log(job.id)
-        looks: list[tuple[str, Callable[[], Awaitable[Delivered | None]]]] = []
-        if "interaction" in paths and job.card_channel_id and job.card_message_id:
-            looks.append(("the card", lambda: self._card_result(job)))
-        channel_id = job.card_channel_id or job.channel_id
-        if "channel" in paths and channel_id:
-            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-            looks.append(("the channel", lambda: self._posted_in(job, "channel", channel, 50)))
-        if "dm" in paths:
-            looks.append(("the DMs", lambda: self._dm_result(job)))
-        for where, look in looks:
-            try:
-                found = await look()
-            except discord.HTTPException as exc:
-                jlog.info("could not look for an earlier result in %s (%s %s)", where, exc.status, exc.code)
-                continue
-            if found is not None:
-                return found
-        return None
-
-    async def _card_result(self, job: Job) -> Delivered | None:
-        assert job.card_channel_id is not None
-        assert job.card_message_id is not None
-        channel = self.bot.get_partial_messageable(job.card_channel_id)
-        card = await channel.fetch_message(job.card_message_id)
-        return Delivered("interaction", card.channel.id, card.id) if card.attachments else None
-
-    async def _dm_result(self, job: Job) -> Delivered | None:
-        user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-        return await self._posted_in(job, "dm", user.dm_channel or await user.create_dm(), 20)
-
-    async def _posted_in(
-        self, job: Job, via: str, channel: discord.abc.Messageable, limit: int
-    ) -> Delivered | None:
-        """The bot's own result message for `job` among the channel's last `limit` messages."""
-        marker = f"#{job.id} is ready"
-        me = self.bot.user.id if self.bot.user else None
-        async for msg in channel.history(limit=limit):
-            if msg.author.id == me and marker in msg.content and msg.attachments:
-                return Delivered(via, msg.channel.id, msg.id)
-        return None
-
     # Endings ------------------------------------------------------------------------------------------
     async def job_ended(self, job: Job) -> None:
         try:
@@ -426,43 +345,11 @@ class DiscordReporter:
                     job_log(job.id).warning("the final card edit was refused (%s %s)", exc.status, exc.code)
                     edited = None
                 if job.state == JobState.FAILED and (edited is None or not token_alive(job)):
-                    await self._tell_requester(job)
+                    await tell_requester(self.bot, job)
         finally:  # whatever Discord said, the moderation log hears about the ending
             self._forget(job.id)
             self._spoilers.discard(job.id)
-            await self._notify_final(job)
-
-    async def _tell_requester(self, job: Job) -> None:
-        """A failure the card can't show, or shown after the member stopped watching: a reply that notifies
-        them in the channel, or a DM when the channel refuses."""
-        text = redaction.clip(
-            f"<@{job.user_id}>, your video #{job.id} could not be made. {job.error or ''}".strip(), 2000
-        )
-        jlog = job_log(job.id)
-        channel_id = job.card_channel_id or job.channel_id
-        if channel_id is not None:
-            channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-            try:
-                await channel.send(
-                    text,
-                    reference=self._reply_target(job),  # type: ignore[arg-type]  # None: send()'s default
-                    allowed_mentions=requester_only(job),
-                )
-                return
-            except discord.HTTPException as exc:
-                jlog.warning(
-                    "the channel refused the failure notice (%s %s); trying a DM", exc.status, exc.code
-                )
-        try:
-            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-            where = f" in <#{channel_id}>" if channel_id else ""
-            await user.send(
-                redaction.clip(
-                    f"Your video #{job.id}{where} could not be made. {job.error or ''}".strip(), 2000
-                )
-            )
-        except discord.HTTPException as exc:
-            jlog.warning("the failure notice could not be sent by DM either (%s %s)", exc.status, exc.code)
+            self._notify_final(job)
 
     def _forget(self, job_id: int) -> None:
         self._last_edit.pop(job_id, None)

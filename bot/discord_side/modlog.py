@@ -1,7 +1,7 @@
 """The moderation log: one line per finished job in the channel a server's moderators chose.
 
-Registered by cogs/server_settings.py as a `DiscordReporter.final_listeners` entry, so it hears every ending
-(delivered, failed, cancelled, undelivered — and a later redelivery). The prompt is member text: it is
+cogs/server_settings.py feeds it the reporter's `job_final` bot event, so it hears every ending (delivered,
+failed, cancelled, undelivered — and a later redelivery). The prompt is member text: it is
 escaped and the message is sent with every mention disabled, so nothing in it can ping anyone.
 """
 

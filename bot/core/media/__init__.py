@@ -2,19 +2,18 @@
 
 Everything that touches Pillow runs in a worker thread, ffmpeg runs as an asyncio subprocess (killed on
 cancellation and timeout) and videos are streamed to disk in chunks, so nothing here blocks the event loop
-or holds a whole video in memory. The work is split by kind: `images.py` (rules and normalisation, with
-`png_bands.py` for very large PNGs), `downloads.py`, `video.py` (ffmpeg), `files.py` (safe removal) and
-`errors.py`; the names below are what the rest of the bot uses, as `media.<name>`.
+or holds a whole video in memory. The work is split by kind: `image_rules.py` (the checks), `images.py`
+(normalisation, with `png_bands.py` for very large PNGs), `downloads.py`, `video.py` (ffmpeg), `files.py`
+(safe removal and the retention pruner) and `errors.py`; the names below are what the rest of the bot uses,
+as `media.<name>`.
 """
 
 from .downloads import NOT_ON_DISCORD, download_image, download_video, image_url_allowed, is_mp4
 from .errors import FfmpegMissing, ImageRejected, MediaError, VideoError
 from .files import remove_older
+from .image_rules import MAX_IMAGE_BYTES, ImageMeta, check_image_metadata
 from .images import (
-    MAX_IMAGE_BYTES,
-    ImageMeta,
     NormalisedImage,
-    check_image_metadata,
     limit_concurrent_images,
     normalise_image,
     normalise_image_sync,

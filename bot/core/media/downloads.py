@@ -17,7 +17,7 @@ import aiohttp
 
 from .errors import ImageRejected, VideoError, limit_mb
 from .files import cleanup_in_thread, remove_paths
-from .images import MAX_IMAGE_BYTES
+from .image_rules import MAX_IMAGE_BYTES
 
 log = logging.getLogger("bot.media")
 

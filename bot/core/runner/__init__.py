@@ -1,0 +1,1 @@
+"""The job runner's parts. `bot.core.jobs.JobRunner` composes them; see its docstring for the layout."""
