@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot import __version__
 from bot.core import quota, video_models
+from bot.core.policy import GuildSettings
 from bot.core.settings import Period, Settings
 from bot.discord_side.embeds import Embed
 
@@ -48,11 +49,10 @@ def credit_prices(settings: Settings) -> str:
     return " · ".join(f"{d} s {r} = {c}" for (r, d), c in settings.credit_table.items())
 
 
-def policy_line(settings: Settings, guild: dict[str, Any], month_usd: float) -> str:
+def policy_line(settings: Settings, guild: GuildSettings, month_usd: float) -> str:
     """The server's policy in one line: default credits per member and period, then the budget if any."""
-    credits = guild.get("quota_credits")
-    credits = settings.default_quota_credits if credits is None else credits
-    period = Period(guild.get("quota_period") or settings.default_quota_period)
+    rules = guild.resolved(settings)
+    credits, period = rules.credits, rules.period
     if credits == quota.UNLIMITED:
         line = "Unlimited credits per member"
     elif credits == 0:
@@ -60,7 +60,7 @@ def policy_line(settings: Settings, guild: dict[str, Any], month_usd: float) -> 
     else:
         line = f"{credits} credit{'s' if credits != 1 else ''} per member per {PER[period]}"
     line += f" ({credit_prices(settings)})"
-    budget, default = quota.server_budget(settings, guild)
+    budget, default = rules.budget_usd, rules.budget_default
     if budget is not None:
         source = " (the bot's default)" if default else ""
         spent = "in simulated videos" if settings.novita_mode == "simulate" else "used"  # kept apart

@@ -5,7 +5,6 @@ Moderator-only like /settings (`cogs/moderator_base.py`).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -13,6 +12,7 @@ from discord import app_commands
 
 from bot.core import quota
 from bot.core.models import utcnow
+from bot.core.policy import GuildSettings
 from bot.core.reports import plural
 from bot.core.settings import Period
 from bot.discord_side.app import reply
@@ -52,39 +52,36 @@ class Quota(ModeratorCog):
         store, settings = self.bot.store, self.bot.settings
         row = await store.guild_settings(guild_id)
         overview = await store.policy_overview(guild_id)
-        period = Period(row.get("quota_period") or settings.default_quota_period)
-        limit = row.get("quota_credits")
-        default = quota.describe_limit(settings.default_quota_credits, period)
-        base = quota.describe_limit(limit, period) if limit is not None else f"{default} (the bot's default)"
+        rules = row.resolved(settings)
+        period = rules.period
+        limit = quota.describe_limit(rules.credits, period)
+        base = f"{limit} (the bot's default)" if rules.credits_default else limit
         embed = Embed(title="🎟️ Quota rules", colour=COLOURS["working"])
         embed.add_field(name="Every member", value=base, inline=False)
         table = quota.credit_table(settings, row)
         costs = " · ".join(f"{r} {d} s: {table[(r, d)]}" for r, d in quota.VIDEO_KINDS)
         embed.add_field(name="Credits per video", value=costs, inline=False)
-        roles = [
-            f"<@&{r['role_id']}>: {quota.describe_limit(r['credits'], period)}" for r in overview["roles"]
-        ]
+        roles = [f"<@&{r.role_id}>: {quota.describe_limit(r.credits, period)}" for r in overview.roles]
         embed.add_field(
             name="Role tiers (a member's best role wins)",
             value="\n".join(roles) or "None",
             inline=False,
         )
         overrides = [
-            f"<@{m['user_id']}>: "
+            f"<@{m.user_id}>: "
             + ", ".join(
                 part
                 for part in (
-                    quota.describe_limit(m["credits"], period) if m["credits"] is not None else "",
-                    f"{m['max_concurrent']} at a time" if m["max_concurrent"] else "",
-                    "blocked" if m["blocked"] else "",
+                    quota.describe_limit(m.credits, period) if m.credits is not None else "",
+                    f"{m.max_concurrent} at a time" if m.max_concurrent else "",
+                    "blocked" if m.blocked else "",
                 )
                 if part
             )
-            for m in overview["members"]
+            for m in overview.members
         ]
         embed.add_field(name="Member overrides", value="\n".join(overrides) or "None", inline=False)
-        user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
-        guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
+        user_cap, guild_cap = rules.user_max_concurrent, rules.guild_max_concurrent
         embed.add_field(
             name="At the same time", value=f"{user_cap} per member · {guild_cap} for the server", inline=False
         )
@@ -134,12 +131,9 @@ class Quota(ModeratorCog):
             await reply(interaction, "Nothing changed: give credits, a period, member_jobs or server_jobs.")
             return
         row = await quota.set_defaults(self.bot.store, guild_id, actor, fields)
-        settings = self.bot.settings
-        period_now = Period(row.get("quota_period") or settings.default_quota_period)
-        limit = row.get("quota_credits")
-        limit = settings.default_quota_credits if limit is None else limit
-        user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
-        guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
+        rules = row.resolved(self.bot.settings)
+        period_now, limit = rules.period, rules.credits
+        user_cap, guild_cap = rules.user_max_concurrent, rules.guild_max_concurrent
         await self._done(
             interaction,
             f"Every member now gets {quota.describe_limit(limit, period_now)}, with up to "
@@ -283,7 +277,9 @@ class Quota(ModeratorCog):
             return
         table = await quota.set_cost(self.bot.store, guild_id, actor, video, cost)
         res, _, dur = video.partition("/")
-        now_cost = quota.credit_table(self.bot.settings, {"credit_table": json.dumps(table)})[(res, int(dur))]
+        now_cost = quota.credit_table(self.bot.settings, GuildSettings(guild_id, credit_costs=table))[
+            (res, int(dur))
+        ]
         await self._done(
             interaction,
             f"A {res} {dur}-second video now costs {plural(now_cost, 'credit')} here.",

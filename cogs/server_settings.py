@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.core import quota, video_models
 from bot.core.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.core.models import Job, parse_iso
+from bot.core.policy import GuildSettings
 from bot.discord_side.app import reply
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed, cut
@@ -69,7 +70,7 @@ class ServerSettings(ModeratorCog):
     async def spoiler(self, job: Job) -> bool:
         if job.guild_id is None:
             return False
-        return bool((await self.bot.store.guild_settings(job.guild_id)).get("spoiler"))
+        return (await self.bot.store.guild_settings(job.guild_id)).spoiler
 
     # /settings ---------------------------------------------------------------------------------------------
     @settings_group.command(
@@ -79,12 +80,12 @@ class ServerSettings(ModeratorCog):
         guild_id, _ = self._ids(interaction)
         row = await self.bot.store.guild_settings(guild_id)
         overview = await self.bot.store.policy_overview(guild_id)
-        blocked = [m["user_id"] for m in overview["members"] if m["blocked"]]
-        entries = row.get("blocklist") or []
+        blocked = [m.user_id for m in overview.members if m.blocked]
+        entries = row.blocklist
         embed = Embed(title="⚙️ Server settings", colour=COLOURS["working"])
         embed.add_field(
             name="Allowed channels",
-            value=mention_list(row.get("allowed_channels") or [], "#", "All"),
+            value=mention_list(list(row.allowed_channels), "#", "All"),
             inline=False,
         )
         embed.add_field(name="Blocked members", value=mention_list(blocked), inline=False)
@@ -93,21 +94,21 @@ class ServerSettings(ModeratorCog):
             value=" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or "Empty",
             inline=False,
         )
-        modlog = row.get("modlog_channel_id")
+        modlog = row.modlog_channel_id
         embed.add_field(name="Moderation log", value=f"<#{modlog}>" if modlog else "Off", inline=True)
-        embed.add_field(name="Results as spoilers", value="On" if row.get("spoiler") else "Off", inline=True)
+        embed.add_field(name="Results as spoilers", value="On" if row.spoiler else "Off", inline=True)
         embed.add_field(
             name="Models", value=video_models.names(video_models.allowed_models(row)), inline=True
         )
-        mod_role = row.get("mod_role_id")
+        mod_role = row.mod_role_id
         embed.add_field(
             name="Moderator role",
             value=f"<@&{mod_role}> (and Manage Server)" if mod_role else "Manage Server only",
             inline=True,
         )
         changes = [
-            f"{_when(c['at'])} <@{c['actor_id']}>: {safe_text(_change_text(c['change']), 120)}"
-            for c in overview["changes"]
+            f"{_when(c.at)} <@{c.actor_id}>: {safe_text(_change_text(c.change), 120)}"
+            for c in overview.changes
         ]
         embed.add_field(name="Recent changes", value="\n".join(changes) or "None", inline=False)
         await reply(interaction, "", embed=embed)
@@ -153,8 +154,8 @@ class ServerSettings(ModeratorCog):
             await reply(interaction, "Choose the channel to add or remove.")
             return
 
-        def change(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[list[int], str | None]]:
-            allowed: list[int] = list(row.get("allowed_channels") or [])
+        def change(row: GuildSettings) -> tuple[dict[str, Any] | None, tuple[list[int], str | None]]:
+            allowed = list(row.allowed_channels)
             if action == "clear":
                 allowed = []
             elif channel is not None and action == "add":
@@ -201,7 +202,7 @@ class ServerSettings(ModeratorCog):
     ) -> None:
         guild_id, actor = self._ids(interaction)
         if action == "list":
-            entries: list[str] = list((await self.bot.store.guild_settings(guild_id)).get("blocklist") or [])
+            entries = (await self.bot.store.guild_settings(guild_id)).blocklist
             shown = "\n".join(f"• {safe_text(e, MAX_PATTERN)}" for e in entries)
             await reply(interaction, cut(f"The prompt blocklist ({len(entries)}):\n{shown}", 2000) if entries
                         else "The prompt blocklist is empty.")  # fmt: skip
@@ -296,7 +297,7 @@ class ServerSettings(ModeratorCog):
             await reply(interaction, "", embed=self.models_embed(video_models.allowed_models(row), row))
             return
 
-        def choose(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+        def choose(row: GuildSettings) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
             current = video_models.allowed_models(row)
             if model is None:
                 chosen: tuple[str, ...] = video_models.MODEL_KEYS if allowed else ()
@@ -314,14 +315,14 @@ class ServerSettings(ModeratorCog):
                 "At least one model must stay on. To stop videos here, use /quota set-default credits:0.",
             )
             return
-        now_allowed = video_models.allowed_models({"allowed_models": video_models.encode_allowed(chosen)})
+        now_allowed = video_models.allowed_models(GuildSettings(guild_id, allowed_models=chosen))
         await self._done(
             interaction,
             f"Members here can now use {video_models.names(now_allowed)}.",
             f"models {list(now_allowed)}",
         )
 
-    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any]) -> Embed:
+    def models_embed(self, allowed: tuple[str, ...], row: GuildSettings) -> Embed:
         embed = Embed(title="🎬 Video models", colour=COLOURS["working"])
         for key, model in video_models.MODELS.items():
             state = "✅ allowed" if key in allowed else "⛔ switched off"
@@ -354,10 +355,10 @@ async def setup(bot: HailuoBot) -> None:
 
 
 def _change_blocklist(
-    row: dict[str, Any], action: str, entry: str | None
+    row: GuildSettings, action: str, entry: str | None
 ) -> tuple[dict[str, Any] | None, tuple[bool, str]]:
     """The blocklist after `action` (fields to write, or None) and what to tell the moderator."""
-    entries: list[str] = list(row.get("blocklist") or [])
+    entries = list(row.blocklist)
     if action == "clear":
         return {"blocklist": []}, (True, "The prompt blocklist is empty now.")
     assert entry is not None

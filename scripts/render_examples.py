@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.core import quota  # noqa: E402 - after the path is set
 from bot.core.models import ChargeState, Job, JobState  # noqa: E402
+from bot.core.policy import MemberPolicy, UsageSnapshot  # noqa: E402
 from bot.core.settings import Period  # noqa: E402
-from bot.core.store import UsageSnapshot  # noqa: E402
 from bot.discord_side import cards  # noqa: E402
 
 README = ROOT / "README.md"
@@ -107,7 +107,7 @@ class Example:
 
 def examples() -> list[Example]:
     usage = quota.MemberUsage(
-        policy=quota.Policy(5, Period.DAY, False, 2, 10, None),
+        policy=MemberPolicy(5, Period.DAY, False, 2, 10, None),
         usage=UsageSnapshot(
             used_credits=2, granted_credits=0, user_active=0, guild_active=0, guild_month_usd=0
         ),

@@ -13,6 +13,7 @@ import pytest
 
 from bot.core import quota, reports
 from bot.core.models import ChargeState, Job, JobRequest, JobState, utcnow
+from bot.core.policy import RoleLimit
 from bot.core.settings import Period, Settings
 from bot.core.store import Store
 from bot.discord_side.report_embed import report_embed
@@ -240,13 +241,13 @@ async def test_policy_overview_lists_tiers_overrides_and_who_changed_what(
     await store.set_member_policy(GUILD, 2, 8, credits=-1)
     await store.set_member_policy(GUILD, 3, 8, usage_reset_at=utcnow())  # not an override: not listed
     overview = await store.policy_overview(GUILD)
-    assert overview["roles"] == [{"role_id": 555, "credits": 20}]
-    assert [(m["user_id"], m["blocked"], m["credits"]) for m in overview["members"]] == [
-        (1, 1, None),
-        (2, 0, -1),
+    assert overview.roles == (RoleLimit(555, 20),)
+    assert [(m.user_id, m.blocked, m.credits) for m in overview.members] == [
+        (1, True, None),
+        (2, False, -1),
     ]
-    assert [c["actor_id"] for c in overview["changes"]] == [8, 8, 8, 7]
-    assert json.loads(overview["changes"][-1]["change"]) == {"role": 555, "credits": 20}
+    assert [c.actor_id for c in overview.changes] == [8, 8, 8, 7]
+    assert json.loads(overview.changes[-1].change) == {"role": 555, "credits": 20}
 
 
 def test_tally_counts_a_made_but_undelivered_video_as_succeeded() -> None:

@@ -119,11 +119,11 @@ async def test_policy_rows_round_trip(store: Store) -> None:
     await store.set_member_policy(10, 1, actor_id=99, blocked=True)
     rows = await store.policy(10, 1, role_ids=(555, 777))
     assert rows.guild is not None
-    assert rows.guild["quota_credits"] == 7
+    assert rows.guild.quota_credits == 7
     assert rows.roles == {555: 20}
     assert rows.member is not None
-    assert rows.member["blocked"] == 1
-    assert (await store.guild_settings(10))["allowed_channels"] == [1, 2]
+    assert rows.member.blocked is True
+    assert (await store.guild_settings(10)).allowed_channels == (1, 2)
 
 
 def test_database_path_folder_is_created(tmp_path: Path) -> None:
@@ -284,8 +284,8 @@ async def test_concurrent_changes_of_a_server_list_all_count(store: Store) -> No
     (two separate calls, read then write, lost updates whenever they interleaved)."""
 
     def add(channel: int):
-        return lambda row: ({"allowed_channels": [*(row.get("allowed_channels") or []), channel]}, channel)
+        return lambda row: ({"allowed_channels": [*row.allowed_channels, channel]}, channel)
 
     answers = await asyncio.gather(*(store.change_guild_settings(10, 99, add(n)) for n in range(10)))
     assert sorted(answers) == list(range(10))
-    assert sorted((await store.guild_settings(10))["allowed_channels"]) == list(range(10))
+    assert sorted((await store.guild_settings(10)).allowed_channels) == list(range(10))

@@ -13,10 +13,10 @@ without its own entry costs what the base table says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from .policy import GuildSettings
 from .settings import Settings
 
 SUBMIT_PREFIX = "/v3/async/"
@@ -119,14 +119,10 @@ def credit_table(settings: Settings, key: str) -> dict[tuple[str, int], int]:
 
 
 # A server's models ----------------------------------------------------------------------------------------
-def allowed_models(guild_row: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The models a server allows, in registry order. NULL (never set) means all of them."""
-    raw = (guild_row or {}).get("allowed_models")
-    if raw is None or raw == "":
-        return MODEL_KEYS
-    try:
-        keys = json.loads(raw) if isinstance(raw, str) else list(raw)
-    except ValueError:
+def allowed_models(guild: GuildSettings | None) -> tuple[str, ...]:
+    """The models a server allows, in registry order. Never set (or unreadable) means all of them."""
+    keys = guild.allowed_models if guild else None
+    if keys is None:
         return MODEL_KEYS
     return tuple(k for k in MODEL_KEYS if k in set(keys))
 
@@ -176,13 +172,13 @@ def refusal(
     return None
 
 
-def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, Any] | None = None) -> str:
+def cost_lines(settings: Settings, keys: Iterable[str], guild: GuildSettings | None = None) -> str:
     """'Hailuo-02: 768P 6 s 1 · 768P 10 s 2 · 1080P 6 s 2' per model, one line each (credits)."""
     from .quota import VIDEO_KINDS, credit_table  # quota imports this module
 
     lines = []
     for key in keys:
-        table = credit_table(settings, dict(guild_row or {}), key)
+        table = credit_table(settings, guild, key)
         kinds = " · ".join(f"{res} {dur} s: {table[(res, dur)]}" for res, dur in VIDEO_KINDS)
         lines.append(f"**{MODELS[key].name}** — {kinds}")
     return "\n".join(lines)

@@ -40,11 +40,11 @@ class JobStarter:
         if guild_id is None:
             return None
         rules = await self.bot.store.guild_settings(guild_id)
-        allowed = rules.get("allowed_channels") or []
+        allowed = rules.allowed_channels
         if allowed and channel_id not in allowed:
             where = ", ".join(f"<#{c}>" for c in allowed[:5])
             return f"Videos can't be made in this channel. Try {where}."
-        hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
+        hit = await blocklist.screen(prompt, rules.blocklist)
         if hit is not None:
             shown = "a blocked pattern" if hit.startswith("re:") else f"“{hit}”"
             return f"Your prompt contains {shown}, which this server doesn't allow. Change it and try again."

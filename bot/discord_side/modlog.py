@@ -91,7 +91,7 @@ class ModerationLog:
     async def on_final(self, job: Job) -> None:
         if job.guild_id is None:
             return
-        channel_id = (await self.store.guild_settings(job.guild_id)).get("modlog_channel_id")
+        channel_id = (await self.store.guild_settings(job.guild_id)).modlog_channel_id
         if not channel_id:
             return
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)

@@ -11,6 +11,7 @@ from ..models import (
     JobState,
     iso,
 )
+from ..policy import MemberOverride, PolicyChange, PolicyOverview, RoleLimit
 from .base import (
     StoreBase,
     in_thread,
@@ -111,7 +112,7 @@ class ReportQueries(StoreBase):
         )
 
     @in_thread
-    def policy_overview(self, tx: Tx, guild_id: int, changes: int = 5) -> dict[str, Any]:
+    def policy_overview(self, tx: Tx, guild_id: int, changes: int = 5) -> PolicyOverview:
         """Everything /quota show and /settings show list: role tiers, member overrides, recent changes."""
         roles = tx.rows(
             "SELECT role_id, credits FROM role_limits WHERE guild_id = ? ORDER BY credits DESC", [guild_id]
@@ -126,4 +127,8 @@ class ReportQueries(StoreBase):
             "SELECT actor_id, change, at FROM policy_changes WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             [guild_id, changes],
         )
-        return {"roles": roles, "members": members, "changes": recent}
+        return PolicyOverview(
+            roles=tuple(RoleLimit(int(r["role_id"]), int(r["credits"])) for r in roles),
+            members=tuple(MemberOverride.from_row(m) for m in members),
+            changes=tuple(PolicyChange(r["actor_id"], r["change"], r["at"]) for r in recent),
+        )
