@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from bot.core import video_models
 from bot.core.mention_flags import addresses_bot, parse_mention
-from bot.core.models import JobRequest
+from bot.core.models import Entry, JobRequest
 from bot.core.validation import visible_text
 from bot.discord_side.forms import ImageSource, pick_image
 from bot.discord_side.job_starter import member_roles
@@ -120,7 +120,7 @@ class Mention(commands.Cog):
             prompt_expansion=parsed.prompt_expansion,
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
-            entry="mention",
+            entry=Entry.MENTION,
             source_message_id=source.message_id if source else message.id,  # the result replies there
             model=model,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import quota
-from bot.core.models import ChargeState, InvalidTransition, JobRequest, JobState
+from bot.core.models import ChargeState, DeliveryRoute, Entry, InvalidTransition, JobRequest, JobState
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 
@@ -289,3 +289,32 @@ async def test_concurrent_changes_of_a_server_list_all_count(store: Store) -> No
     answers = await asyncio.gather(*(store.change_guild_settings(10, 99, add(n)) for n in range(10)))
     assert sorted(answers) == list(range(10))
     assert sorted((await store.guild_settings(10)).allowed_channels) == list(range(10))
+
+
+async def test_entry_and_delivery_route_are_enums_stored_as_their_plain_values(
+    store: Store, settings: Settings
+) -> None:
+    request = JobRequest(guild_id=10, channel_id=20, user_id=1, prompt="a cat", entry=Entry.MENTION)
+    job, _ = await quota.admit(store, settings, request)
+    assert job is not None
+    assert job.entry is Entry.MENTION
+    chain = [JobState.ACCEPTED, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED]
+    for before, after in zip(chain, [*chain[1:], JobState.DOWNLOADING], strict=True):
+        await store.transition(job.id, after, expect=(before,))
+    await store.transition(job.id, JobState.DELIVERING, expect=(JobState.DOWNLOADING,))
+    await store.transition(
+        job.id,
+        JobState.DELIVERED,
+        expect=(JobState.DELIVERING,),
+        delivered_via=DeliveryRoute.DM,
+        detail=DeliveryRoute.DM,
+    )
+    again = await store.get_job(job.id)
+    assert again is not None
+    assert (again.entry, again.delivered_via) == (Entry.MENTION, DeliveryRoute.DM)
+    assert again.delivered_via is DeliveryRoute.DM
+    [row] = await store.report_rows(10)
+    assert (type(row["entry"]), row["entry"], row["delivered_via"]) == (str, "mention", "dm")
+    events = await store.events(job.id)
+    assert (events[0]["state"], events[0]["detail"]) == ("accepted", "mention")
+    assert (events[-1]["state"], type(events[-1]["detail"]), events[-1]["detail"]) == ("delivered", str, "dm")

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..core import video_models
-from ..core.models import Job, JobState, parse_iso
+from ..core.models import Entry, Job, JobState, parse_iso
 from . import cards
 from .embeds import Embed
 
@@ -22,7 +22,9 @@ def details_embed(job: Job, events: list[dict[str, Any]]) -> Embed:
     embed.add_field(name="Settings", value=cards.settings_line(job), inline=False)
     embed.add_field(name="Model", value=video_models.display_name(job.model), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    made = {"slash": "/video", "context": "Animate image", "mention": "a mention"}.get(job.entry, job.entry)
+    made = {Entry.SLASH: "/video", Entry.CONTEXT: "Animate image", Entry.MENTION: "a mention"}.get(
+        job.entry, job.entry
+    )
     if job.parent_job_id:
         made += f" of #{job.parent_job_id}"
     embed.add_field(name="Made with", value=made, inline=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from ..core import redaction
-from ..core.models import Job, JobState
+from ..core.models import DeliveryRoute, Job, JobState
 from ..core.reports import jump_link
 from .cards import settings_line, short_prompt
 
@@ -42,8 +42,12 @@ def safe_text(text: str, limit: int = PROMPT_SHOWN) -> str:
 
 def outcome_text(job: Job) -> str:
     if job.state == JobState.DELIVERED:
-        via = {"interaction": "delivered", "channel": "posted in the channel", "dm": "sent by DM"}
-        return via.get(job.delivered_via or "", "delivered")
+        via = {
+            DeliveryRoute.INTERACTION: "delivered",
+            DeliveryRoute.CHANNEL: "posted in the channel",
+            DeliveryRoute.DM: "sent by DM",
+        }
+        return via.get(job.delivered_via, "delivered") if job.delivered_via else "delivered"
     if job.state == JobState.UNDELIVERED:
         return "**undelivered** — made and paid for, but no channel or DM took it (kept for /jobs)"
     if job.state == JobState.CANCELLED:
