@@ -21,7 +21,9 @@ import discord
 from discord import ui
 from discord.ext import commands
 
+from bot.core import quota
 from bot.core.models import Entry, InvalidTransition, Job, JobState
+from bot.core.quota import PERIOD_WORDS
 from bot.core.validation import MAX_PROMPT, check_options
 from bot.discord_side import cards
 from bot.discord_side.app import reply
@@ -52,12 +54,35 @@ ACTIONS: dict[str, tuple[str, discord.ButtonStyle, str]] = {
     "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
     "redeliver": ("Redeliver", discord.ButtonStyle.primary, "📤"),
 }
+COSTED = ("regen", "edit", "cont")  # their labels say what the video costs as set
 MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 
 UNKNOWN_JOB = "That video isn't known in this server. It may be from another server, or the button is broken."
 NOT_YOURS = "Only the member who asked for video #{id}, or a moderator, can {verb} it."
 TOO_LATE = "Video #{id} has already been sent to the video service, so it can't be cancelled any more."
+AS_SET = "As set: {cost}"
+LEFT = "you have {left} of {allowance} left {words}"
+UNLIMITED_LEFT = "you have unlimited credits"
+
+
+def credit_words(credits: int) -> str:
+    return f"{credits} credit" if credits == 1 else f"{credits} credits"
+
+
+def cost_label(action: str, job: Job) -> str | None:
+    """'Regenerate · 2 credits': what the press costs with the video's own settings (None: no cost shown)."""
+    return f"{ACTIONS[action][0]} · {credit_words(job.credits)}" if action in COSTED else None
+
+
+def cost_note(credits: int, usage: quota.MemberUsage | None) -> str:
+    """The line under a modal's prompt: the cost as set and what the presser has left."""
+    left = UNLIMITED_LEFT
+    if usage is not None and usage.allowance is not None:
+        left = LEFT.format(
+            left=usage.left, allowance=usage.allowance, words=PERIOD_WORDS[usage.policy.period]
+        )
+    return f"{AS_SET.format(cost=credit_words(credits))} · {left}"
 
 
 class JobAction(
@@ -126,7 +151,7 @@ class Buttons(commands.Cog):
     def result_view(self, job: Job) -> ui.View:
         view = ui.View(timeout=None)
         for action in ("regen", "edit", "cont", "info", "del"):
-            view.add_item(JobAction(action, job.id))
+            view.add_item(JobAction(action, job.id, label=cost_label(action, job)))
         return view
 
     def card_view(self, job: Job) -> ui.View | None:
@@ -166,7 +191,15 @@ class Buttons(commands.Cog):
         return await is_moderator(interaction)
 
     # New jobs from a result ----------------------------------------------------------------------------
+    async def job_cost(self, interaction: discord.Interaction, job: Job) -> tuple[int, float]:
+        """What the same video costs the presser now, in this server."""
+        return await self.bot.starter.costs(interaction.guild_id, job.model, job.resolution, job.duration)
+
     async def on_regen(self, interaction: discord.Interaction, job: Job) -> None:
+        refusal = await self.bot.starter.precheck(interaction, await self.job_cost(interaction, job))
+        if refusal:  # before the frames are read again: one sentence saying what to do
+            await reply(interaction, refusal)
+            return
         image, refusal = await self.frames.rerun_image(job)
         if refusal is None:  # Regenerate keeps both frames
             last, refusal = await self.frames.rerun_last_frame(job)
@@ -191,14 +224,21 @@ class Buttons(commands.Cog):
             interaction, request, lambda text: reply(interaction, text)
         )
 
+    async def allowance_note(self, interaction: discord.Interaction, job: Job) -> tuple[str | None, str]:
+        """Whether even the cheapest video would be refused (the modal lets the member pick a cheaper one
+        than the job's), and the modal's cost line."""
+        refusal, usage = await self.bot.starter.allowance(interaction)
+        credits, _ = await self.job_cost(interaction, job)
+        return refusal, cost_note(credits, usage)
+
     async def on_edit(self, interaction: discord.Interaction, job: Job) -> None:
-        refusal = await self.bot.starter.precheck(interaction)
+        refusal, note = await self.allowance_note(interaction, job)
         if refusal:
             await reply(interaction, refusal)
             return
         prompt = job.full_prompt if len(job.full_prompt) <= MAX_PROMPT else job.prompt
         modal = settings_modal(
-            f"hailuo:m:edit:{job.id}", f"Edit & regenerate #{job.id}", prompt=prompt,
+            f"hailuo:m:edit:{job.id}", f"Edit & regenerate #{job.id}", prompt=prompt, prompt_note=note,
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),
         )  # fmt: skip
@@ -208,13 +248,14 @@ class Buttons(commands.Cog):
         if not await file_exists(job.video_path):
             await reply(interaction, VIDEO_GONE.format(id=job.id, hours=self.bot.settings.retention_hours))
             return
-        refusal = await self.bot.starter.precheck(interaction)
+        refusal, note = await self.allowance_note(interaction, job)
         if refusal:
             await reply(interaction, refusal)
             return
         self.frames.frame_task(job)  # read the last frame while the member types
         modal = settings_modal(
             f"hailuo:m:cont:{job.id}", f"Continue video #{job.id}", prompt_label="What happens next?",
+            prompt_note=note,
             placeholder="Describe how the video continues from its last frame",
             duration=job.duration, resolution=job.resolution, prompt_expansion=job.prompt_expansion,
             model=job.model, models=await self.model_choices(interaction, job),

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core import video_models
+from bot.core import preferences, video_models
 from bot.core.models import CAMERA_MOVES, Entry
 from bot.core.validation import check_options
 from bot.discord_side.app import reply
@@ -107,14 +107,26 @@ class Generate(commands.Cog):
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
         image: discord.Attachment | None = None,
-        duration: int = 6,
-        resolution: str = "768P",
-        prompt_expansion: bool = True,
+        duration: int | None = None,
+        resolution: str | None = None,
+        prompt_expansion: bool | None = None,
         camera: str | None = None,
         model: str | None = None,
         last_frame: discord.Attachment | None = None,
     ) -> None:
-        refusal = check_options(prompt, duration, resolution, camera)
+        # What the member left out comes from their /preferences, else the defaults.
+        starter = self.bot.starter
+        chosen = preferences.resolve(
+            await starter.member_prefs(interaction),
+            allowed=await starter.allowed_models(interaction.guild_id),
+            has_image=image is not None,
+            has_last_frame=last_frame is not None,
+            duration=duration,
+            resolution=resolution,
+            prompt_expansion=prompt_expansion,
+            model=model,
+        )
+        refusal = check_options(prompt, chosen.duration, chosen.resolution, camera)
         if refusal is None and image is not None:
             refusal = image_refusal(image, self.bot.settings.image_origins)
         if refusal is None and last_frame is not None:
@@ -123,20 +135,17 @@ class Generate(commands.Cog):
         if refusal:
             await reply(interaction, refusal)
             return
-        if model is None:
-            allowed = await self.bot.starter.allowed_models(interaction.guild_id)
-            model = video_models.default_model(allowed, image is not None, last_frame is not None)
-        request = self.bot.starter.interaction_request(
+        request = starter.interaction_request(
             interaction,
             prompt=prompt.strip(),
-            duration=duration,
-            resolution=resolution,
-            prompt_expansion=prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             camera=camera,
             image_url=image.url if image else None,
             image_name=image.filename if image else None,
             entry=Entry.SLASH,
-            model=model,
+            model=chosen.model,
             last_frame_url=last_frame.url if last_frame else None,
             last_frame_name=last_frame.filename if last_frame else None,
         )
@@ -166,9 +175,12 @@ class Generate(commands.Cog):
         while len(self._targets) > TARGET_CACHE:
             self._targets.popitem(last=False)
         allowed = await self.bot.starter.allowed_models(interaction.guild_id)
+        mine = await self.bot.starter.member_prefs(interaction)
+        chosen = preferences.resolve(mine, allowed=allowed, has_image=True)
         modal = settings_modal(
-            f"hailuo:m:animate:{message.id}", "Animate image",
-            model=video_models.default_model(allowed, has_image=True), models=allowed,
+            f"hailuo:m:animate:{message.id}", "Animate image", duration=chosen.duration,
+            resolution=chosen.resolution, prompt_expansion=chosen.prompt_expansion, model=chosen.model,
+            models=allowed,
         )  # fmt: skip
         await send_modal(interaction, modal)
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core import video_models
+from bot.core import preferences
 from bot.core.mention_flags import addresses_bot, parse_mention
 from bot.core.models import Entry, JobRequest
+from bot.core.preferences import Preferences
 from bot.core.validation import visible_text
 from bot.discord_side.forms import ImageSource, pick_image
 from bot.discord_side.job_starter import member_roles
@@ -104,10 +105,17 @@ class Mention(commands.Cog):
             await self.refuse(message, refusal)
             return
         author = message.author
-        model = parsed.model
-        if model is None:
-            allowed = await self.bot.starter.allowed_models(message.guild.id if message.guild else None)
-            model = video_models.default_model(allowed, source is not None)
+        guild_id = message.guild.id if message.guild else None
+        prefs = await self.bot.store.member_prefs(guild_id, author.id) if guild_id else Preferences()
+        chosen = preferences.resolve(  # the flags win over the member's /preferences
+            prefs,
+            allowed=await self.bot.starter.allowed_models(guild_id),
+            has_image=source is not None,
+            duration=parsed.duration,
+            resolution=parsed.resolution,
+            prompt_expansion=parsed.prompt_expansion,
+            model=parsed.model,
+        )
         request = JobRequest(
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -115,14 +123,14 @@ class Mention(commands.Cog):
             user_name=str(author),
             role_ids=member_roles(author),
             prompt=prompt,
-            duration=parsed.duration,
-            resolution=parsed.resolution,
-            prompt_expansion=parsed.prompt_expansion,
+            duration=chosen.duration,
+            resolution=chosen.resolution,
+            prompt_expansion=chosen.prompt_expansion,
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
             entry=Entry.MENTION,
             source_message_id=source.message_id if source else message.id,  # the result replies there
-            model=model,
+            model=chosen.model,
         )
         await self.bot.starter.start_from_message(message, request, lambda text: self.refuse(message, text))
 

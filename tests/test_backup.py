@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.core import quota
 from bot.core.instance_lock import InstanceLock
 from bot.core.models import JobRequest
+from bot.core.preferences import Preferences
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 
@@ -54,6 +55,7 @@ async def test_backup_while_the_bot_runs_restores_to_an_equal_database(
     lock.acquire()  # what a running bot holds
     try:
         await add_jobs(store, settings, 5)
+        await store.set_member_prefs(10, 100, Preferences(resolution="1080P", dm_results=True))
         await store.grant(10, 100, 3, actor_id=1)  # the last write, still in the WAL
         assert Path(f"{settings.database_path}-wal").stat().st_size > 0
         caller = tmp_path / "operator"
@@ -80,6 +82,7 @@ async def test_backup_while_the_bot_runs_restores_to_an_equal_database(
     try:
         assert await reopened.ledger_totals() == live
         assert len(await reopened.unfinished_jobs()) == 5
+        assert await reopened.member_prefs(10, 100) == Preferences(resolution="1080P", dm_results=True)
     finally:
         await reopened.close()
     assert dump(restored) == original

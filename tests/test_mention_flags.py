@@ -38,18 +38,18 @@ def test_flags_are_read_and_removed_from_the_prompt() -> None:
 
 @pytest.mark.parametrize(
     ("text", "duration", "resolution"),
-    [
-        ("--resolution 1080P", 6, "1080P"),
-        ("--resolution 1080p", 6, "1080P"),
-        ("--resolution=1080", 6, "1080P"),
-        ("--duration=10", 10, "768P"),
-        ("--duration 10s", 10, "768P"),
-        ("—duration 10", 10, "768P"),  # a phone's em dash
-        ("–resolution 768p", 6, "768P"),
-        ("--DURATION 6", 6, "768P"),
+    [  # None: not given (the member's preferences or the defaults apply later)
+        ("--resolution 1080P", None, "1080P"),
+        ("--resolution 1080p", None, "1080P"),
+        ("--resolution=1080", None, "1080P"),
+        ("--duration=10", 10, None),
+        ("--duration 10s", 10, None),
+        ("—duration 10", 10, None),  # a phone's em dash
+        ("–resolution 768p", None, "768P"),
+        ("--DURATION 6", 6, None),
     ],
 )
-def test_flag_forms(text: str, duration: int, resolution: str) -> None:
+def test_flag_forms(text: str, duration: int | None, resolution: str | None) -> None:
     parsed = parse_mention(f"<@{BOT}> waves {text}", BOT)
     assert (parsed.prompt, parsed.duration, parsed.resolution, parsed.error) == (
         "waves",

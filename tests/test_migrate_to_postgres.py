@@ -11,11 +11,13 @@ import psycopg
 
 from bot.core import quota
 from bot.core.models import ChargeState, JobRequest, JobState
+from bot.core.preferences import Preferences
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from bot.core.store.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parent.parent
+MEMBER_PREFS = Preferences(duration=10, model="hailuo-2.3", prompt_expansion=False, dm_results=True)
 
 
 async def walk_to(store: Store, job_id: int, *states: JobState, **last: object) -> None:
@@ -46,6 +48,7 @@ async def fill(path: Path, settings: Settings) -> list[int]:
         await store.set_role_limit(10, 555, 20, actor_id=99)
         await store.set_member_policy(10, 2, actor_id=99, blocked=True)
         await store.grant(10, 3, 4, actor_id=99, note="birthday")
+        await store.set_member_prefs(10, 1, MEMBER_PREFS)
     finally:
         await store.close()
     return ids
@@ -84,6 +87,7 @@ async def test_a_sqlite_database_is_copied_whole_and_checked(
         assert policy.roles == {555: 20}
         assert policy.member is not None
         assert policy.member.blocked is True
+        assert await store.member_prefs(10, 1) == MEMBER_PREFS  # /preferences come along
         # New work continues after the copied ids.
         job, decision = await quota.admit(
             store, settings, JobRequest(guild_id=10, channel_id=20, user_id=9, prompt="new")
@@ -132,7 +136,7 @@ def test_check_names_the_postgresql_database_and_its_schema(postgres_url: str, t
     line = next(x for x in done.stdout.splitlines() if x.startswith("database"))
     assert "ok" in line
     assert "PostgreSQL 127.0.0.1:" in line
-    assert "schema m006_leases" in line
+    assert "schema m007_member_prefs" in line
 
 
 def test_check_says_when_postgresql_cannot_be_reached(postgres_url: str, tmp_path: Path) -> None:

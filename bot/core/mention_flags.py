@@ -40,11 +40,12 @@ _NEEDS_VALUE = {"duration", "resolution", "model"}
 @dataclass(frozen=True)
 class MentionRequest:
     prompt: str
-    duration: int = 6
-    resolution: str = "768P"
-    prompt_expansion: bool = True
+    # None: no flag given (the member's /preferences apply, else the server's defaults)
+    duration: int | None = None
+    resolution: str | None = None
+    prompt_expansion: bool | None = None
     error: str | None = None  # one sentence for the member when the flags can't be read
-    model: str | None = None  # None: the server's default model
+    model: str | None = None
 
 
 def _mention_patterns(bot_id: int, role_ids: Iterable[int]) -> re.Pattern[str]:

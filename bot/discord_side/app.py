@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.quota",
     "cogs.server_settings",
+    "cogs.preferences",
 )
 INTENT_REFUSED = (
     "Discord refused the Message Content intent that MESSAGE_CONTENT_INTENT=true asks for: turn it on in the "

@@ -43,6 +43,7 @@ def settings_modal(
     *,
     prompt: str = "",
     prompt_label: str = "Prompt",
+    prompt_note: str | None = None,
     placeholder: str = "What should happen in the video?",
     duration: int = 6,
     resolution: str = "768P",
@@ -51,7 +52,8 @@ def settings_modal(
     models: tuple[str, ...] = (),
 ) -> ui.Modal:
     """Prompt (required, up to 2000 characters), duration, resolution, prompt expansion, and the model
-    when `models` offers a choice (a modal holds five components: this is the fifth)."""
+    when `models` offers a choice (a modal holds five components: this is the fifth). `prompt_note` is a
+    line under the prompt's label (e.g. what the video costs)."""
     modal = ui.Modal(title=title[:45], custom_id=custom_id, timeout=None)
     text: ui.TextInput[ui.Modal] = ui.TextInput(
         custom_id="prompt",
@@ -62,7 +64,7 @@ def settings_modal(
         placeholder=placeholder[:100],
         default=prompt[:MAX_PROMPT] or None,
     )
-    modal.add_item(ui.Label(text=prompt_label, component=text))
+    modal.add_item(ui.Label(text=prompt_label, description=prompt_note and prompt_note[:100], component=text))
     durations = [
         discord.SelectOption(label=f"{s} seconds", value=str(s), default=s == duration) for s in (6, 10)
     ]

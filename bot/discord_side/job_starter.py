@@ -16,6 +16,7 @@ import discord
 
 from ..core import blocklist, metrics, quota, video_models
 from ..core.models import Job, JobRequest, utcnow
+from ..core.preferences import Preferences
 from ..core.validation import check_options
 from . import cards
 from .missing import or_missing
@@ -72,18 +73,51 @@ class JobStarter:
         job, decision = await self.bot.runner.submit(request)
         return job, decision.message
 
-    async def precheck(self, interaction: discord.Interaction) -> str | None:
-        """Before asking for a prompt in a modal: would the cheapest video be refused anyway?"""
+    async def precheck(
+        self, interaction: discord.Interaction, cost: tuple[int, float] | None = None
+    ) -> str | None:
+        """Before asking for a prompt in a modal (or reading frames): would the press be refused anyway?
+        `cost` (credits, USD) is what it costs; None: the cheapest video this server offers."""
+        refusal, _ = await self.allowance(interaction, cost)
+        return refusal
+
+    async def allowance(
+        self, interaction: discord.Interaction, cost: tuple[int, float] | None = None
+    ) -> tuple[str | None, quota.MemberUsage | None]:
+        """`precheck`'s answer, and the member's usage when the rules let them in (for showing it)."""
         refusal = await self.server_rules(interaction.guild_id, interaction.channel_id, "")
         if refusal:
-            return refusal
+            return refusal, None
         settings, user = self.bot.settings, interaction.user
         usage = await quota.member_usage(
             self.bot.store, settings, interaction.guild_id, user.id, member_roles(user)
         )
-        cheapest = min(settings.credit_table.values())
-        decision = quota.decide(usage.policy, usage.usage, cheapest, 0.0, utcnow())
-        return None if decision.ok else decision.message
+        credits, usd = cost or await self.cheapest(interaction.guild_id)
+        decision = quota.decide(usage.policy, usage.usage, credits, usd, utcnow())
+        return (None, usage) if decision.ok else (decision.message, usage)
+
+    async def costs(
+        self, guild_id: int | None, model: str, resolution: str, duration: int
+    ) -> tuple[int, float]:
+        """(credits, USD) of one kind of video in this server, with its own credit table."""
+        row = await self.bot.store.guild_settings(guild_id) if guild_id is not None else None
+        credits = quota.credit_table(self.bot.settings, row, model)[(resolution, duration)]
+        return credits, video_models.price(self.bot.settings, model, resolution, duration)
+
+    async def cheapest(self, guild_id: int | None) -> tuple[int, float]:
+        """The fewest credits and dollars any video this server offers costs."""
+        row = await self.bot.store.guild_settings(guild_id) if guild_id is not None else None
+        settings = self.bot.settings
+        allowed = await self.allowed_models(guild_id) or video_models.MODEL_KEYS
+        credits = min(min(quota.credit_table(settings, row, m).values()) for m in allowed)
+        usd = min(video_models.price(settings, m, r, d) for m in allowed for r, d in quota.VIDEO_KINDS)
+        return credits, usd
+
+    async def member_prefs(self, interaction: discord.Interaction) -> Preferences:
+        """The member's /preferences in this server (none outside one)."""
+        if interaction.guild_id is None:
+            return Preferences()
+        return await self.bot.store.member_prefs(interaction.guild_id, interaction.user.id)
 
     # Starting -------------------------------------------------------------------------------------------
     def interaction_request(self, interaction: discord.Interaction, **fields: object) -> JobRequest:

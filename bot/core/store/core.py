@@ -15,13 +15,14 @@ from ..models import iso, utcnow
 from .base import JOB_COLUMNS, WAKE_CHANNEL, in_thread
 from .jobs import JobQueries
 from .pacing import PacingQueries
+from .prefs import PrefsQueries
 from .reports import ReportQueries
 from .tx import Tx
 
 __all__ = ["JOB_COLUMNS", "WAKE_CHANNEL", "Store"]
 
 
-class Store(JobQueries, PacingQueries, ReportQueries):
+class Store(JobQueries, PacingQueries, ReportQueries, PrefsQueries):
     """The interface and its queries, grouped by concern in the mixins it is made of (`base.py` names them);
     `open` (and the worker it starts) comes from the engine's subclass."""
 

@@ -130,6 +130,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE runner_pauses (name TEXT PRIMARY KEY, until TEXT NOT NULL, detail TEXT);
         """,
     ),
+    (
+        "m007_member_prefs",
+        """
+        CREATE TABLE member_prefs (
+            guild_id {big} NOT NULL, user_id {big} NOT NULL,
+            duration INTEGER, resolution TEXT, model TEXT, prompt_expansion INTEGER,
+            dm_results INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (guild_id, user_id)
+        );
+        """,
+    ),
 ]
 
 
