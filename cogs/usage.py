@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.core import quota, reports, video_models
 from bot.core.models import Job, utcnow
+from bot.core.report_rows import MemberTotals, ReportRow
 from bot.discord_side.app import reply
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed
@@ -52,11 +53,11 @@ def credits_text(usage: quota.MemberUsage) -> str:
     )
 
 
-def lifetime_text(totals: dict[str, int | float]) -> str:
+def lifetime_text(totals: MemberTotals) -> str:
     return (
-        f"{reports.plural(int(totals['jobs']), 'job')} · {totals['succeeded']} made · "
-        f"{totals['failed']} failed · {reports.plural(int(totals['credits']), 'credit')} · "
-        f"{totals['seconds']} s of video"
+        f"{reports.plural(totals.jobs, 'job')} · {totals.succeeded} made · "
+        f"{totals.failed} failed · {reports.plural(totals.credits, 'credit')} · "
+        f"{totals.seconds} s of video"
     )
 
 
@@ -162,10 +163,10 @@ class Usage(commands.Cog):
         )
 
 
-def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+def channel_names(guild: discord.Guild | None, rows: Iterable[ReportRow]) -> dict[int, str]:
     """Channel names from the cache, read on the event loop (the CSV is written in a worker thread)."""
     names: dict[int, str] = {}
-    for channel_id in {int(row["channel_id"]) for row in rows if row.get("channel_id") is not None}:
+    for channel_id in {row.channel_id for row in rows if row.channel_id is not None}:
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if channel is not None:
             names[channel_id] = channel.name

@@ -313,8 +313,11 @@ async def test_entry_and_delivery_route_are_enums_stored_as_their_plain_values(
     assert again is not None
     assert (again.entry, again.delivered_via) == (Entry.MENTION, DeliveryRoute.DM)
     assert again.delivered_via is DeliveryRoute.DM
-    [row] = await store.report_rows(10)
-    assert (type(row["entry"]), row["entry"], row["delivered_via"]) == (str, "mention", "dm")
+    row = await store._run(lambda tx: tx.one("SELECT entry, delivered_via FROM jobs WHERE id = ?", [job.id]))
+    assert row == {"entry": "mention", "delivered_via": "dm"}
+    assert (type(row["entry"]), type(row["delivered_via"])) == (str, str)
+    [report] = await store.report_rows(10)
+    assert (report.entry, report.delivered_via) == (Entry.MENTION, DeliveryRoute.DM)
     events = await store.events(job.id)
     assert (events[0]["state"], events[0]["detail"]) == ("accepted", "mention")
     assert (events[-1]["state"], type(events[-1]["detail"]), events[-1]["detail"]) == ("delivered", str, "dm")

@@ -67,7 +67,7 @@ def test_choices_a_model_can_serve_pass(model: str, image: bool, last: bool) -> 
 
 def test_a_servers_models_default_to_all_and_round_trip() -> None:
     def stored(raw: object) -> GuildSettings:
-        return GuildSettings.from_row({"guild_id": 1, "allowed_models": raw})
+        return GuildSettings(1).changed({"allowed_models": raw})
 
     assert video_models.allowed_models(None) == video_models.MODEL_KEYS
     assert video_models.allowed_models(stored(None)) == video_models.MODEL_KEYS

@@ -69,26 +69,26 @@ class GuildSettings:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> GuildSettings:
-        """From a guild_settings row (JSON columns encoded or already decoded)."""
-        period = row.get("quota_period")
-        budget = row.get("budget_usd")
-        models = _json_list(row.get("allowed_models"))
+        """From a whole guild_settings row (JSON columns encoded or already decoded)."""
+        period = row["quota_period"]
+        budget = row["budget_usd"]
+        models = _json_list(row["allowed_models"])
         return cls(
             guild_id=int(row["guild_id"]),
-            quota_credits=_optional_int(row.get("quota_credits")),
+            quota_credits=_optional_int(row["quota_credits"]),
             quota_period=Period(period) if period else None,
             budget_usd=None if budget is None else float(budget),
-            user_max_concurrent=_optional_int(row.get("user_max_concurrent")),
-            guild_max_concurrent=_optional_int(row.get("guild_max_concurrent")),
-            mod_role_id=_optional_int(row.get("mod_role_id")),
-            modlog_channel_id=_optional_int(row.get("modlog_channel_id")),
-            spoiler=bool(row.get("spoiler")),
-            allowed_channels=tuple(int(c) for c in _json_list(row.get("allowed_channels")) or ()),
-            blocklist=tuple(str(e) for e in _json_list(row.get("blocklist")) or ()),
-            credit_costs=_credit_costs(row.get("credit_table")),
+            user_max_concurrent=_optional_int(row["user_max_concurrent"]),
+            guild_max_concurrent=_optional_int(row["guild_max_concurrent"]),
+            mod_role_id=_optional_int(row["mod_role_id"]),
+            modlog_channel_id=_optional_int(row["modlog_channel_id"]),
+            spoiler=bool(row["spoiler"]),
+            allowed_channels=tuple(int(c) for c in _json_list(row["allowed_channels"]) or ()),
+            blocklist=tuple(str(e) for e in _json_list(row["blocklist"]) or ()),
+            credit_costs=_credit_costs(row["credit_table"]),
             allowed_models=None if models is None else tuple(str(k) for k in models),
-            updated_at=parse_iso(row.get("updated_at")),
-            updated_by=_optional_int(row.get("updated_by")),
+            updated_at=parse_iso(row["updated_at"]),
+            updated_by=_optional_int(row["updated_by"]),
         )
 
     def changed(self, fields: Mapping[str, Any]) -> GuildSettings:
@@ -168,10 +168,10 @@ class MemberOverride:
     def from_row(cls, row: Mapping[str, Any]) -> MemberOverride:
         return cls(
             user_id=int(row["user_id"]),
-            credits=_optional_int(row.get("credits")),
-            blocked=bool(row.get("blocked")),
-            max_concurrent=_optional_int(row.get("max_concurrent")),
-            usage_reset_at=parse_iso(row.get("usage_reset_at")),
+            credits=_optional_int(row["credits"]),
+            blocked=bool(row["blocked"]),
+            max_concurrent=_optional_int(row["max_concurrent"]),
+            usage_reset_at=parse_iso(row["usage_reset_at"]),
         )
 
 

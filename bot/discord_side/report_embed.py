@@ -75,7 +75,7 @@ def report_embed(report: UsageReport, budget: BudgetStatus | None = None) -> Emb
         embed.add_field(name="By model", value=_lines(per_model), inline=False)
     if report.undelivered:
         lost = [
-            f"#{row['id']} by <@{row['user_id']}> · {_when(row.get('finished_at') or row['created_at'])}"
+            f"#{row.id} by <@{row.user_id}> · {_when(row.finished_at or row.created_at)}"
             for row in report.undelivered
         ]
         embed.add_field(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..models import (
     ACTIVE_STATES,
@@ -12,6 +11,7 @@ from ..models import (
     iso,
 )
 from ..policy import MemberOverride, PolicyChange, PolicyOverview, RoleLimit
+from ..report_rows import REPORT_COLUMNS, JobEvent, MemberTotals, ReportRow
 from .base import (
     StoreBase,
     in_thread,
@@ -32,17 +32,11 @@ class ReportQueries(StoreBase):
 
     # Moderation and reports (issue 5) ----------------------------------------------------------------------
     # Read-only queries behind /usage, /server-usage, /quota show and the CSV export. Report rows carry only
-    # REPORT_COLUMNS: never interaction tokens, Discord CDN links or local file paths.
-    REPORT_COLUMNS = (
-        "id", "state", "guild_id", "channel_id", "user_id", "user_name", "entry", "prompt", "camera",
-        "duration", "resolution", "prompt_expansion", "image_name", "parent_job_id", "credits", "cost_usd",
-        "charge_state", "task_id", "novita_status", "delivered_via", "result_channel_id", "result_message_id",
-        "card_channel_id", "card_message_id", "reencoded", "error", "error_detail", "created_at",
-        "submitted_at", "finished_at", "delivered_at", "simulated", "model", "last_frame_name",
-    )  # fmt: skip
+    # the fields of ReportRow: never interaction tokens, Discord CDN links or local file paths.
+    REPORT_COLUMNS = REPORT_COLUMNS
 
     @in_thread
-    def member_totals(self, tx: Tx, guild_id: int | None, user_id: int) -> dict[str, Any]:
+    def member_totals(self, tx: Tx, guild_id: int | None, user_id: int) -> MemberTotals:
         """Lifetime figures of one member in one server; a video counts once it was paid for (charged)."""
         row = tx.one(
             "SELECT COUNT(*) AS jobs, "
@@ -55,7 +49,14 @@ class ReportQueries(StoreBase):
             [guild_id, user_id, int(self.trial)],
         )
         assert row is not None
-        return row
+        return MemberTotals(
+            jobs=int(row["jobs"]),
+            succeeded=int(row["succeeded"]),
+            failed=int(row["failed"]),
+            credits=int(row["credits"]),
+            usd=float(row["usd"]),
+            seconds=int(row["seconds"]),
+        )
 
     @in_thread
     def active_jobs(self, tx: Tx, guild_id: int | None, user_id: int) -> list[Job]:
@@ -79,37 +80,39 @@ class ReportQueries(StoreBase):
         )
 
     @in_thread
-    def report_rows(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+    def report_rows(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[ReportRow]:
         """One row per job of the server created since `since` (all time when None), oldest first."""
         columns = ", ".join(self.REPORT_COLUMNS)
-        return tx.rows(
+        rows = tx.rows(
             f"SELECT {columns} FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY id",  # noqa: S608
             [guild_id, iso(since) if since else ""],
         )
+        return [ReportRow.from_row(r) for r in rows]
 
     @in_thread
     def report_events(
         self, tx: Tx, guild_id: int, since: datetime | None = None
-    ) -> dict[int, list[dict[str, Any]]]:
+    ) -> dict[int, list[JobEvent]]:
         """The audit trail (state and time of every transition) of the same jobs, by job id."""
         rows = tx.rows(
             "SELECT e.job_id, e.state, e.at, e.detail FROM job_events e JOIN jobs j ON j.id = e.job_id "
             "WHERE j.guild_id = ? AND j.created_at >= ? ORDER BY e.job_id, e.id",
             [guild_id, iso(since) if since else ""],
         )
-        out: dict[int, list[dict[str, Any]]] = {}
+        out: dict[int, list[JobEvent]] = {}
         for row in rows:
-            out.setdefault(row.pop("job_id"), []).append(row)
+            out.setdefault(row["job_id"], []).append(JobEvent(row["state"], row["at"], row["detail"]))
         return out
 
     @in_thread
-    def undelivered_jobs(self, tx: Tx, guild_id: int, limit: int = 25) -> list[dict[str, Any]]:
+    def undelivered_jobs(self, tx: Tx, guild_id: int, limit: int = 25) -> list[ReportRow]:
         """Videos that were made and paid for but reached nobody (any age): moderators should see them."""
         columns = ", ".join(self.REPORT_COLUMNS)
-        return tx.rows(
+        rows = tx.rows(
             f"SELECT {columns} FROM jobs WHERE guild_id = ? AND state = ? ORDER BY id DESC LIMIT ?",  # noqa: S608
             [guild_id, JobState.UNDELIVERED.value, limit],
         )
+        return [ReportRow.from_row(r) for r in rows]
 
     @in_thread
     def policy_overview(self, tx: Tx, guild_id: int, changes: int = 5) -> PolicyOverview:
