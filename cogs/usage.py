@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core import quota, reports, video_models
+from bot.core import quota, reports, spend_chart, video_models
 from bot.core.models import Job, utcnow
 from bot.core.report_rows import MemberTotals, ReportRow
 from bot.discord_side.app import reply
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
 
 CSV_MAX_BYTES = 8 * 1024 * 1024  # under every server's upload limit
+NO_SPEND = "Nothing was spent {period}, so there is no chart."
+CSV_TOO_LARGE = "The CSV is too large to attach for this period; choose a shorter one."
 OTHERS_REFUSED = (
     "Only moderators can see another member's usage. Use /usage without a member to see your own."
 )
@@ -139,28 +141,68 @@ class Usage(commands.Cog):
         now = utcnow()
         since = reports.period_since(period, now)
         store = self.bot.store
-        rows, undelivered, row = await asyncio.gather(
+        rows, undelivered, row, spend = await asyncio.gather(
             store.report_rows(guild_id, since),
             store.undelivered_jobs(guild_id),
             store.guild_settings(guild_id),
+            store.daily_spend(guild_id, since),
         )
         report = await asyncio.to_thread(reports.summarise, rows, period, since, undelivered)
         budget = await quota.budget_status(store, guild_id, row, now, self.bot.settings)
         embed = report_embed(report, budget)
         files: list[discord.File] = []
-        note = ""
+        notes: list[str] = []
+        stamp = now.strftime("%Y%m%d")
+        series = await asyncio.to_thread(
+            spend_chart.spend_series,
+            spend,
+            since,
+            now,
+            trial=store.trial,
+            budget_usd=budget.budget_usd if budget else None,
+        )
+        series = series.named(await member_names(interaction.guild, [uid for uid, _, _ in series.members]))
         if csv:
             events = await store.report_events(guild_id, since)
             names = channel_names(interaction.guild, rows)
             data = await asyncio.to_thread(reports.csv_bytes, rows, events, names.get)
             if len(data) > CSV_MAX_BYTES:
-                note = "The CSV is too large to attach for this period; choose a shorter one."
+                notes.append(CSV_TOO_LARGE)
             else:
-                stamp = now.strftime("%Y%m%d")
                 files.append(discord.File(io.BytesIO(data), filename=f"hailuo-usage-{period}-{stamp}.csv"))
+        if series.empty:
+            notes.append(NO_SPEND.format(period=reports.PERIOD_LABELS[period]))
+        else:
+            png = await spend_chart.chart_png(series, reports.PERIOD_LABELS[period])
+            name = f"hailuo-usage-{period}-{stamp}.png"
+            files.append(discord.File(io.BytesIO(png), filename=name))
+            embed.set_image(url=f"attachment://{name}")
         await interaction.followup.send(
-            note, embed=embed, files=files, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            "\n".join(notes),
+            embed=embed,
+            files=files,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
+
+
+async def member_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
+    """Display names of the charted members, from the cache or else asked of Discord (the bot has no
+    members intent); one who left keeps the name stored with their jobs."""
+    if guild is None:
+        return {}
+
+    async def one(user_id: int) -> discord.Member | None:
+        member = guild.get_member(user_id)
+        if member is not None:
+            return member
+        try:
+            return await guild.fetch_member(user_id)
+        except discord.HTTPException:
+            return None
+
+    members = await asyncio.gather(*(one(uid) for uid in user_ids))
+    return {uid: m.display_name for uid, m in zip(user_ids, members, strict=True) if m is not None}
 
 
 def channel_names(guild: discord.Guild | None, rows: Iterable[ReportRow]) -> dict[int, str]:

@@ -4,9 +4,10 @@
     .venv/bin/python scripts/render_examples.py          rewrite docs/examples.md, docs/settings.md, README
     .venv/bin/python scripts/render_examples.py --check  exit 1 if one is out of date (tests/test_docs.py)
 
-- docs/examples.md: the job card through its states and the result, built with `bot.discord_side.cards` for a
-  sample job and shown as text the way Discord displays it (mentions as @names, timestamps as "in 2 minutes").
-- README.md, between `<!-- BEGIN example -->` / `<!-- END example -->`: one card and the result.
+- docs/examples.md: every kind of message members and moderators see (scripts/example_messages.py builds them
+  with the bot's real code), each as its picture (scripts/render_examples_pictures.py draws them) and as text
+  the way Discord displays it (mentions as @names, timestamps as "in 2 minutes").
+- README.md, between `<!-- BEGIN example -->` / `<!-- END example -->`: the pictures of a card and the result.
 - docs/settings.md, between `<!-- BEGIN settings -->` / `<!-- END settings -->`: every setting, from
   `.env.example` (which tests/test_docs.py checks against bot/core/settings.py, defaults included).
 """
@@ -17,25 +18,22 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core import quota  # noqa: E402 - after the path is set
-from bot.core.models import ChargeState, Job, JobState  # noqa: E402
-from bot.core.policy import MemberPolicy, UsageSnapshot  # noqa: E402
-from bot.core.settings import Period  # noqa: E402
-from bot.discord_side import cards  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from example_messages import NAMES, NOW, Example, examples  # noqa: E402 - after the path is set
 
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "docs" / "examples.md"
 SETTINGS = ROOT / "docs" / "settings.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-NOW = datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
-NAMES = {1111: "Alice"}
 SETTING_LINE = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -85,148 +83,43 @@ def embed_text(embed: object, content: str = "", attachment: str | None = None) 
     return "```text\n" + "\n".join(lines) + "\n```"
 
 
-def sample_job(**changes: object) -> Job:
-    created = NOW - timedelta(minutes=2)
-    job = Job(
-        id=17, state=JobState.QUEUED, guild_id=1, channel_id=2, user_id=1111,
-        prompt="a paper boat on a stormy sea at dusk, waves crashing, cinematic lighting",
-        duration=6, resolution="768P", prompt_expansion=True, credits=1, cost_usd=0.28,
-        charge_state=ChargeState.RESERVED, created_at=created, updated_at=created, camera="Push in",
-    )  # fmt: skip
-    for name, value in changes.items():
-        setattr(job, name, value)
-    return job
-
-
-@dataclass(frozen=True)
-class Example:
-    title: str
-    note: str
-    block: str
-
-
-def examples() -> list[Example]:
-    usage = quota.MemberUsage(
-        policy=MemberPolicy(5, Period.DAY, False, 2, 10, None),
-        usage=UsageSnapshot(
-            used_credits=2, granted_credits=0, user_active=0, guild_active=0, guild_month_usd=0
-        ),
-        period_start=NOW.replace(hour=0),
-        reset_at=NOW.replace(hour=0) + timedelta(days=1),
-    )
-    done = sample_job(
-        state=JobState.DELIVERED, charge_state=ChargeState.CHARGED, delivered_at=NOW + timedelta(seconds=14)
-    )
-    return [
-        Example(
-            "Waiting in the local queue",
-            "Answered at once (well inside Discord's 3 seconds); the requester can cancel while it waits.",
-            embed_text(cards.job_card(sample_job(), queue_position=2, now=NOW)),
-        ),
-        Example(
-            "Generating",
-            "Edited every few seconds with Novita's progress and estimate.",
-            embed_text(
-                cards.job_card(
-                    sample_job(
-                        state=JobState.PROCESSING, progress=42.0, eta_s=95, novita_status="PROCESSING"
-                    ),
-                    now=NOW,
-                )
-            ),
-        ),
-        Example(
-            "The result",
-            "The card becomes the result: the video is attached, with the requester's remaining credits.",
-            embed_text(cards.result_card(done, usage.summary()), attachment=f"hailuo-{done.id}.mp4"),
-        ),
-        Example(
-            "The result, after Discord's 15-minute interaction window",
-            "Posted as a new message that replies to the card and mentions only the requester.",
-            embed_text(
-                cards.result_card(done, usage.summary()),
-                content=cards.ready_text(done),
-                attachment=f"hailuo-{done.id}.mp4",
-            ),
-        ),
-        Example(
-            "A failed video",
-            "Novita's reason is quoted as it came; the credits are returned.",
-            embed_text(
-                cards.job_card(
-                    sample_job(
-                        state=JobState.FAILED,
-                        charge_state=ChargeState.REFUNDED,
-                        error="The video service couldn't make this video: “The content may violate our "
-                        "policies”. Your credits were returned.",
-                    ),
-                    now=NOW,
-                )
-            ),
-        ),
-        Example(
-            "Trial mode (NOVITA_MODE=simulate)",
-            "Every card and result of a simulated job says so in its footer.",
-            embed_text(
-                cards.result_card(
-                    sample_job(state=JobState.DELIVERED, simulated=True, delivered_at=NOW), usage.summary()
-                ),
-                attachment="hailuo-17.mp4",
-            ),
-        ),
-        Example(
-            "From a first to a last frame, with another model",
-            "A `last_frame` (Hailuo-02 only) shows as “first → last frame”; the footer names the model.",
-            embed_text(
-                cards.job_card(
-                    sample_job(
-                        state=JobState.PROCESSING,
-                        progress=10.0,
-                        eta_s=200,
-                        novita_status="PROCESSING",
-                        image_path="first.jpg",
-                        last_frame_path="last.jpg",
-                    ),
-                    now=NOW,
-                )
-            )
-            + "\n\n"
-            + embed_text(cards.job_card(sample_job(model="hailuo-2.3-fast", image_path="a.jpg"), now=NOW)),
-        ),
-        Example(
-            "Waiting while the video account is out of credit",
-            "After Novita says the account is out of credit, new submits pause and queued jobs say why.",
-            embed_text(
-                cards.job_card(
-                    sample_job(),
-                    queue_position=1,
-                    now=NOW,
-                    notice="The server's video account is out of credit, so jobs are waiting; the moderators "
-                    f"have been told. Next try <t:{int((NOW + timedelta(minutes=5)).timestamp())}:R>.",
-                )
-            ),
-        ),
-    ]
+def example_block(example: Example) -> str:
+    """The message as text: its content, each embed, the attachments and the buttons."""
+    blocks = [
+        embed_text(SimpleNamespace(to_dict=lambda e=e: e), content=example.content if i == 0 else "")
+        for i, e in enumerate(example.embeds)
+    ] or ["```text\n" + as_displayed(example.content) + "\n```"]
+    extra = [f"📎 {name}" for name in example.attachments]
+    buttons = [b.get("label", "") for row in example.components for b in row.get("components", [])]
+    if buttons:
+        extra.append("Buttons: " + " · ".join(buttons))
+    if example.ephemeral:
+        extra.append("(only the member who asked sees it)")
+    return "\n\n".join(blocks) + ("\n\n" + "  \n".join(extra) if extra else "")
 
 
 def examples_markdown() -> str:
     parts = [
-        "# What members see",
+        "# What members and moderators see",
         "",
-        "<!-- Generated by scripts/render_examples.py from bot/discord_side/cards.py: "
-        "do not edit by hand. -->",
+        "<!-- Generated by scripts/render_examples.py from the bot's real messages "
+        "(scripts/example_messages.py): do not edit by hand. -->",
         "",
-        "Each block is the real message the bot sends for a sample job, shown the way Discord displays it",
-        "(embeds as text, `@Alice` for the mention, relative times as Discord words them).",
+        "Each picture is the real message the bot sends for a sample job, drawn the way Discord shows it",
+        "(scripts/render_examples_pictures.py); the block under it is the same message as text.",
     ]
     for example in examples():
-        parts += ["", f"## {example.title}", "", example.note, "", example.block]
+        picture = f"![{example.title}](pictures/{example.slug}.png)"
+        parts += ["", f"## {example.title}", "", example.note, "", picture, "", example_block(example)]
     return "\n".join(parts) + "\n"
 
 
 def readme_example() -> str:
-    chosen = examples()
-    return "\n\n".join(chosen[i].block for i in (1, 2))
+    """The two messages that matter most: a card while the video is made, and the result."""
+    chosen = {e.slug: e for e in examples()}
+    return "\n\n".join(
+        f"![{chosen[slug].title}](docs/pictures/{slug}.png)" for slug in ("card-generating", "result")
+    )
 
 
 # Settings table -----------------------------------------------------------------------------------------

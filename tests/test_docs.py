@@ -24,8 +24,8 @@ TEST = "python3 scripts/test.py"
 NOT_SETTINGS = {"FFMPEG_BINARY"}  # read by bot/core/media/video.py from the environment, documented alongside
 
 
-def load_renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_examples", ROOT / "scripts" / "render_examples.py")
+def load_renderer(name: str = "render_examples") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -106,6 +106,24 @@ def test_generated_parts_are_current() -> None:
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
     assert not stale, f"out of date: {stale}; run .venv/bin/python scripts/render_examples.py"
+
+
+def test_the_pictures_html_sources_are_current_and_every_picture_exists() -> None:
+    pictures = load_renderer("render_examples_pictures")
+    stale = [
+        str(path.relative_to(ROOT))
+        for path, text in pictures.sources(pictures.DEFAULT_LOCALE).items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    assert not stale, f"out of date: {stale}; run .venv/bin/python scripts/render_examples_pictures.py"
+    examples = (ROOT / "docs" / "examples.md").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]*\]\((pictures/[^)]+\.png)\)", examples)
+    shown += re.findall(r"!\[[^\]]*\]\(docs/(pictures/[^)]+\.png)\)", README)
+    assert len(shown) >= 14
+    assert all((ROOT / "docs" / name).is_file() for name in shown), "run scripts/render_examples_pictures.py"
+    for kind in ("card-queued", "card-at-novita", "card-generating", "card-downloading", "result",
+                 "card-failed", "refusal", "usage", "about", "server-usage"):  # fmt: skip
+        assert f"pictures/{kind}.png" in examples
 
 
 def test_readme_shows_the_two_commands() -> None:

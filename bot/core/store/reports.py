@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ..models import (
     ACTIVE_STATES,
@@ -88,6 +89,20 @@ class ReportQueries(StoreBase):
             [guild_id, iso(since) if since else ""],
         )
         return [ReportRow.from_row(r) for r in rows]
+
+    @in_thread
+    def daily_spend(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+        """What the ledger charged per UTC day and member, for the jobs `report_rows` reports (created since
+        `since`; trial-mode jobs in a trial store, real ones otherwise): the /server-usage chart's data.
+        Each row: day ('YYYY-MM-DD'), user_id, user_name, usd, credits; by day, then member."""
+        return tx.rows(
+            "SELECT SUBSTR(l.at, 1, 10) AS day, l.user_id AS user_id, MAX(j.user_name) AS user_name, "
+            "SUM(l.usd) AS usd, SUM(l.credits) AS credits "
+            "FROM ledger l JOIN jobs j ON j.id = l.job_id "
+            "WHERE l.guild_id = ? AND l.kind = 'charge' AND j.created_at >= ? AND j.simulated = ? "
+            "GROUP BY SUBSTR(l.at, 1, 10), l.user_id ORDER BY day, user_id",
+            [guild_id, iso(since) if since else "", int(self.trial)],
+        )
 
     @in_thread
     def report_events(
