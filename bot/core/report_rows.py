@@ -95,3 +95,14 @@ class MemberTotals:
     credits: int
     usd: float
     seconds: int
+
+
+@dataclass(frozen=True)
+class DailySpend:
+    """What the ledger charged one member on one UTC day (the /server-usage chart's data)."""
+
+    day: str  # YYYY-MM-DD
+    user_id: int
+    user_name: str | None
+    usd: float
+    credits: int

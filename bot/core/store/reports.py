@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..models import (
     ACTIVE_STATES,
@@ -12,7 +11,7 @@ from ..models import (
     iso,
 )
 from ..policy import MemberOverride, PolicyChange, PolicyOverview, RoleLimit
-from ..report_rows import REPORT_COLUMNS, JobEvent, MemberTotals, ReportRow
+from ..report_rows import REPORT_COLUMNS, DailySpend, JobEvent, MemberTotals, ReportRow
 from .base import (
     StoreBase,
     in_thread,
@@ -91,11 +90,11 @@ class ReportQueries(StoreBase):
         return [ReportRow.from_row(r) for r in rows]
 
     @in_thread
-    def daily_spend(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+    def daily_spend(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[DailySpend]:
         """What the ledger charged per UTC day and member, for the jobs `report_rows` reports (created since
         `since`; trial-mode jobs in a trial store, real ones otherwise): the /server-usage chart's data.
-        Each row: day ('YYYY-MM-DD'), user_id, user_name, usd, credits; by day, then member."""
-        return tx.rows(
+        By day, then member."""
+        rows = tx.rows(
             "SELECT SUBSTR(l.at, 1, 10) AS day, l.user_id AS user_id, MAX(j.user_name) AS user_name, "
             "SUM(l.usd) AS usd, SUM(l.credits) AS credits "
             "FROM ledger l JOIN jobs j ON j.id = l.job_id "
@@ -103,6 +102,12 @@ class ReportQueries(StoreBase):
             "GROUP BY SUBSTR(l.at, 1, 10), l.user_id ORDER BY day, user_id",
             [guild_id, iso(since) if since else "", int(self.trial)],
         )
+        return [
+            DailySpend(
+                r["day"], int(r["user_id"]), r["user_name"], float(r["usd"] or 0), int(r["credits"] or 0)
+            )
+            for r in rows
+        ]
 
     @in_thread
     def report_events(
