@@ -29,7 +29,7 @@ import aiohttp
 from . import __version__
 from .core.instance_lock import InstanceLocked
 from .core.logs import setup_logging
-from .core.models import CAMERA_MOVES, JobRequest, JobState
+from .core.models import CAMERA_MOVES, Entry, JobRequest, JobState
 from .core.preflight import startup_problems
 from .core.settings import DURATIONS, RESOLUTIONS, ConfigError, Settings, load_settings
 from .core.video_models import DEFAULT_MODEL, MODEL_KEYS
@@ -284,7 +284,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             channel_id=None,
             user_id=0,
             user_name="cli",
-            entry="cli",
+            entry=Entry.CLI,
             operator=True,
             prompt=args.prompt,
             duration=args.duration,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.core import quota, video_models, wording
 from bot.core.i18n import Text, _, join, plural, render
+from bot.core.policy import GuildSettings
 from bot.core.settings import Period, Settings
 from bot.discord_side.embeds import Embed
 
@@ -50,11 +51,10 @@ def how_to_use(bot_mention: str, sees_replies: bool) -> Text:
     )
 
 
-def policy_line(settings: Settings, guild: dict[str, Any], month_usd: float) -> Text:
+def policy_line(settings: Settings, guild: GuildSettings, month_usd: float) -> Text:
     """The server's policy in one line: default credits per member and period, then the budget if any."""
-    credits = guild.get("quota_credits")
-    credits = settings.default_quota_credits if credits is None else credits
-    period = Period(guild.get("quota_period") or settings.default_quota_period)
+    rules = guild.resolved(settings)
+    credits, period = rules.credits, rules.period
     parts: list[Text] = []
     if credits == quota.UNLIMITED:
         parts.append(_("Unlimited credits per member."))
@@ -72,7 +72,7 @@ def policy_line(settings: Settings, guild: dict[str, Any], month_usd: float) -> 
         parts.append(
             plural("{count} credit per member per month.", "{count} credits per member per month.", credits)
         )
-    budget, default = quota.server_budget(settings, guild)
+    budget, default = rules.budget_usd, rules.budget_default
     if budget is not None:
         spent, total = wording.money(month_usd), wording.money(budget)
         if settings.novita_mode == "simulate":  # kept apart from real spending

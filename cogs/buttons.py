@@ -23,7 +23,7 @@ from discord.ext import commands
 
 from bot.core import quota, wording
 from bot.core.i18n import Text, _, join, plural, render
-from bot.core.models import InvalidTransition, Job, JobState
+from bot.core.models import Entry, InvalidTransition, Job, JobState
 from bot.core.validation import MAX_PROMPT, check_options
 from bot.discord_side import cards
 from bot.discord_side.answers import reply
@@ -226,7 +226,7 @@ class Buttons(commands.Cog):
             duration=job.duration,
             resolution=job.resolution,
             prompt_expansion=job.prompt_expansion,
-            entry="regenerate",
+            entry=Entry.REGENERATE,
             parent_job_id=job.id,
             source_message_id=job.source_message_id,
             model=job.model,
@@ -301,14 +301,16 @@ class Buttons(commands.Cog):
             image, refusal = await self.frames.rerun_image(job)
             # The modal showed the camera move inside the prompt, so the member's text is the whole prompt.
             keeps_camera = job.camera is not None and len(job.full_prompt) > MAX_PROMPT
-            fields.update(entry="edit", camera=job.camera if keeps_camera else None, **image)
+            fields.update(entry=Entry.EDIT, camera=job.camera if keeps_camera else None, **image)
             fields["source_message_id"] = job.source_message_id
             if refusal is None:  # both frames, as Regenerate
                 last, refusal = await self.frames.rerun_last_frame(job)
                 fields.update(last)
         else:
             frame, refusal = await self.frames.last_frame(job)
-            fields.update(entry="continue", image_bytes=frame, image_name=f"video-{job.id}-last-frame.jpg")
+            fields.update(
+                entry=Entry.CONTINUE, image_bytes=frame, image_name=f"video-{job.id}-last-frame.jpg"
+            )
         if refusal:
             await reply(interaction, refusal)
             return

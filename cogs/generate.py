@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from bot.core import preferences, video_models
 from bot.core.i18n import Text, _
-from bot.core.models import CAMERA_MOVES
+from bot.core.models import CAMERA_MOVES, Entry
 from bot.core.validation import check_options
 from bot.discord_side.answers import reply, speak
 from bot.discord_side.app import OOPS
@@ -148,7 +148,7 @@ class Generate(commands.Cog):
             camera=camera,
             image_url=image.url if image else None,
             image_name=image.filename if image else None,
-            entry="slash",
+            entry=Entry.SLASH,
             model=chosen.model,
             last_frame_url=last_frame.url if last_frame else None,
             last_frame_name=last_frame.filename if last_frame else None,
@@ -218,7 +218,7 @@ class Generate(commands.Cog):
             prompt_expansion=form.prompt_expansion,
             image_url=source.url,
             image_name=source.filename,
-            entry="context",
+            entry=Entry.CONTEXT,
             source_message_id=message_id,
             model=form.model,
         )

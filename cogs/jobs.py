@@ -14,7 +14,7 @@ from discord.ext import commands
 from discord.utils import MISSING
 
 from bot.core.i18n import Text, _, render
-from bot.core.models import Job, JobState
+from bot.core.models import DeliveryRoute, Job, JobState
 from bot.core.quota import discord_time
 from bot.discord_side import cards
 from bot.discord_side.embeds import Embed
@@ -30,7 +30,7 @@ MAX_BUTTONS = 20  # four rows of five
 def result_link(job: Job) -> Text | str:
     if job.state != JobState.DELIVERED:
         return ""
-    if job.delivered_via == "dm":
+    if job.delivered_via == DeliveryRoute.DM:
         return _(" · sent to you by DM")
     if job.result_channel_id and job.result_message_id:
         url = f"https://discord.com/channels/{job.guild_id}/{job.result_channel_id}/{job.result_message_id}"

@@ -23,7 +23,7 @@ from discord.ext import commands
 from bot.core import preferences
 from bot.core.i18n import Text, _, render
 from bot.core.mention_flags import addresses_bot, parse_mention
-from bot.core.models import JobRequest
+from bot.core.models import Entry, JobRequest
 from bot.core.preferences import Preferences
 from bot.core.validation import visible_text
 from bot.discord_side.app import OOPS
@@ -139,7 +139,7 @@ class Mention(commands.Cog):
             prompt_expansion=chosen.prompt_expansion,
             image_url=source.url if source else None,
             image_name=source.filename if source else None,
-            entry="mention",
+            entry=Entry.MENTION,
             source_message_id=source.message_id if source else message.id,  # the result replies there
             model=chosen.model,
             locale=self.locale(message),

@@ -5,7 +5,6 @@ Moderator-only like /settings (`cogs/moderator_base.py`).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -15,6 +14,7 @@ from bot.core import quota, video_models, wording
 from bot.core.errors import InvalidInput
 from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import utcnow
+from bot.core.policy import GuildSettings
 from bot.core.settings import Period
 from bot.discord_side.answers import reply
 from bot.discord_side.cards import COLOURS
@@ -55,47 +55,39 @@ class Quota(ModeratorCog):
         store, settings = self.bot.store, self.bot.settings
         row = await store.guild_settings(guild_id)
         overview = await store.policy_overview(guild_id)
-        period = Period(row.get("quota_period") or settings.default_quota_period)
-        limit = row.get("quota_credits")
+        rules = row.resolved(settings)
+        period = rules.period
         locale = str(interaction.locale)
 
         def say(text: Text | str) -> str:
             return render(text, locale)
 
-        default = quota.describe_limit(settings.default_quota_credits, period)
-        base = (
-            quota.describe_limit(limit, period)
-            if limit is not None
-            else _("{limit} (the bot's default)", limit=default)
-        )
+        limit = quota.describe_limit(rules.credits, period)
+        base = _("{limit} (the bot's default)", limit=limit) if rules.credits_default else limit
         embed = Embed(title=say(_("🎟️ Quota rules")), colour=COLOURS["working"])
         embed.add_field(name=say(_("Every member")), value=say(base), inline=False)
         prices = video_models.cost_lines(settings, video_models.allowed_models(row), row)
         embed.add_field(name=say(_("Credits per video")), value=say(prices)[:1024], inline=False)
-        roles = [
-            f"<@&{r['role_id']}>: {say(quota.describe_limit(r['credits'], period))}"
-            for r in overview["roles"]
-        ]
+        roles = [f"<@&{r.role_id}>: {say(quota.describe_limit(r.credits, period))}" for r in overview.roles]
         embed.add_field(
             name=say(_("Role tiers (a member's best role wins)")),
             value="\n".join(roles) or say(_("None")),
             inline=False,
         )
         overrides = []
-        for m in overview["members"]:
+        for m in overview.members:
             parts: list[Text] = []
-            if m["credits"] is not None:
-                parts.append(quota.describe_limit(m["credits"], period))
-            if m["max_concurrent"]:
-                parts.append(_("{count} at a time", count=m["max_concurrent"]))
-            if m["blocked"]:
+            if m.credits is not None:
+                parts.append(quota.describe_limit(m.credits, period))
+            if m.max_concurrent:
+                parts.append(_("{count} at a time", count=m.max_concurrent))
+            if m.blocked:
                 parts.append(_("blocked"))
-            overrides.append(f"<@{m['user_id']}>: " + say(join(*parts, sep=", ")))
+            overrides.append(f"<@{m.user_id}>: " + say(join(*parts, sep=", ")))
         embed.add_field(
             name=say(_("Member overrides")), value="\n".join(overrides) or say(_("None")), inline=False
         )
-        user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
-        guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
+        user_cap, guild_cap = rules.user_max_concurrent, rules.guild_max_concurrent
         caps = _("{member} per member · {server} for the server", member=user_cap, server=guild_cap)
         embed.add_field(name=say(_("At the same time")), value=say(caps), inline=False)
         budget = await quota.budget_status(store, guild_id, row, settings=settings)
@@ -153,12 +145,9 @@ class Quota(ModeratorCog):
             )
             return
         row = await quota.set_defaults(self.bot.store, guild_id, actor, fields)
-        settings = self.bot.settings
-        period_now = Period(row.get("quota_period") or settings.default_quota_period)
-        limit = row.get("quota_credits")
-        limit = settings.default_quota_credits if limit is None else limit
-        user_cap = row.get("user_max_concurrent") or settings.user_max_concurrent
-        guild_cap = row.get("guild_max_concurrent") or settings.guild_max_concurrent
+        rules = row.resolved(self.bot.settings)
+        period_now, limit = rules.period, rules.credits
+        user_cap, guild_cap = rules.user_max_concurrent, rules.guild_max_concurrent
         await self._done(
             interaction,
             plural(
@@ -333,7 +322,9 @@ class Quota(ModeratorCog):
             return
         table = await quota.set_cost(self.bot.store, guild_id, actor, video, cost)
         res, _sep, dur = video.partition("/")
-        now_cost = quota.credit_table(self.bot.settings, {"credit_table": json.dumps(table)})[(res, int(dur))]
+        now_cost = quota.credit_table(self.bot.settings, GuildSettings(guild_id, credit_costs=table))[
+            (res, int(dur))
+        ]
         await self._done(
             interaction,
             _("Now: {price}.", price=wording.price(res, int(dur), now_cost)),

@@ -18,6 +18,7 @@ from bot.core import quota, video_models
 from bot.core.blocklist import MAX_BLOCKLIST, MAX_PATTERN, EntryRejected, normalise_entry
 from bot.core.i18n import Text, _, render
 from bot.core.models import Job, parse_iso
+from bot.core.policy import GuildSettings
 from bot.discord_side.answers import reply, speak
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed, cut
@@ -70,7 +71,7 @@ class ServerSettings(ModeratorCog):
     async def spoiler(self, job: Job) -> bool:
         if job.guild_id is None:
             return False
-        return bool((await self.bot.store.guild_settings(job.guild_id)).get("spoiler"))
+        return (await self.bot.store.guild_settings(job.guild_id)).spoiler
 
     # /settings ---------------------------------------------------------------------------------------------
     @settings_group.command(
@@ -85,12 +86,12 @@ class ServerSettings(ModeratorCog):
 
         row = await self.bot.store.guild_settings(guild_id)
         overview = await self.bot.store.policy_overview(guild_id)
-        blocked = [m["user_id"] for m in overview["members"] if m["blocked"]]
-        entries = row.get("blocklist") or []
+        blocked = [m.user_id for m in overview.members if m.blocked]
+        entries = row.blocklist
         embed = Embed(title=say(_("⚙️ Server settings")), colour=COLOURS["working"])
         embed.add_field(
             name=say(_("Allowed channels")),
-            value=mention_list(row.get("allowed_channels") or [], "#", _("All"), locale),
+            value=mention_list(list(row.allowed_channels), "#", _("All"), locale),
             inline=False,
         )
         embed.add_field(
@@ -101,23 +102,23 @@ class ServerSettings(ModeratorCog):
             value=" · ".join(safe_text(e, MAX_PATTERN) for e in entries) or say(_("Empty")),
             inline=False,
         )
-        modlog = row.get("modlog_channel_id")
+        modlog = row.modlog_channel_id
         embed.add_field(
             name=say(_("Moderation log")), value=f"<#{modlog}>" if modlog else say(_("Off")), inline=True
         )
-        spoilers = _("On") if row.get("spoiler") else _("Off")
+        spoilers = _("On") if row.spoiler else _("Off")
         embed.add_field(name=say(_("Results as spoilers")), value=say(spoilers), inline=True)
         embed.add_field(
             name=say(_("Models")), value=video_models.names(video_models.allowed_models(row)), inline=True
         )
-        mod_role = row.get("mod_role_id")
+        mod_role = row.mod_role_id
         role_text = (
             _("<@&{role}> (and Manage Server)", role=str(mod_role)) if mod_role else _("Manage Server only")
         )
         embed.add_field(name=say(_("Moderator role")), value=say(role_text), inline=True)
         changes = [  # the audit log's own words: setting names and values, as stored
-            f"{_when(c['at'])} <@{c['actor_id']}>: {safe_text(_change_text(c['change']), 120)}"
-            for c in overview["changes"]
+            f"{_when(c.at)} <@{c.actor_id}>: {safe_text(_change_text(c.change), 120)}"
+            for c in overview.changes
         ]
         embed.add_field(
             name=say(_("Recent changes")), value="\n".join(changes) or say(_("None")), inline=False
@@ -170,8 +171,8 @@ class ServerSettings(ModeratorCog):
             await reply(interaction, _("Choose the channel to add or remove."))
             return
 
-        def change(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[list[int], Text | None]]:
-            allowed: list[int] = list(row.get("allowed_channels") or [])
+        def change(row: GuildSettings) -> tuple[dict[str, Any] | None, tuple[list[int], Text | None]]:
+            allowed = list(row.allowed_channels)
             if action == "clear":
                 allowed = []
             elif channel is not None and action == "add":
@@ -221,7 +222,7 @@ class ServerSettings(ModeratorCog):
     ) -> None:
         guild_id, actor = self._ids(interaction)
         if action == "list":
-            entries: list[str] = list((await self.bot.store.guild_settings(guild_id)).get("blocklist") or [])
+            entries = (await self.bot.store.guild_settings(guild_id)).blocklist
             shown = "\n".join(f"• {safe_text(e, MAX_PATTERN)}" for e in entries)
             if entries:
                 head = speak(interaction, _("The prompt blocklist ({count}):", count=len(entries)))
@@ -336,7 +337,7 @@ class ServerSettings(ModeratorCog):
             await reply(interaction, "", embed=embed)
             return
 
-        def choose(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+        def choose(row: GuildSettings) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
             current = video_models.allowed_models(row)
             if model is None:
                 chosen: tuple[str, ...] = video_models.MODEL_KEYS if allowed else ()
@@ -354,14 +355,14 @@ class ServerSettings(ModeratorCog):
                 _("At least one model must stay on. To stop videos here, use /quota set-default credits:0."),
             )
             return
-        now_allowed = video_models.allowed_models({"allowed_models": video_models.encode_allowed(chosen)})
+        now_allowed = video_models.allowed_models(GuildSettings(guild_id, allowed_models=chosen))
         await self._done(
             interaction,
             _("Members here can now use {models}.", models=video_models.names(now_allowed)),
             f"models {list(now_allowed)}",
         )
 
-    def models_embed(self, allowed: tuple[str, ...], row: dict[str, Any], locale: str | None = None) -> Embed:
+    def models_embed(self, allowed: tuple[str, ...], row: GuildSettings, locale: str | None = None) -> Embed:
         def say(text: Text | str) -> str:
             return render(text, locale)
 
@@ -394,10 +395,10 @@ async def setup(bot: HailuoBot) -> None:
 
 
 def _change_blocklist(
-    row: dict[str, Any], action: str, entry: str | None
+    row: GuildSettings, action: str, entry: str | None
 ) -> tuple[dict[str, Any] | None, tuple[bool, Text]]:
     """The blocklist after `action` (fields to write, or None) and what to tell the moderator."""
-    entries: list[str] = list(row.get("blocklist") or [])
+    entries = list(row.blocklist)
     if action == "clear":
         return {"blocklist": []}, (True, _("The prompt blocklist is empty now."))
     assert entry is not None

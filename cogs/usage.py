@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.core import quota, reports, spend_chart, video_models, wording
 from bot.core.i18n import Text, _, join, plural, render
 from bot.core.models import Job, utcnow
+from bot.core.report_rows import MemberTotals, ReportRow
 from bot.discord_side.answers import reply, speak
 from bot.discord_side.cards import COLOURS
 from bot.discord_side.embeds import Embed
@@ -66,12 +67,12 @@ def credits_text(usage: quota.MemberUsage) -> Text:
     return join(*parts, sep=" · ")
 
 
-def lifetime_text(totals: dict[str, int | float]) -> Text:
+def lifetime_text(totals: MemberTotals) -> Text:
     return join(
-        plural("{count} video made", "{count} videos made", int(totals["succeeded"])),
-        plural("{count} failed", "{count} failed", int(totals["failed"])),
-        plural("{count} credit used", "{count} credits used", int(totals["credits"])),
-        plural("{count} second of video", "{count} seconds of video", int(totals["seconds"])),
+        plural("{count} video made", "{count} videos made", totals.succeeded),
+        plural("{count} failed", "{count} failed", totals.failed),
+        plural("{count} credit used", "{count} credits used", totals.credits),
+        plural("{count} second of video", "{count} seconds of video", totals.seconds),
         sep=" · ",
     )
 
@@ -232,10 +233,10 @@ async def member_names(guild: discord.Guild | None, user_ids: list[int]) -> dict
     return {uid: m.display_name for uid, m in zip(user_ids, members, strict=True) if m is not None}
 
 
-def channel_names(guild: discord.Guild | None, rows: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+def channel_names(guild: discord.Guild | None, rows: Iterable[ReportRow]) -> dict[int, str]:
     """Channel names from the cache, read on the event loop (the CSV is written in a worker thread)."""
     names: dict[int, str] = {}
-    for channel_id in {int(row["channel_id"]) for row in rows if row.get("channel_id") is not None}:
+    for channel_id in {row.channel_id for row in rows if row.channel_id is not None}:
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if channel is not None:
             names[channel_id] = channel.name

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.core import quota, reports, spend_chart  # noqa: E402 - after the path is set
 from bot.core.models import ChargeState, Job, JobRequest, JobState  # noqa: E402
+from bot.core.policy import MemberPolicy, UsageSnapshot  # noqa: E402
 from bot.core.settings import Period, Settings, load_settings  # noqa: E402
-from bot.core.store import SqliteStore, Store, UsageSnapshot  # noqa: E402
+from bot.core.store import SqliteStore, Store  # noqa: E402
 from bot.discord_side import cards  # noqa: E402
 from bot.discord_side.report_embed import report_embed  # noqa: E402
 
@@ -209,7 +210,7 @@ async def store_examples(folder: Path) -> list[Example]:
 
 
 def refusal() -> Example:
-    policy = quota.Policy(5, Period.DAY, False, 2, 10, None)
+    policy = MemberPolicy(5, Period.DAY, False, 2, 10, None)
     usage = UsageSnapshot(used_credits=5, granted_credits=0, user_active=0, guild_active=0, guild_month_usd=0)
     with fixed_clock(NOW):
         decision = quota.decide(policy, usage, 1, 0.28, NOW)
@@ -222,7 +223,7 @@ async def card_examples() -> list[Example]:
     from cogs.buttons import Buttons
 
     usage = quota.MemberUsage(
-        policy=quota.Policy(5, Period.DAY, False, 2, 10, None),
+        policy=MemberPolicy(5, Period.DAY, False, 2, 10, None),
         usage=UsageSnapshot(
             used_credits=2, granted_credits=0, user_active=0, guild_active=0, guild_month_usd=0
         ),

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from bot.core.settings import load_settings
+from bot.core.policy import GuildSettings
+from bot.core.settings import Period, load_settings
 from cogs.about import policy_line
 from tests.support.harness import World, running_world
 
@@ -44,8 +45,12 @@ def test_about_shows_usage_policy_and_version_ephemerally(world: World) -> None:
 def test_policy_line_names_credits_period_and_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
     settings = load_settings(discord_token="x.y.z", novita_api_key="k")
-    line = policy_line(settings, {"quota_credits": 10, "quota_period": "week", "budget_usd": 20}, 3.5)
+    line = policy_line(
+        settings, GuildSettings(1, quota_credits=10, quota_period=Period.WEEK, budget_usd=20), 3.5
+    )
     assert str(line).startswith("10 credits per member per week")
     assert str(line).endswith("Server budget: $3.50 of $20.00 a month used.")
-    assert str(policy_line(settings, {"quota_credits": -1}, 0)).startswith("Unlimited credits per member")
-    assert str(policy_line(settings, {"quota_credits": 0}, 0)).startswith("Videos are off")
+    assert str(policy_line(settings, GuildSettings(1, quota_credits=-1), 0)).startswith(
+        "Unlimited credits per member"
+    )
+    assert str(policy_line(settings, GuildSettings(1, quota_credits=0), 0)).startswith("Videos are off")

@@ -24,6 +24,17 @@ from tests.support.builders import png, request
 from tests.support.recording_reporter import RecordingReporter
 
 
+async def start_clips(env: Env, count: int) -> list[Job]:
+    """Admit and start `count` jobs ("clip 0", "clip 1", ...) at once."""
+    jobs = []
+    for i in range(count):
+        job, _ = await env.runner.submit(request(f"clip {i}"))
+        assert job is not None
+        env.runner.start_job(job.id)
+        jobs.append(job)
+    return jobs
+
+
 async def test_text_job_completes_with_the_right_body(env: Env) -> None:
     job = await env.run(request(duration=10, prompt_expansion=False, camera="Pan left"))
     assert job.state == JobState.DELIVERED
@@ -148,12 +159,7 @@ async def test_local_queue_honours_in_flight_limit_and_cancel_refunds(env: Env) 
     env.settings.user_max_concurrent = 10
     env.settings.novita_max_in_flight = 1
     env.fake.default_timeline = Timeline(queued_s=0.05, processing_s=0.3)
-    jobs = []
-    for i in range(3):
-        job, _ = await env.runner.submit(request(f"clip {i}"))
-        assert job is not None
-        env.runner.start_job(job.id)
-        jobs.append(job)
+    jobs = await start_clips(env, 3)
     await asyncio.sleep(0.1)
     assert env.runner.queue_position(jobs[1].id) == 1
     assert env.runner.queue_position(jobs[2].id) == 2
@@ -172,12 +178,7 @@ async def test_places_in_line_move_up_at_once_when_a_job_ahead_is_cancelled(env:
     """The places shown on the cards follow a cancel at once, not only at the next read of the shared line."""
     env.settings.novita_rate_per_minute = 1
     env.settings.user_max_concurrent = 10
-    ids = []
-    for i in range(4):
-        job, _ = await env.runner.submit(request(f"clip {i}"))
-        assert job is not None
-        env.runner.start_job(job.id)
-        ids.append(job.id)
+    ids = [job.id for job in await start_clips(env, 4)]
     for _ in range(100):  # the first takes the minute's only turn; the others line up behind it
         if len(env.fake.submits) == 1 and env.runner.queue_position(ids[3]) == 3:
             break
@@ -192,12 +193,7 @@ async def test_places_in_line_move_up_at_once_when_a_job_ahead_is_cancelled(env:
 async def test_rate_limit_spaces_submits(env: Env) -> None:
     env.settings.novita_rate_per_minute = 2
     env.settings.user_max_concurrent = 10
-    ids = []
-    for i in range(3):
-        job, _ = await env.runner.submit(request(f"clip {i}"))
-        assert job is not None
-        env.runner.start_job(job.id)
-        ids.append(job.id)
+    ids = [job.id for job in await start_clips(env, 3)]
     await asyncio.sleep(1.0)
     assert len(env.fake.submits) == 2  # the third waits for the minute window
     assert env.runner.queue_position(ids[2]) == 1

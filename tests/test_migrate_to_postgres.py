@@ -82,11 +82,11 @@ async def test_a_sqlite_database_is_copied_whole_and_checked(
         assert first.prompt == "clip 1"
         assert [e["state"] for e in await store.events(ids[0])][-1] == "delivered"
         assert await store.ledger_totals() == {"reserve": 3, "charge": 1, "refund": 1, "grant": 4}
-        assert (await store.guild_settings(10))["blocklist"] == ["nude"]
+        assert (await store.guild_settings(10)).blocklist == ("nude",)
         policy = await store.policy(10, 2, role_ids=(555,))
         assert policy.roles == {555: 20}
         assert policy.member is not None
-        assert policy.member["blocked"] == 1
+        assert policy.member.blocked is True
         assert await store.member_prefs(10, 1) == MEMBER_PREFS  # /preferences come along
         # New work continues after the copied ids.
         job, decision = await quota.admit(

@@ -22,6 +22,7 @@ from bot.core.blocklist import (
     screen,
 )
 from bot.core.models import ChargeState, Job, JobState
+from bot.core.policy import MemberPolicy
 from bot.core.quota import parse_cost
 from bot.core.reports import text_cell
 from bot.core.settings import Period
@@ -187,13 +188,13 @@ def test_credit_words() -> None:
 
 def test_a_reset_marker_only_counts_inside_its_period() -> None:
     now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
-    policy = quota.Policy(5, Period.DAY, False, 2, 10, None)
+    policy = MemberPolicy(5, Period.DAY, False, 2, 10, None)
     assert quota.effective_period_start(policy, now) == datetime(2026, 11, 25, tzinfo=UTC)
-    today = quota.Policy(
+    today = MemberPolicy(
         5, Period.DAY, False, 2, 10, None, usage_reset_at=datetime(2026, 11, 25, 9, tzinfo=UTC)
     )
     assert quota.effective_period_start(today, now) == datetime(2026, 11, 25, 9, tzinfo=UTC)
-    stale = quota.Policy(
+    stale = MemberPolicy(
         5, Period.DAY, False, 2, 10, None, usage_reset_at=datetime(2026, 11, 24, 9, tzinfo=UTC)
     )
     assert quota.effective_period_start(stale, now) == datetime(2026, 11, 25, tzinfo=UTC)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.core import quota
 from bot.core.models import ChargeState, Job, JobRequest, JobState, utcnow
+from bot.core.policy import (
+    GuildSettings,
+    MemberOverride,
+    MemberPolicy,
+    PolicySources,
+    UsageSnapshot,
+    resolve_member,
+)
 from bot.core.settings import Period, Settings
-from bot.core.store import PolicyRows, Store, UsageSnapshot
+from bot.core.store import Store
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # a Wednesday
 
@@ -62,17 +69,18 @@ def test_period_windows_are_fixed_utc() -> None:
 
 
 def test_best_role_wins_and_member_override_beats_roles(settings: Settings) -> None:
-    rows = PolicyRows(guild={"quota_credits": 3}, member=None, roles={1: 10, 2: 20})
-    assert quota.resolve_policy(settings, rows).limit == 20
-    rows = PolicyRows(guild={"quota_credits": 3}, member=None, roles={1: 10, 2: -1})
-    assert quota.resolve_policy(settings, rows).limit is None  # unlimited
-    rows = PolicyRows(guild={"quota_credits": 3}, member={"credits": 1, "blocked": 0}, roles={2: 20})
-    assert quota.resolve_policy(settings, rows).limit == 1
-    assert quota.resolve_policy(settings, PolicyRows(None, None, {})).limit == settings.default_quota_credits
+    guild = GuildSettings(10, quota_credits=3)
+    rows = PolicySources(guild=guild, member=None, roles={1: 10, 2: 20})
+    assert resolve_member(settings, rows).limit == 20
+    rows = PolicySources(guild=guild, member=None, roles={1: 10, 2: -1})
+    assert resolve_member(settings, rows).limit is None  # unlimited
+    rows = PolicySources(guild=guild, member=MemberOverride(1, credits=1), roles={2: 20})
+    assert resolve_member(settings, rows).limit == 1
+    assert resolve_member(settings, PolicySources(None, None, {})).limit == settings.default_quota_credits
 
 
 def test_refusals_say_what_and_when() -> None:
-    policy = quota.Policy(limit=5, period=Period.DAY, blocked=False, user_max_concurrent=2,
+    policy = MemberPolicy(limit=5, period=Period.DAY, blocked=False, user_max_concurrent=2,
                           guild_max_concurrent=10, budget_usd=1.0)  # fmt: skip
     spent = UsageSnapshot(used_credits=5, granted_credits=0, user_active=0, guild_active=0, guild_month_usd=0)
     d = quota.decide(policy, spent, 1, 0.28, NOW)
@@ -188,7 +196,7 @@ async def test_two_moderators_setting_costs_at_once_both_count(store: Store) -> 
         quota.set_cost(store, 10, 3, "768P/10", 0),
     )
     row = await store.guild_settings(10)
-    assert json.loads(row["credit_table"]) == {"768P/6": 3, "1080P/6": 7, "768P/10": 0}
+    assert row.credit_costs == {"768P/6": 3, "1080P/6": 7, "768P/10": 0}
 
 
 async def test_two_moderators_changing_different_defaults_at_once_both_count(store: Store) -> None:
@@ -197,6 +205,6 @@ async def test_two_moderators_changing_different_defaults_at_once_both_count(sto
         quota.set_defaults(store, 10, 2, {"user_max_concurrent": 3}),
     )
     row = await store.guild_settings(10)
-    assert (row["quota_credits"], row["user_max_concurrent"]) == (40, 3)
-    assert first["quota_credits"] == 40
-    assert second["user_max_concurrent"] == 3
+    assert (row.quota_credits, row.user_max_concurrent) == (40, 3)
+    assert first.quota_credits == 40
+    assert second.user_max_concurrent == 3

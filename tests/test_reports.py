@@ -13,6 +13,8 @@ import pytest
 
 from bot.core import quota, reports
 from bot.core.models import ChargeState, Job, JobRequest, JobState, utcnow
+from bot.core.policy import RoleLimit
+from bot.core.report_rows import REPORT_COLUMNS, MemberTotals, ReportRow
 from bot.core.settings import Period, Settings
 from bot.core.store import Store
 from bot.discord_side.report_embed import report_embed
@@ -95,8 +97,11 @@ async def five_jobs(store: Store, settings: Settings) -> list[Job]:
 async def test_report_totals_members_channels_and_undelivered(store: Store, relaxed: Settings) -> None:
     jobs = await five_jobs(store, relaxed)
     rows = await store.report_rows(GUILD)
-    assert [r["id"] for r in rows] == [j.id for j in jobs]
-    assert all("interaction_token" not in r and "image_url" not in r and "video_path" not in r for r in rows)
+    assert [r.id for r in rows] == [j.id for j in jobs]
+    assert all(
+        not hasattr(r, "interaction_token") and not hasattr(r, "image_url") and not hasattr(r, "video_path")
+        for r in rows
+    )
     report = reports.summarise(rows, "all", None, await store.undelivered_jobs(GUILD))
     t = report.totals
     assert (t.jobs, t.succeeded, t.failed, t.cancelled, t.undelivered, t.active) == (5, 2, 1, 1, 1, 1)
@@ -106,7 +111,7 @@ async def test_report_totals_members_channels_and_undelivered(store: Store, rela
     assert [uid for uid, _, _ in report.members] == [2, 1, 3]  # most expensive first
     assert report.members[1][1] == "user1"
     assert [(cid, tally.jobs) for cid, tally in report.channels] == [(20, 4), (21, 1)]
-    assert [r["id"] for r in report.undelivered] == [jobs[1].id]
+    assert [r.id for r in report.undelivered] == [jobs[1].id]
 
     embed = report_embed(report)
     fields = {f.name: f.value for f in embed.fields}
@@ -169,17 +174,17 @@ async def test_periods_select_jobs_by_their_utc_window(store: Store, relaxed: Se
     recent = await new_job(store, relaxed, 1, now=now)
     assert reports.period_since("all", now) is None
     assert reports.period_since("day", now) == quota.period_window(Period.DAY, now)[0]
-    month = [r["id"] for r in await store.report_rows(GUILD, reports.period_since("month", now))]
+    month = [r.id for r in await store.report_rows(GUILD, reports.period_since("month", now))]
     assert month == [recent.id]
-    assert [r["id"] for r in await store.report_rows(GUILD)] == [old.id, recent.id]
+    assert [r.id for r in await store.report_rows(GUILD)] == [old.id, recent.id]
     assert set(await store.report_events(GUILD, reports.period_since("day", now))) == {recent.id}
 
 
 async def test_member_totals_active_jobs_and_budget(store: Store, relaxed: Settings) -> None:
     jobs = await five_jobs(store, relaxed)
-    assert await store.member_totals(GUILD, 1) == {
-        "jobs": 2, "succeeded": 1, "failed": 1, "credits": 1, "usd": pytest.approx(0.28), "seconds": 6,
-    }  # fmt: skip
+    assert await store.member_totals(GUILD, 1) == MemberTotals(
+        jobs=2, succeeded=1, failed=1, credits=1, usd=pytest.approx(0.28), seconds=6
+    )
     assert [j.id for j in await store.active_jobs(GUILD, 3)] == [jobs[4].id]
     assert await quota.budget_status(store, GUILD) is None
     await store.set_guild_settings(GUILD, 99, budget_usd=2.0)
@@ -209,7 +214,7 @@ async def test_reset_clears_member_usage_but_not_the_budget(store: Store, settin
     assert await store.guild_spent(GUILD, quota.period_window(Period.MONTH, utcnow())[0]) == pytest.approx(
         4 * 0.28
     )  # the money was still spent
-    assert (await store.member_totals(GUILD, 1))["succeeded"] == 3
+    assert (await store.member_totals(GUILD, 1)).succeeded == 3
 
 
 async def test_member_cap_and_server_credit_costs(store: Store, settings: Settings) -> None:
@@ -240,19 +245,21 @@ async def test_policy_overview_lists_tiers_overrides_and_who_changed_what(
     await store.set_member_policy(GUILD, 2, 8, credits=-1)
     await store.set_member_policy(GUILD, 3, 8, usage_reset_at=utcnow())  # not an override: not listed
     overview = await store.policy_overview(GUILD)
-    assert overview["roles"] == [{"role_id": 555, "credits": 20}]
-    assert [(m["user_id"], m["blocked"], m["credits"]) for m in overview["members"]] == [
-        (1, 1, None),
-        (2, 0, -1),
+    assert overview.roles == (RoleLimit(555, 20),)
+    assert [(m.user_id, m.blocked, m.credits) for m in overview.members] == [
+        (1, True, None),
+        (2, False, -1),
     ]
-    assert [c["actor_id"] for c in overview["changes"]] == [8, 8, 8, 7]
-    assert json.loads(overview["changes"][-1]["change"]) == {"role": 555, "credits": 20}
+    assert [c.actor_id for c in overview.changes] == [8, 8, 8, 7]
+    assert json.loads(overview.changes[-1].change) == {"role": 555, "credits": 20}
 
 
 def test_tally_counts_a_made_but_undelivered_video_as_succeeded() -> None:
     at = datetime(2026, 11, 25, tzinfo=UTC).isoformat()
-    row = {"state": "undelivered", "charge_state": "charged", "credits": 2, "duration": 10, "cost_usd": 0.56,
-           "user_id": 1, "channel_id": 2, "created_at": at}  # fmt: skip
+    columns = dict.fromkeys(REPORT_COLUMNS)
+    row = ReportRow.from_row({**columns, "id": 1, "state": "undelivered", "charge_state": "charged",
+                              "credits": 2, "duration": 10, "cost_usd": 0.56, "user_id": 1, "channel_id": 2,
+                              "created_at": at, "entry": "slash", "model": "hailuo-02"})  # fmt: skip
     tally = reports.Tally()
     tally.add(row)
     assert (tally.succeeded, tally.undelivered, tally.seconds, tally.credits) == (1, 1, 10, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image
 
 from bot.core import reports, spend_chart
 from bot.core.models import JobState
+from bot.core.report_rows import DailySpend
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from tests.test_reports import GUILD, new_job, walk
@@ -62,7 +64,7 @@ async def test_the_chart_data_is_what_the_ledger_charged_per_day_and_member(
                JobState.DELIVERED)  # fmt: skip
 
     rows = await store.daily_spend(GUILD, MONTH)
-    assert [(r["day"], r["user_id"], r["credits"]) for r in rows] == [
+    assert [(r.day, r.user_id, r.credits) for r in rows] == [
         ("2026-11-03", 1, 3), ("2026-11-03", 2, 1), ("2026-11-05", 2, 1), ("2026-11-10", 3, 1),
     ]  # fmt: skip
     series = spend_chart.spend_series(rows, MONTH, NOW, names={2: "Bea"})
@@ -95,7 +97,7 @@ async def test_a_live_store_charts_real_spend_and_a_trial_store_simulated_credit
     await store.update_job(simulated.id, simulated=True)
     await walk(store, simulated, JobState.DELIVERED)
 
-    assert [r["user_id"] for r in await store.daily_spend(GUILD, MONTH)] == [1]
+    assert [r.user_id for r in await store.daily_spend(GUILD, MONTH)] == [1]
     if isinstance(store, SqliteStore):
         trial = SqliteStore(relaxed.database_path, trial=True)
         await trial.open()
@@ -103,7 +105,7 @@ async def test_a_live_store_charts_real_spend_and_a_trial_store_simulated_credit
             rows = await trial.daily_spend(GUILD, MONTH)
         finally:
             await trial.close()
-        assert [(r["day"], r["user_id"]) for r in rows] == [("2026-11-04", 2)]
+        assert [(r.day, r.user_id) for r in rows] == [("2026-11-04", 2)]
         series = spend_chart.spend_series(rows, MONTH, NOW, trial=True, budget_usd=10)
         assert series.unit == "credits"
         assert series.budget_per_day is None  # budgets are in USD and count real jobs only
@@ -111,19 +113,19 @@ async def test_a_live_store_charts_real_spend_and_a_trial_store_simulated_credit
 
 def test_the_top_members_are_named_and_the_rest_are_others() -> None:
     rows = [
-        {"day": "2026-11-02", "user_id": uid, "user_name": f"m{uid}", "usd": 0.28 * uid, "credits": uid}
+        DailySpend(day="2026-11-02", user_id=uid, user_name=f"m{uid}", usd=0.28 * uid, credits=uid)
         for uid in range(1, 9)
     ]
     series = spend_chart.spend_series(rows, MONTH, NOW, names={8: "<@8> Eight"})
     assert [uid for uid, _name, _values in series.members] == [8, 7, 6, 5, 4]
     assert series.members[0][1] == "<@8> Eight"  # drawn as text in a picture: it can never ping
     assert series.others[1] == pytest.approx(0.28 * (1 + 2 + 3))
-    long = spend_chart.spend_series([{**rows[0], "user_name": "x" * 80}], MONTH, NOW)
+    long = spend_chart.spend_series([replace(rows[0], user_name="x" * 80)], MONTH, NOW)
     assert len(long.members[0][1]) == spend_chart.NAME_MAX
 
 
 def test_the_budget_line_is_the_monthly_budget_per_day_of_each_month() -> None:
-    rows = [{"day": "2026-02-27", "user_id": 1, "user_name": "a", "usd": 1.0, "credits": 2}]
+    rows = [DailySpend(day="2026-02-27", user_id=1, user_name="a", usd=1.0, credits=2)]
     series = spend_chart.spend_series(
         rows, datetime(2026, 2, 27, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC), budget_usd=56
     )
@@ -142,8 +144,8 @@ def test_an_empty_period_has_no_spend() -> None:
 )
 def test_the_chart_is_a_small_png(since: datetime, members: int, budget: float | None) -> None:
     rows = [
-        {"day": (since + timedelta(days=d)).date().isoformat(), "user_id": u, "user_name": f"Member {u} $x$",
-         "usd": 0.28 * (1 + (d + u) % 4), "credits": 1}
+        DailySpend(day=(since + timedelta(days=d)).date().isoformat(), user_id=u, user_name=f"Member {u} $x$",
+                   usd=0.28 * (1 + (d + u) % 4), credits=1)
         for d in range(0, (NOW - since).days + 1, 3) for u in range(members)
     ]  # fmt: skip
     series = spend_chart.spend_series(rows, since, NOW, budget_usd=budget)
@@ -164,7 +166,7 @@ async def test_the_chart_is_drawn_off_the_event_loop(monkeypatch: pytest.MonkeyP
         return real(series, label)
 
     monkeypatch.setattr(spend_chart, "render_png", spy)
-    rows = [{"day": "2026-11-02", "user_id": 1, "user_name": "a", "usd": 0.28, "credits": 1}]
+    rows = [DailySpend(day="2026-11-02", user_id=1, user_name="a", usd=0.28, credits=1)]
     data = await spend_chart.chart_png(spend_chart.spend_series(rows, MONTH, NOW), "this month")
     assert data.startswith(b"\x89PNG")
     assert threads

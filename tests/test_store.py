@@ -15,7 +15,7 @@ import pytest
 from bot.core import quota
 from bot.core.i18n import _, join, render
 from bot.core.jobs import REFUNDED
-from bot.core.models import ChargeState, InvalidTransition, JobRequest, JobState
+from bot.core.models import ChargeState, DeliveryRoute, Entry, InvalidTransition, JobRequest, JobState
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 
@@ -121,11 +121,11 @@ async def test_policy_rows_round_trip(store: Store) -> None:
     await store.set_member_policy(10, 1, actor_id=99, blocked=True)
     rows = await store.policy(10, 1, role_ids=(555, 777))
     assert rows.guild is not None
-    assert rows.guild["quota_credits"] == 7
+    assert rows.guild.quota_credits == 7
     assert rows.roles == {555: 20}
     assert rows.member is not None
-    assert rows.member["blocked"] == 1
-    assert (await store.guild_settings(10))["allowed_channels"] == [1, 2]
+    assert rows.member.blocked is True
+    assert (await store.guild_settings(10)).allowed_channels == (1, 2)
 
 
 def test_database_path_folder_is_created(tmp_path: Path) -> None:
@@ -286,10 +286,43 @@ async def test_concurrent_changes_of_a_server_list_all_count(store: Store) -> No
     (two separate calls, read then write, lost updates whenever they interleaved)."""
 
     def add(channel: int):
-        return lambda row: ({"allowed_channels": [*(row.get("allowed_channels") or []), channel]}, channel)
+        return lambda row: ({"allowed_channels": [*row.allowed_channels, channel]}, channel)
 
     answers = await asyncio.gather(*(store.change_guild_settings(10, 99, add(n)) for n in range(10)))
     assert sorted(answers) == list(range(10))
+    assert sorted((await store.guild_settings(10)).allowed_channels) == list(range(10))
+
+
+async def test_entry_and_delivery_route_are_enums_stored_as_their_plain_values(
+    store: Store, settings: Settings
+) -> None:
+    request = JobRequest(guild_id=10, channel_id=20, user_id=1, prompt="a cat", entry=Entry.MENTION)
+    job, _decision = await quota.admit(store, settings, request)
+    assert job is not None
+    assert job.entry is Entry.MENTION
+    chain = [JobState.ACCEPTED, JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED]
+    for before, after in zip(chain, [*chain[1:], JobState.DOWNLOADING], strict=True):
+        await store.transition(job.id, after, expect=(before,))
+    await store.transition(job.id, JobState.DELIVERING, expect=(JobState.DOWNLOADING,))
+    await store.transition(
+        job.id,
+        JobState.DELIVERED,
+        expect=(JobState.DELIVERING,),
+        delivered_via=DeliveryRoute.DM,
+        detail=DeliveryRoute.DM,
+    )
+    again = await store.get_job(job.id)
+    assert again is not None
+    assert (again.entry, again.delivered_via) == (Entry.MENTION, DeliveryRoute.DM)
+    assert again.delivered_via is DeliveryRoute.DM
+    row = await store._run(lambda tx: tx.one("SELECT entry, delivered_via FROM jobs WHERE id = ?", [job.id]))
+    assert row == {"entry": "mention", "delivered_via": "dm"}
+    assert (type(row["entry"]), type(row["delivered_via"])) == (str, str)
+    [report] = await store.report_rows(10)
+    assert (report.entry, report.delivered_via) == (Entry.MENTION, DeliveryRoute.DM)
+    events = await store.events(job.id)
+    assert (events[0]["state"], events[0]["detail"]) == ("accepted", "mention")
+    assert (events[-1]["state"], type(events[-1]["detail"]), events[-1]["detail"]) == ("delivered", str, "dm")
     assert sorted((await store.guild_settings(10))["allowed_channels"]) == list(range(10))
 
 

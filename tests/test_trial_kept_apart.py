@@ -48,7 +48,7 @@ async def test_simulated_videos_do_not_count_against_a_live_quota_or_budget(
     assert budget is not None
     assert budget.spent_usd == 0
     totals = await store.member_totals(GUILD, USER)
-    assert (totals["jobs"], totals["credits"], totals["usd"]) == (0, 0, 0)
+    assert (totals.jobs, totals.credits, totals.usd) == (0, 0, 0)
 
     await made_video(store, settings, simulated=False)
     live = await quota.member_usage(store, settings, GUILD, USER)

@@ -8,6 +8,7 @@ import pytest
 from bot.core import video_models
 from bot.core.mention_flags import parse_mention
 from bot.core.novita import GenerationRequest
+from bot.core.policy import GuildSettings
 
 
 @pytest.mark.parametrize(
@@ -66,12 +67,15 @@ def test_choices_a_model_can_serve_pass(model: str, image: bool, last: bool) -> 
 
 
 def test_a_servers_models_default_to_all_and_round_trip() -> None:
-    assert video_models.allowed_models({}) == video_models.MODEL_KEYS
-    assert video_models.allowed_models({"allowed_models": None}) == video_models.MODEL_KEYS
+    def stored(raw: object) -> GuildSettings:
+        return GuildSettings(1).changed({"allowed_models": raw})
+
+    assert video_models.allowed_models(None) == video_models.MODEL_KEYS
+    assert video_models.allowed_models(stored(None)) == video_models.MODEL_KEYS
     assert video_models.encode_allowed(video_models.MODEL_KEYS) is None  # later models come in too
-    stored = video_models.encode_allowed(["hailuo-2.3-fast", "hailuo-02"])
-    assert video_models.allowed_models({"allowed_models": stored}) == ("hailuo-02", "hailuo-2.3-fast")
-    assert video_models.allowed_models({"allowed_models": "not json"}) == video_models.MODEL_KEYS
+    chosen = video_models.encode_allowed(["hailuo-2.3-fast", "hailuo-02"])
+    assert video_models.allowed_models(stored(chosen)) == ("hailuo-02", "hailuo-2.3-fast")
+    assert video_models.allowed_models(stored("not json")) == video_models.MODEL_KEYS
 
 
 def test_the_default_model_follows_what_the_server_allows() -> None:

@@ -59,6 +59,27 @@ class ChargeState(StrEnum):
     REFUNDED = "refunded"
 
 
+class Entry(StrEnum):
+    """Where a job was asked for (the `entry` column)."""
+
+    SLASH = "slash"  # /video
+    CONTEXT = "context"  # Animate image
+    MENTION = "mention"
+    REGENERATE = "regenerate"  # the result buttons
+    EDIT = "edit"
+    CONTINUE = "continue"
+    CLI = "cli"  # python -m bot generate
+
+
+class DeliveryRoute(StrEnum):
+    """How a finished video reached its requester (`Delivered.via`, the `delivered_via` column)."""
+
+    INTERACTION = "interaction"  # into the job card
+    CHANNEL = "channel"
+    DM = "dm"
+    CONSOLE = "console"  # the command line
+
+
 class InvalidTransition(Exception):
     pass
 
@@ -115,7 +136,7 @@ class JobRequest:
     image_bytes: bytes | None = field(default=None, repr=False)  # image already in hand (Continue, CLI)
     image_path: str | None = None  # where the runner saved `image_bytes` (set by the runner, not callers)
     image_name: str | None = None
-    entry: str = "slash"  # slash | context | mention | regenerate | edit | continue | cli
+    entry: Entry = Entry.SLASH
     user_name: str | None = None
     role_ids: tuple[int, ...] = ()
     parent_job_id: int | None = None
@@ -162,7 +183,7 @@ class Job:
     created_at: datetime
     updated_at: datetime
     camera: str | None = None
-    entry: str = "slash"
+    entry: Entry = Entry.SLASH
     user_name: str | None = None
     role_ids: tuple[int, ...] = ()  # the requester's roles when asked (their quota tier)
     image_url: str | None = None
@@ -177,7 +198,7 @@ class Job:
     card_message_id: int | None = None
     result_channel_id: int | None = None
     result_message_id: int | None = None
-    delivered_via: str | None = None
+    delivered_via: DeliveryRoute | None = None
     task_id: str | None = None
     novita_status: str | None = None
     progress: float | None = None
@@ -232,6 +253,10 @@ class Job:
                     value = JobState(value)
                 elif f.name == "charge_state":
                     value = ChargeState(value)
+                elif f.name == "entry":
+                    value = Entry(value)
+                elif f.name == "delivered_via":
+                    value = DeliveryRoute(value)
                 elif f.name.endswith("_at") or f.name in ("period_start", "lease_until"):
                     value = parse_iso(value)
                 elif f.name in ("prompt_expansion", "reencoded", "simulated"):

@@ -15,11 +15,18 @@ from typing import Any
 from . import video_models, wording
 from .errors import InvalidInput
 from .i18n import Text, _, plural
-from .models import Job, JobRequest, parse_iso, utcnow
+from .models import Job, JobRequest, utcnow
+from .policy import (
+    UNLIMITED,
+    GuildSettings,
+    MemberPolicy,
+    PolicySources,
+    UsageSnapshot,
+    resolve,
+    resolve_member,
+)
 from .settings import DURATIONS, RESOLUTIONS, Period, Settings
-from .store import PolicyRows, Store, UsageSnapshot
-
-UNLIMITED = -1
+from .store import Store
 
 
 def period_window(period: Period | str, now: datetime) -> tuple[datetime, datetime]:
@@ -45,60 +52,10 @@ def discord_time(dt: datetime, style: str = "R") -> str:
     return f"<t:{int(dt.timestamp())}:{style}>"
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The rules that apply to one member, resolved from defaults, server, roles and overrides."""
-
-    limit: int | None  # credits per period; None = unlimited; 0 = may not generate
-    period: Period
-    blocked: bool
-    user_max_concurrent: int
-    guild_max_concurrent: int
-    budget_usd: float | None
-    usage_reset_at: datetime | None = None  # a moderator's /quota reset: usage counts from here
+OPERATOR_POLICY = MemberPolicy(None, Period.DAY, False, 1_000_000, 1_000_000, None)
 
 
-OPERATOR_POLICY = Policy(None, Period.DAY, False, 1_000_000, 1_000_000, None)
-
-
-def resolve_policy(settings: Settings, rows: PolicyRows) -> Policy:
-    guild = rows.guild or {}
-    member = rows.member or {}
-
-    def limit_of(value: int | None) -> int | None:
-        return None if value == UNLIMITED else value
-
-    limit: int | None = limit_of(settings.default_quota_credits)
-    if guild.get("quota_credits") is not None:
-        limit = limit_of(guild["quota_credits"])
-    if rows.roles:  # the member's best role wins (unlimited beats any number)
-        values = list(rows.roles.values())
-        limit = None if UNLIMITED in values else max(values)
-    if member.get("credits") is not None:
-        limit = limit_of(member["credits"])
-    return Policy(
-        limit=limit,
-        period=Period(guild.get("quota_period") or settings.default_quota_period),
-        blocked=bool(member.get("blocked")),
-        user_max_concurrent=member.get("max_concurrent")
-        or guild.get("user_max_concurrent")
-        or settings.user_max_concurrent,
-        guild_max_concurrent=guild.get("guild_max_concurrent") or settings.guild_max_concurrent,
-        budget_usd=server_budget(settings, guild)[0],
-        usage_reset_at=parse_iso(member.get("usage_reset_at")),
-    )
-
-
-def server_budget(settings: Settings, guild_row: dict[str, Any] | None) -> tuple[float | None, bool]:
-    """(monthly budget in USD or None, whether it is the bot's default): the server's own budget, else
-    MONTHLY_BUDGET_USD."""
-    own = (guild_row or {}).get("budget_usd")
-    if own is not None:
-        return float(own), False
-    return settings.monthly_budget_usd, settings.monthly_budget_usd is not None
-
-
-def effective_period_start(policy: Policy, now: datetime) -> datetime:
+def effective_period_start(policy: MemberPolicy, now: datetime) -> datetime:
     """Where the member's usage is counted from: the period's start, or a later /quota reset in it.
 
     A reset is a marker, not a refund: the jobs stay charged (the server's budget and the reports still
@@ -125,10 +82,12 @@ class Decision:
     message: Text | str = ""
     retry_at: datetime | None = None
     left_after: int | None = None  # credits left in the period after this job (None = unlimited)
-    policy: Policy | None = None
+    policy: MemberPolicy | None = None
 
 
-def decide(policy: Policy, usage: UsageSnapshot, credits: int, cost_usd: float, now: datetime) -> Decision:
+def decide(
+    policy: MemberPolicy, usage: UsageSnapshot, credits: int, cost_usd: float, now: datetime
+) -> Decision:
     """May this member start a job costing `credits` / `cost_usd` now? One plain sentence when not."""
     _start, reset = period_window(policy.period, now)
     _month_start, month_end = period_window(Period.MONTH, now)
@@ -203,13 +162,13 @@ async def admit(
         table = credit_table(settings, await store.guild_settings(request.guild_id), request.model)
     credits = table[(request.resolution, request.duration)]
     cost = video_models.price(settings, request.model, request.resolution, request.duration)
-    holder: dict[str, Policy] = {}
+    holder: dict[str, MemberPolicy] = {}
 
-    def windows(rows: PolicyRows) -> tuple[datetime, datetime]:
-        policy = holder["policy"] = OPERATOR_POLICY if request.operator else resolve_policy(settings, rows)
+    def windows(sources: PolicySources) -> tuple[datetime, datetime]:
+        policy = holder["policy"] = OPERATOR_POLICY if request.operator else resolve_member(settings, sources)
         return effective_period_start(policy, now), period_window(Period.MONTH, now)[0]
 
-    def judge(rows: PolicyRows, usage: UsageSnapshot) -> Decision:
+    def judge(sources: PolicySources, usage: UsageSnapshot) -> Decision:
         return decide(holder["policy"], usage, credits, cost, now)
 
     return await store.admit(
@@ -229,7 +188,7 @@ async def admit(
 
 @dataclass(frozen=True)
 class MemberUsage:
-    policy: Policy
+    policy: MemberPolicy
     usage: UsageSnapshot
     period_start: datetime
     reset_at: datetime
@@ -256,7 +215,7 @@ async def member_usage(
     now: datetime | None = None,
 ) -> MemberUsage:
     now = now or utcnow()
-    policy = resolve_policy(settings, await store.policy(guild_id, user_id, role_ids))
+    policy = resolve_member(settings, await store.policy(guild_id, user_id, role_ids))
     start, reset = effective_period_start(policy, now), period_window(policy.period, now)[1]
     usage = await store.usage(guild_id, user_id, start, period_window(Period.MONTH, now)[0])
     return MemberUsage(policy, usage, start, reset)
@@ -308,16 +267,14 @@ def video_kind(resolution: str, duration: int) -> str:
 
 
 def credit_table(
-    settings: Settings, guild_row: dict[str, Any] | None, model: str = video_models.DEFAULT_MODEL
+    settings: Settings, guild: GuildSettings | None, model: str = video_models.DEFAULT_MODEL
 ) -> dict[tuple[str, int], int]:
     """Credits per kind of video for `model`: the settings' table (the model's own entries, else the base
     table) with this server's overrides on top (a /quota set-cost applies to every model)."""
     table = video_models.credit_table(settings, model)
-    raw = (guild_row or {}).get("credit_table")
-    overrides = json.loads(raw) if isinstance(raw, str) and raw else raw or {}
-    for key, value in overrides.items():
-        res, _sep, dur = str(key).partition("/")
-        if (res, int(dur or 0)) in table and isinstance(value, int) and value >= 0:
+    for key, value in (guild.credit_costs if guild else {}).items():
+        res, _sep, dur = key.partition("/")
+        if dur.isdigit() and (res, int(dur)) in table and value >= 0:
             table[(res, int(dur))] = value
     return table
 
@@ -341,20 +298,21 @@ class BudgetStatus:
 async def budget_status(
     store: Store,
     guild_id: int,
-    guild_row: dict[str, Any] | None = None,
+    guild: GuildSettings | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
 ) -> BudgetStatus | None:
     """The server's monthly budget (its own, else `settings`' MONTHLY_BUDGET_USD) and what is spent of it,
     or None when it has none."""
     now = now or utcnow()
-    row = guild_row if guild_row is not None else await store.guild_settings(guild_id)
-    if row.get("budget_usd") is None and (settings is None or settings.monthly_budget_usd is None):
+    guild = guild if guild is not None else await store.guild_settings(guild_id)
+    if settings is not None:
+        rules = resolve(settings, guild)
+        budget, default = rules.budget_usd, rules.budget_default
+    else:
+        budget, default = guild.budget_usd, False
+    if budget is None:
         return None
-    budget, default = (
-        server_budget(settings, row) if settings is not None else (float(row["budget_usd"]), False)
-    )
-    assert budget is not None
     start, renews = period_window(Period.MONTH, now)
     return BudgetStatus(budget, await store.guild_spent(guild_id, start), renews, default)
 
@@ -378,9 +336,8 @@ async def set_cost(
     overrides as written. Read and written in one transaction, so two moderators changing different kinds
     at once both count."""
 
-    def change(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
-        raw = row.get("credit_table")
-        table: dict[str, int] = json.loads(raw) if raw else {}
+    def change(guild: GuildSettings) -> tuple[dict[str, Any], dict[str, int]]:
+        table = dict(guild.credit_costs)
         if cost is None:
             table.pop(kind, None)
         else:
@@ -392,11 +349,11 @@ async def set_cost(
 
 async def set_defaults(
     store: Store, guild_id: int, actor_id: int | None, fields: dict[str, Any]
-) -> dict[str, Any]:
+) -> GuildSettings:
     """Write the server's default limits and return its settings as written, in one transaction (the
     answer shows this change, not a half of another moderator's)."""
 
-    def change(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        return fields, {**row, **fields}
+    def change(guild: GuildSettings) -> tuple[dict[str, Any], GuildSettings]:
+        return fields, guild.changed(fields)
 
     return await store.change_guild_settings(guild_id, actor_id, change)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from .errors import UserFacingError
 from .i18n import without
-from .models import Job, JobState
+from .models import DeliveryRoute, Job, JobState
 
 log = logging.getLogger("bot.jobs")  # a job's lines read as the runner's, wherever they are written
 
@@ -34,7 +34,7 @@ def job_log(job_id: int) -> JobLog:
 
 @dataclass(frozen=True)
 class Delivered:
-    via: str  # interaction | channel | dm | console
+    via: DeliveryRoute
     channel_id: int | None = None
     message_id: int | None = None
     reencoded: bool = False
@@ -73,7 +73,7 @@ class ConsoleReporter:
         if target != video:
             await asyncio.to_thread(_copy, video, target)
         self.echo(f"job {job.id}: video saved to {target}")
-        return Delivered(via="console")
+        return Delivered(via=DeliveryRoute.CONSOLE)
 
     def target_for(self, job: Job, video: Path) -> Path:
         """Where the video is saved: `out` itself when it names an .mp4, else a file in that folder."""

@@ -15,11 +15,10 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from . import video_models
-from .models import parse_iso
+from .models import ChargeState, DeliveryRoute, JobState, parse_iso
 from .quota import period_window
+from .report_rows import JobEvent, ReportRow
 from .settings import Period
 
 PERIOD_LABELS = {"day": "today", "week": "this week", "month": "this month", "all": "all time"}
@@ -30,10 +29,9 @@ def period_since(period: str, now: datetime) -> datetime | None:
     return None if period == "all" else period_window(Period(period), now)[0]
 
 
-def outcome(row: Mapping[str, Any]) -> str:
-    state = row["state"]
-    if state in ("delivered", "undelivered", "failed", "cancelled"):
-        return state
+def outcome(row: ReportRow) -> str:
+    if row.state in (JobState.DELIVERED, JobState.UNDELIVERED, JobState.FAILED, JobState.CANCELLED):
+        return row.state.value
     return "in progress"
 
 
@@ -50,7 +48,7 @@ class Tally:
     usd: float = 0.0  # estimated cost of the videos made
     reserved_usd: float = 0.0  # held by jobs still in progress
 
-    def add(self, row: Mapping[str, Any]) -> None:
+    def add(self, row: ReportRow) -> None:
         self.jobs += 1
         result = outcome(row)
         if result == "failed":
@@ -61,13 +59,13 @@ class Tally:
             self.undelivered += 1
         elif result == "in progress":
             self.active += 1
-        if row["charge_state"] == "charged":
+        if row.charge_state == ChargeState.CHARGED:
             self.succeeded += 1
-            self.credits += int(row["credits"])
-            self.seconds += int(row["duration"])
-            self.usd += float(row["cost_usd"])
-        elif row["charge_state"] == "reserved":
-            self.reserved_usd += float(row["cost_usd"])
+            self.credits += row.credits
+            self.seconds += row.duration
+            self.usd += row.cost_usd
+        elif row.charge_state == ChargeState.RESERVED:
+            self.reserved_usd += row.cost_usd
 
 
 @dataclass
@@ -77,7 +75,7 @@ class UsageReport:
     totals: Tally
     members: list[tuple[int, str | None, Tally]]  # most expensive first
     channels: list[tuple[int | None, Tally]]  # busiest first
-    undelivered: list[dict[str, Any]] = field(default_factory=list)  # any age: still actionable
+    undelivered: list[ReportRow] = field(default_factory=list)  # any age: still actionable
     models: list[tuple[str, Tally]] = field(default_factory=list)  # by video model, most expensive first
     simulated: Tally = field(default_factory=Tally)  # trial-mode jobs: shown apart, never billed
 
@@ -87,10 +85,10 @@ def _rank(tally: Tally) -> tuple[float, int, int]:
 
 
 def summarise(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[ReportRow],
     period: str,
     since: datetime | None,
-    undelivered: Iterable[dict[str, Any]] = (),
+    undelivered: Iterable[ReportRow] = (),
 ) -> UsageReport:
     totals = Tally()
     members: dict[int, Tally] = {}
@@ -99,14 +97,14 @@ def summarise(
     models: dict[str, Tally] = {}
     simulated = Tally()
     for row in rows:
-        if row.get("simulated"):
+        if row.simulated:
             simulated.add(row)
             continue
-        models.setdefault(row.get("model") or video_models.DEFAULT_MODEL, Tally()).add(row)
+        models.setdefault(row.model, Tally()).add(row)
         totals.add(row)
-        members.setdefault(row["user_id"], Tally()).add(row)
-        names[row["user_id"]] = row.get("user_name") or names.get(row["user_id"])
-        channels.setdefault(row.get("channel_id"), Tally()).add(row)
+        members.setdefault(row.user_id, Tally()).add(row)
+        names[row.user_id] = row.user_name or names.get(row.user_id)
+        channels.setdefault(row.channel_id, Tally()).add(row)
     ranked_members = sorted(members.items(), key=lambda kv: (_rank(kv[1]), kv[0]))
     ranked_channels = sorted(channels.items(), key=lambda kv: (-kv[1].jobs, _rank(kv[1]), kv[0] or 0))
     return UsageReport(
@@ -157,14 +155,14 @@ def _seconds(start: str | None, end: str | None) -> str:
     return f"{(b - a).total_seconds():.1f}" if a and b else ""
 
 
-def timeline_cell(created: str | None, events: Iterable[Mapping[str, Any]]) -> str:
+def timeline_cell(created: str | None, events: Iterable[JobEvent]) -> str:
     """'accepted +0.0s > queued +0.1s > …': every transition, seconds after the job was accepted."""
     start = parse_iso(created)
     parts = []
     for event in events:
-        at = parse_iso(event["at"])
+        at = parse_iso(event.at)
         offset = f" +{(at - start).total_seconds():.1f}s" if at and start else ""
-        label = event["state"] + (f"({event['detail']})" if event["state"] == "delivery-attempt" else "")
+        label = event.state + (f"({event.detail})" if event.state == "delivery-attempt" else "")
         parts.append(label + offset)
     return " > ".join(parts)
 
@@ -176,51 +174,51 @@ def jump_link(guild_id: int | None, channel_id: int | None, message_id: int | No
 
 
 def csv_row(
-    row: Mapping[str, Any], events: Iterable[Mapping[str, Any]], channel_name: Callable[[int], str | None]
+    row: ReportRow, events: Iterable[JobEvent], channel_name: Callable[[int], str | None]
 ) -> list[str]:
-    channel_id = row.get("channel_id")
+    channel_id = row.channel_id
     name = channel_name(channel_id) if channel_id else None
-    end = row.get("delivered_at") or row.get("finished_at")
+    end = row.delivered_at or row.finished_at
     link = ""
-    if row["state"] == "delivered" and row.get("delivered_via") != "dm":
-        link = jump_link(row["guild_id"], row.get("result_channel_id"), row.get("result_message_id"))
+    if row.state == JobState.DELIVERED and row.delivered_via != DeliveryRoute.DM:
+        link = jump_link(row.guild_id, row.result_channel_id, row.result_message_id)
     return [
-        str(row["id"]),
-        time_cell(row["created_at"]),
-        time_cell(row.get("finished_at")),
-        time_cell(row.get("delivered_at")),
-        _seconds(row["created_at"], end) if outcome(row) != "in progress" else "",
-        text_cell(row.get("user_name")),
-        str(row["user_id"]),
+        str(row.id),
+        time_cell(row.created_at),
+        time_cell(row.finished_at),
+        time_cell(row.delivered_at),
+        _seconds(row.created_at, end) if outcome(row) != "in progress" else "",
+        text_cell(row.user_name),
+        str(row.user_id),
         text_cell(f"#{name}" if name else ""),
         str(channel_id or ""),
-        row.get("entry") or "",
+        row.entry.value,
         outcome(row),
-        row["state"],
-        text_cell(row["prompt"]),
-        text_cell(row.get("camera")),
-        str(row["duration"]),
-        row["resolution"],
-        "yes" if row.get("prompt_expansion") else "no",
-        "yes" if row.get("image_name") else "no",
-        str(row["credits"]),
-        row["charge_state"],
-        f"{float(row['cost_usd']):.2f}",
-        text_cell(row.get("task_id")),
-        row.get("delivered_via") or "",
+        row.state.value,
+        text_cell(row.prompt),
+        text_cell(row.camera),
+        str(row.duration),
+        row.resolution,
+        "yes" if row.prompt_expansion else "no",
+        "yes" if row.image_name else "no",
+        str(row.credits),
+        row.charge_state.value,
+        f"{row.cost_usd:.2f}",
+        text_cell(row.task_id),
+        row.delivered_via.value if row.delivered_via else "",
         link,
-        "yes" if row.get("reencoded") else "no",
-        text_cell(row.get("error")),
-        timeline_cell(row["created_at"], events),
-        row.get("model") or video_models.DEFAULT_MODEL,
-        "yes" if row.get("last_frame_name") else "no",
-        "yes" if row.get("simulated") else "no",
+        "yes" if row.reencoded else "no",
+        text_cell(row.error),
+        timeline_cell(row.created_at, events),
+        row.model,
+        "yes" if row.last_frame_name else "no",
+        "yes" if row.simulated else "no",
     ]
 
 
 def csv_bytes(
-    rows: Iterable[Mapping[str, Any]],
-    events: Mapping[int, Iterable[Mapping[str, Any]]],
+    rows: Iterable[ReportRow],
+    events: Mapping[int, Iterable[JobEvent]],
     channel_name: Callable[[int], str | None] = lambda _id: None,
 ) -> bytes:
     """One row per job, RFC 4180 quoting, UTF-8 with a byte-order mark so spreadsheets read emoji."""
@@ -228,5 +226,5 @@ def csv_bytes(
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow(csv_row(row, events.get(row["id"], ()), channel_name))
+        writer.writerow(csv_row(row, events.get(row.id, ()), channel_name))
     return buf.getvalue().encode("utf-8-sig")

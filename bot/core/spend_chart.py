@@ -34,6 +34,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from .report_rows import DailySpend
+
 TOP = 5  # members drawn by name; the rest are stacked as "others" (the embed lists the same top five)
 NAME_MAX = 24
 MAX_BYTES = 200_000
@@ -102,7 +104,7 @@ def short_name(name: str) -> str:
 
 
 def spend_series(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[DailySpend],
     since: datetime | None,
     now: datetime,
     *,
@@ -115,21 +117,21 @@ def spend_series(
     for all time) to `now`'s. USD, unless in trial mode or when nothing charged had a price: credits.
     `names` are display names read from Discord; a member not in it keeps the name stored with their jobs."""
     rows = list(rows)
-    usd = sum(float(r["usd"] or 0) for r in rows)
+    usd = sum(r.usd for r in rows)
     unit: Literal["usd", "credits"] = "usd" if not trial and usd > 0 else "credits"
-    first = since.date() if since else min((date.fromisoformat(r["day"]) for r in rows), default=now.date())
+    first = since.date() if since else min((date.fromisoformat(r.day) for r in rows), default=now.date())
     days = _days(first, max(first, now.date()))
     index = {d: i for i, d in enumerate(days)}
     per_member: dict[int, list[float]] = {}
     stored: dict[int, str] = {}
     for r in rows:
-        uid = int(r["user_id"])
+        uid = r.user_id
         values = per_member.setdefault(uid, [0.0] * len(days))
-        i = index.get(date.fromisoformat(r["day"]))
+        i = index.get(date.fromisoformat(r.day))
         if i is not None:
-            values[i] += float(r["usd"] or 0) if unit == "usd" else float(r["credits"] or 0)
-        if r.get("user_name"):
-            stored[uid] = str(r["user_name"])
+            values[i] += r.usd if unit == "usd" else float(r.credits)
+        if r.user_name:
+            stored[uid] = r.user_name
     ranked = sorted(per_member.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     ranked = [(uid, values) for uid, values in ranked if sum(values) > 0]
     names = names or {}

@@ -13,11 +13,11 @@ without its own entry costs what the base table says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from .i18n import Text, _, join
+from .policy import GuildSettings
 from .settings import Settings
 
 SUBMIT_PREFIX = "/v3/async/"
@@ -120,14 +120,10 @@ def credit_table(settings: Settings, key: str) -> dict[tuple[str, int], int]:
 
 
 # A server's models ----------------------------------------------------------------------------------------
-def allowed_models(guild_row: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The models a server allows, in registry order. NULL (never set) means all of them."""
-    raw = (guild_row or {}).get("allowed_models")
-    if raw is None or raw == "":
-        return MODEL_KEYS
-    try:
-        keys = json.loads(raw) if isinstance(raw, str) else list(raw)
-    except ValueError:
+def allowed_models(guild: GuildSettings | None) -> tuple[str, ...]:
+    """The models a server allows, in registry order. Never set (or unreadable) means all of them."""
+    keys = guild.allowed_models if guild else None
+    if keys is None:
         return MODEL_KEYS
     return tuple(k for k in MODEL_KEYS if k in set(keys))
 
@@ -187,7 +183,7 @@ def refusal(
     return None
 
 
-def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, Any] | None = None) -> Text:
+def cost_lines(settings: Settings, keys: Iterable[str], guild: GuildSettings | None = None) -> Text:
     """Each model's prices, one line each: '**Hailuo-02** — 6 s 768P: 1 credit · 10 s 768P: 2 credits'."""
     from . import wording
     from .quota import VIDEO_KINDS, credit_table  # quota imports this module
@@ -195,7 +191,7 @@ def cost_lines(settings: Settings, keys: Iterable[str], guild_row: Mapping[str, 
     lines = [
         join(
             f"**{MODELS[key].name}** —",
-            wording.price_list(credit_table(settings, dict(guild_row or {}), key), VIDEO_KINDS),
+            wording.price_list(credit_table(settings, guild, key), VIDEO_KINDS),
         )
         for key in keys
     ]

@@ -26,7 +26,7 @@ import discord
 
 from ..core import media, quota, redaction
 from ..core.i18n import Text, _, plural, render
-from ..core.models import Job, JobState
+from ..core.models import DeliveryRoute, Entry, Job, JobState
 from ..core.reporting import Delivered, DeliveryFailed, job_log
 from . import cards
 from .delivery_lookup import find_delivery
@@ -199,8 +199,8 @@ class DiscordReporter:
         embed = cards.result_card(job, quota_line, reencoded)
         view = self._result_view(job)
 
-        if token_alive(job) and job.entry not in ("context", "mention"):
-            await self.store.add_event(job.id, ATTEMPT, "interaction")
+        if token_alive(job) and job.entry not in (Entry.CONTEXT, Entry.MENTION):
+            await self.store.add_event(job.id, ATTEMPT, DeliveryRoute.INTERACTION)
             try:
                 msg = await self._with_413_retry(
                     job,
@@ -216,7 +216,9 @@ class DiscordReporter:
                     ),
                 )
                 if msg is not None:
-                    return Delivered("interaction", job.card_channel_id, job.card_message_id, reencoded)
+                    return Delivered(
+                        DeliveryRoute.INTERACTION, job.card_channel_id, job.card_message_id, reencoded
+                    )
             except discord.HTTPException as exc:
                 jlog.warning(
                     "result through the interaction failed (%s %s); posting instead", exc.status, exc.code
@@ -224,7 +226,7 @@ class DiscordReporter:
 
         channel_id = job.card_channel_id or job.channel_id
         if channel_id is not None:
-            await self.store.add_event(job.id, ATTEMPT, "channel")
+            await self.store.add_event(job.id, ATTEMPT, DeliveryRoute.CHANNEL)
             reply_to = reply_target(job)
             channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
             try:
@@ -239,18 +241,18 @@ class DiscordReporter:
                         view=view,  # type: ignore[arg-type]  # None is send()'s own default
                         reference=reply_to,  # type: ignore[arg-type]  # likewise
                         allowed_mentions=requester_only(job),
-                        nonce=nonce(job, "channel"),
+                        nonce=nonce(job, DeliveryRoute.CHANNEL),
                     ),
                 )
                 assert msg is not None
                 await self._mark_card_done(job, msg)
-                return Delivered("channel", msg.channel.id, msg.id, reencoded)
+                return Delivered(DeliveryRoute.CHANNEL, msg.channel.id, msg.id, reencoded)
             except (discord.Forbidden, discord.NotFound) as exc:
                 jlog.warning("channel refused the result (%s %s); trying a DM", exc.status, exc.code)
             except discord.HTTPException as exc:
                 jlog.warning("posting the result failed (%s %s); trying a DM", exc.status, exc.code)
 
-        await self.store.add_event(job.id, ATTEMPT, "dm")
+        await self.store.add_event(job.id, ATTEMPT, DeliveryRoute.DM)
         try:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             dm_upload, dm_reencoded = await self._fit(job, upload, DEFAULT_UPLOAD_LIMIT)
@@ -269,7 +271,7 @@ class DiscordReporter:
                 nonce=nonce(job, "dm"),
             )
             await self._mark_card_done(job, None, dm=True)
-            return Delivered("dm", msg.channel.id, msg.id, reencoded or dm_reencoded)
+            return Delivered(DeliveryRoute.DM, msg.channel.id, msg.id, reencoded or dm_reencoded)
         except (discord.HTTPException, media.MediaError) as exc:
             detail = redaction.clip(
                 f"channel and DM refused: {getattr(exc, 'status', '')} {getattr(exc, 'code', '')} {exc}",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from ..core.models import Job
+from ..core.models import DeliveryRoute, Job
 from ..core.reporting import Delivered, job_log
 
 if TYPE_CHECKING:
@@ -20,13 +20,13 @@ async def find_delivery(bot: HailuoBot, job: Job, paths: set[str]) -> Delivered 
     its own: a card deleted meanwhile (404) must not stop the look at the channel."""
     jlog = job_log(job.id)
     looks: list[tuple[str, Callable[[], Awaitable[Delivered | None]]]] = []
-    if "interaction" in paths and job.card_channel_id and job.card_message_id:
+    if DeliveryRoute.INTERACTION in paths and job.card_channel_id and job.card_message_id:
         looks.append(("the card", lambda: _card_result(bot, job)))
     channel_id = job.card_channel_id or job.channel_id
-    if "channel" in paths and channel_id:
+    if DeliveryRoute.CHANNEL in paths and channel_id:
         channel = bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        looks.append(("the channel", lambda: _posted_in(bot, job, "channel", channel, 50)))
-    if "dm" in paths:
+        looks.append(("the channel", lambda: _posted_in(bot, job, DeliveryRoute.CHANNEL, channel, 50)))
+    if DeliveryRoute.DM in paths:
         looks.append(("the DMs", lambda: _dm_result(bot, job)))
     for where, look in looks:
         try:
@@ -44,16 +44,16 @@ async def _card_result(bot: HailuoBot, job: Job) -> Delivered | None:
     assert job.card_message_id is not None
     channel = bot.get_partial_messageable(job.card_channel_id)
     card = await channel.fetch_message(job.card_message_id)
-    return Delivered("interaction", card.channel.id, card.id) if card.attachments else None
+    return Delivered(DeliveryRoute.INTERACTION, card.channel.id, card.id) if card.attachments else None
 
 
 async def _dm_result(bot: HailuoBot, job: Job) -> Delivered | None:
     user = bot.get_user(job.user_id) or await bot.fetch_user(job.user_id)
-    return await _posted_in(bot, job, "dm", user.dm_channel or await user.create_dm(), 20)
+    return await _posted_in(bot, job, DeliveryRoute.DM, user.dm_channel or await user.create_dm(), 20)
 
 
 async def _posted_in(
-    bot: HailuoBot, job: Job, via: str, channel: discord.abc.Messageable, limit: int
+    bot: HailuoBot, job: Job, via: DeliveryRoute, channel: discord.abc.Messageable, limit: int
 ) -> Delivered | None:
     """The bot's own result message for `job` among the channel's last `limit` messages: the one with the
     job's video file (its name is the same in every language, unlike the text)."""

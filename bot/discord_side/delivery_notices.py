@@ -10,7 +10,7 @@ import discord
 
 from ..core import redaction
 from ..core.i18n import _, render
-from ..core.models import Job, utcnow
+from ..core.models import Entry, Job, utcnow
 from ..core.reporting import job_log
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def token_alive(job: Job, margin_s: float = 5.0) -> bool:
 
 
 def reply_target(job: Job) -> discord.MessageReference | None:
-    if job.entry in ("context", "mention") and job.source_message_id:
+    if job.entry in (Entry.CONTEXT, Entry.MENTION) and job.source_message_id:
         target: int | None = job.source_message_id
     else:
         target = job.card_message_id

@@ -42,11 +42,11 @@ class JobStarter:
         if guild_id is None:
             return None
         rules = await self.bot.store.guild_settings(guild_id)
-        allowed = rules.get("allowed_channels") or []
+        allowed = rules.allowed_channels
         if allowed and channel_id not in allowed:
             where = ", ".join(f"<#{c}>" for c in allowed[:5])
             return _("Videos can't be made in this channel. Try {channels}.", channels=where)
-        hit = await blocklist.screen(prompt, rules.get("blocklist") or [])
+        hit = await blocklist.screen(prompt, rules.blocklist)
         if hit is not None:
             if hit.startswith("re:"):
                 return _(

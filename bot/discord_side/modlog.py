@@ -14,7 +14,7 @@ import discord
 
 from ..core import redaction
 from ..core.i18n import Text, _, join, plural, render
-from ..core.models import Job, JobState
+from ..core.models import DeliveryRoute, Job, JobState
 from ..core.reports import jump_link
 from ..core.wording import money
 from .cards import settings_line, short_prompt
@@ -44,9 +44,9 @@ def safe_text(text: str, limit: int = PROMPT_SHOWN) -> str:
 
 def outcome_text(job: Job) -> Text:
     if job.state == JobState.DELIVERED:
-        if job.delivered_via == "channel":
+        if job.delivered_via == DeliveryRoute.CHANNEL:
             return _("posted in the channel")
-        if job.delivered_via == "dm":
+        if job.delivered_via == DeliveryRoute.DM:
             return _("sent by DM")
         return _("delivered")
     if job.state == JobState.UNDELIVERED:
@@ -101,7 +101,7 @@ class ModerationLog:
     async def on_final(self, job: Job) -> None:
         if job.guild_id is None:
             return
-        channel_id = (await self.store.guild_settings(job.guild_id)).get("modlog_channel_id")
+        channel_id = (await self.store.guild_settings(job.guild_id)).modlog_channel_id
         if not channel_id:
             return
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)

@@ -35,7 +35,7 @@ async def is_moderator(interaction: discord.Interaction) -> bool:
     if perms.administrator or perms.manage_guild:
         return True
     store: Store = interaction.client.store  # type: ignore[attr-defined]  # the client is HailuoBot
-    role_id = (await store.guild_settings(interaction.guild_id)).get("mod_role_id")
+    role_id = (await store.guild_settings(interaction.guild_id)).mod_role_id
     return bool(role_id) and role_id in role_ids(interaction.user)
 
 

@@ -149,9 +149,9 @@ def report_embed(report: UsageReport, budget: BudgetStatus | None = None, locale
             say(
                 _(
                     "#{id} by <@{user}> · {when}",
-                    id=str(row["id"]),
-                    user=str(row["user_id"]),
-                    when=_when(row.get("finished_at") or row["created_at"]),
+                    id=str(row.id),
+                    user=str(row.user_id),
+                    when=_when(row.finished_at or row.created_at),
                 )
             )
             for row in report.undelivered

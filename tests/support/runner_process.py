@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from bot.core.engine import Engine
-from bot.core.models import Job, JobRequest
+from bot.core.models import DeliveryRoute, Job, JobRequest
 from bot.core.reporting import ConsoleReporter, Delivered
 from bot.core.settings import load_settings
 from bot.core.store import Store
@@ -31,7 +31,7 @@ class LoggingReporter(ConsoleReporter):
         await asyncio.sleep(self.delay)  # a slow upload: the process can be killed while delivering
         with self.log.open("a") as f:
             f.write(f"{job.id} {video}\n")
-        return Delivered(via="console")
+        return Delivered(via=DeliveryRoute.CONSOLE)
 
 
 async def main(log: Path, prompt: str | None, until_jobs: int = 0, count: int = 1) -> None:

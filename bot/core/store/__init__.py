@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .core import JOB_COLUMNS, PolicyRows, Store, UsageSnapshot
+from .core import JOB_COLUMNS, Store
 from .sqlite import SqliteStore
 
-__all__ = ["JOB_COLUMNS", "PolicyRows", "SqliteStore", "Store", "UsageSnapshot", "open_store"]
+__all__ = ["JOB_COLUMNS", "SqliteStore", "Store", "open_store"]
 
 
 def open_store(database_path: Path, database_url: str | None = None, *, trial: bool = False) -> Store:

@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -28,26 +27,6 @@ log = logging.getLogger("bot.store")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class PolicyRows:
-    """The moderator policy that applies to one member, as stored (unresolved)."""
-
-    guild: dict[str, Any] | None
-    member: dict[str, Any] | None
-    roles: dict[int, int]  # role id -> credits, only for roles the member has
-
-
-@dataclass(frozen=True)
-class UsageSnapshot:
-    """What a member and their server have used, read inside the admission transaction."""
-
-    used_credits: int  # reserved + charged in the member's current period
-    granted_credits: int  # bonus grants in the member's current period
-    user_active: int
-    guild_active: int
-    guild_month_usd: float  # reserved + charged this calendar month
 
 
 JOB_COLUMNS = frozenset(f.name for f in dataclasses.fields(Job)) - {"id"}

@@ -12,14 +12,14 @@ import json
 from typing import Any
 
 from ..models import iso, utcnow
-from .base import JOB_COLUMNS, WAKE_CHANNEL, PolicyRows, UsageSnapshot, in_thread
+from .base import JOB_COLUMNS, WAKE_CHANNEL, in_thread
 from .jobs import JobQueries
 from .pacing import PacingQueries
 from .prefs import PrefsQueries
 from .reports import ReportQueries
 from .tx import Tx
 
-__all__ = ["JOB_COLUMNS", "WAKE_CHANNEL", "PolicyRows", "Store", "UsageSnapshot"]
+__all__ = ["JOB_COLUMNS", "WAKE_CHANNEL", "Store"]
 
 
 class Store(JobQueries, PacingQueries, ReportQueries, PrefsQueries):

@@ -19,12 +19,11 @@ from ..models import (
     iso,
     utcnow,
 )
+from ..policy import PolicySources, UsageSnapshot
 from .base import (
     JOB_COLUMNS,
     WAKE_CHANNEL,
-    PolicyRows,
     R,
-    UsageSnapshot,
     check_lease,
     encode,
     for_leases,
@@ -45,8 +44,8 @@ class JobQueries(PolicyQueries):
         tx: Tx,
         values: dict[str, Any],
         role_ids: Iterable[int],
-        windows: Callable[[PolicyRows], tuple[datetime, datetime]],
-        judge: Callable[[PolicyRows, UsageSnapshot], R],
+        windows: Callable[[PolicySources], tuple[datetime, datetime]],
+        judge: Callable[[PolicySources, UsageSnapshot], R],
         allowed: Callable[[R], bool],
     ) -> tuple[Job | None, R]:
         """Atomically: read policy and usage, ask `judge`, and insert the job with its credits reserved.

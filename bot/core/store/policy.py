@@ -14,11 +14,10 @@ from ..models import (
     iso,
     utcnow,
 )
+from ..policy import GuildSettings, MemberOverride, PolicySources, UsageSnapshot
 from .base import (
-    PolicyRows,
     R,
     StoreBase,
-    UsageSnapshot,
     encode,
     in_thread,
 )
@@ -60,17 +59,21 @@ class PolicyQueries(StoreBase):
         )
         return UsageSnapshot(int(used), int(granted), int(user_active), int(guild_active), float(month_usd))
 
-    def _policy(self, tx: Tx, guild_id: int | None, user_id: int, role_ids: Iterable[int]) -> PolicyRows:
+    def _policy(self, tx: Tx, guild_id: int | None, user_id: int, role_ids: Iterable[int]) -> PolicySources:
         if guild_id is None:
-            return PolicyRows(None, None, {})
+            return PolicySources(None, None, {})
         guild = tx.one("SELECT * FROM guild_settings WHERE guild_id = ?", [guild_id])
         member = tx.one("SELECT * FROM member_policy WHERE guild_id = ? AND user_id = ?", [guild_id, user_id])
         roles = {
-            r["role_id"]: r["credits"]
+            int(r["role_id"]): int(r["credits"])
             for r in tx.rows("SELECT role_id, credits FROM role_limits WHERE guild_id = ?", [guild_id])
             if r["role_id"] in set(role_ids)
         }
-        return PolicyRows(guild, member, roles)
+        return PolicySources(
+            GuildSettings.from_row(guild) if guild else None,
+            MemberOverride.from_row(member) if member else None,
+            roles,
+        )
 
     @in_thread
     def usage(
@@ -79,12 +82,15 @@ class PolicyQueries(StoreBase):
         return self._usage(tx, guild_id, user_id, period_start, month_start)
 
     @in_thread
-    def policy(self, tx: Tx, guild_id: int | None, user_id: int, role_ids: Iterable[int] = ()) -> PolicyRows:
+    def policy(
+        self, tx: Tx, guild_id: int | None, user_id: int, role_ids: Iterable[int] = ()
+    ) -> PolicySources:
         return self._policy(tx, guild_id, user_id, role_ids)
 
     # Moderator policy ---------------------------------------------------------------------------------
     @in_thread
-    def guild_settings(self, tx: Tx, guild_id: int) -> dict[str, Any]:
+    def guild_settings(self, tx: Tx, guild_id: int) -> GuildSettings:
+        """The server's settings as it left them (every one unset when it has no row)."""
         return self._guild_row(tx, guild_id)
 
     @in_thread
@@ -98,7 +104,7 @@ class PolicyQueries(StoreBase):
         tx: Tx,
         guild_id: int,
         actor_id: int | None,
-        change: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, R]],
+        change: Callable[[GuildSettings], tuple[dict[str, Any] | None, R]],
     ) -> R:
         """Read the server's settings, let `change` decide (fields to write, or None; and an answer), and
         write them, in one transaction: two moderators changing a list at once both count (no lost update).
@@ -110,11 +116,9 @@ class PolicyQueries(StoreBase):
                 self._write_guild(tx, guild_id, actor_id, fields)
         return answer
 
-    def _guild_row(self, tx: Tx, guild_id: int) -> dict[str, Any]:
-        row = tx.one("SELECT * FROM guild_settings WHERE guild_id = ?", [guild_id]) or {"guild_id": guild_id}
-        for key in ("allowed_channels", "blocklist"):
-            row[key] = json.loads(row.get(key) or "[]")
-        return row
+    def _guild_row(self, tx: Tx, guild_id: int) -> GuildSettings:
+        row = tx.one("SELECT * FROM guild_settings WHERE guild_id = ?", [guild_id])
+        return GuildSettings.from_row(row) if row else GuildSettings(guild_id)
 
     def _write_guild(self, tx: Tx, guild_id: int, actor_id: int | None, fields: dict[str, Any]) -> None:
         fields = dict(fields)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..models import (
     ACTIVE_STATES,
@@ -11,6 +10,8 @@ from ..models import (
     JobState,
     iso,
 )
+from ..policy import MemberOverride, PolicyChange, PolicyOverview, RoleLimit
+from ..report_rows import REPORT_COLUMNS, DailySpend, JobEvent, MemberTotals, ReportRow
 from .base import (
     StoreBase,
     in_thread,
@@ -31,17 +32,11 @@ class ReportQueries(StoreBase):
 
     # Moderation and reports (issue 5) ----------------------------------------------------------------------
     # Read-only queries behind /usage, /server-usage, /quota show and the CSV export. Report rows carry only
-    # REPORT_COLUMNS: never interaction tokens, Discord CDN links or local file paths.
-    REPORT_COLUMNS = (
-        "id", "state", "guild_id", "channel_id", "user_id", "user_name", "entry", "prompt", "camera",
-        "duration", "resolution", "prompt_expansion", "image_name", "parent_job_id", "credits", "cost_usd",
-        "charge_state", "task_id", "novita_status", "delivered_via", "result_channel_id", "result_message_id",
-        "card_channel_id", "card_message_id", "reencoded", "error", "error_detail", "created_at",
-        "submitted_at", "finished_at", "delivered_at", "simulated", "model", "last_frame_name",
-    )  # fmt: skip
+    # the fields of ReportRow: never interaction tokens, Discord CDN links or local file paths.
+    REPORT_COLUMNS = REPORT_COLUMNS
 
     @in_thread
-    def member_totals(self, tx: Tx, guild_id: int | None, user_id: int) -> dict[str, Any]:
+    def member_totals(self, tx: Tx, guild_id: int | None, user_id: int) -> MemberTotals:
         """Lifetime figures of one member in one server; a video counts once it was paid for (charged)."""
         row = tx.one(
             "SELECT COUNT(*) AS jobs, "
@@ -54,7 +49,14 @@ class ReportQueries(StoreBase):
             [guild_id, user_id, int(self.trial)],
         )
         assert row is not None
-        return row
+        return MemberTotals(
+            jobs=int(row["jobs"]),
+            succeeded=int(row["succeeded"]),
+            failed=int(row["failed"]),
+            credits=int(row["credits"]),
+            usd=float(row["usd"]),
+            seconds=int(row["seconds"]),
+        )
 
     @in_thread
     def active_jobs(self, tx: Tx, guild_id: int | None, user_id: int) -> list[Job]:
@@ -78,20 +80,21 @@ class ReportQueries(StoreBase):
         )
 
     @in_thread
-    def report_rows(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+    def report_rows(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[ReportRow]:
         """One row per job of the server created since `since` (all time when None), oldest first."""
         columns = ", ".join(self.REPORT_COLUMNS)
-        return tx.rows(
+        rows = tx.rows(
             f"SELECT {columns} FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY id",  # noqa: S608
             [guild_id, iso(since) if since else ""],
         )
+        return [ReportRow.from_row(r) for r in rows]
 
     @in_thread
-    def daily_spend(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
+    def daily_spend(self, tx: Tx, guild_id: int, since: datetime | None = None) -> list[DailySpend]:
         """What the ledger charged per UTC day and member, for the jobs `report_rows` reports (created since
         `since`; trial-mode jobs in a trial store, real ones otherwise): the /server-usage chart's data.
-        Each row: day ('YYYY-MM-DD'), user_id, user_name, usd, credits; by day, then member."""
-        return tx.rows(
+        By day, then member."""
+        rows = tx.rows(
             "SELECT SUBSTR(l.at, 1, 10) AS day, l.user_id AS user_id, MAX(j.user_name) AS user_name, "
             "SUM(l.usd) AS usd, SUM(l.credits) AS credits "
             "FROM ledger l JOIN jobs j ON j.id = l.job_id "
@@ -99,33 +102,40 @@ class ReportQueries(StoreBase):
             "GROUP BY SUBSTR(l.at, 1, 10), l.user_id ORDER BY day, user_id",
             [guild_id, iso(since) if since else "", int(self.trial)],
         )
+        return [
+            DailySpend(
+                r["day"], int(r["user_id"]), r["user_name"], float(r["usd"] or 0), int(r["credits"] or 0)
+            )
+            for r in rows
+        ]
 
     @in_thread
     def report_events(
         self, tx: Tx, guild_id: int, since: datetime | None = None
-    ) -> dict[int, list[dict[str, Any]]]:
+    ) -> dict[int, list[JobEvent]]:
         """The audit trail (state and time of every transition) of the same jobs, by job id."""
         rows = tx.rows(
             "SELECT e.job_id, e.state, e.at, e.detail FROM job_events e JOIN jobs j ON j.id = e.job_id "
             "WHERE j.guild_id = ? AND j.created_at >= ? ORDER BY e.job_id, e.id",
             [guild_id, iso(since) if since else ""],
         )
-        out: dict[int, list[dict[str, Any]]] = {}
+        out: dict[int, list[JobEvent]] = {}
         for row in rows:
-            out.setdefault(row.pop("job_id"), []).append(row)
+            out.setdefault(row["job_id"], []).append(JobEvent(row["state"], row["at"], row["detail"]))
         return out
 
     @in_thread
-    def undelivered_jobs(self, tx: Tx, guild_id: int, limit: int = 25) -> list[dict[str, Any]]:
+    def undelivered_jobs(self, tx: Tx, guild_id: int, limit: int = 25) -> list[ReportRow]:
         """Videos that were made and paid for but reached nobody (any age): moderators should see them."""
         columns = ", ".join(self.REPORT_COLUMNS)
-        return tx.rows(
+        rows = tx.rows(
             f"SELECT {columns} FROM jobs WHERE guild_id = ? AND state = ? ORDER BY id DESC LIMIT ?",  # noqa: S608
             [guild_id, JobState.UNDELIVERED.value, limit],
         )
+        return [ReportRow.from_row(r) for r in rows]
 
     @in_thread
-    def policy_overview(self, tx: Tx, guild_id: int, changes: int = 5) -> dict[str, Any]:
+    def policy_overview(self, tx: Tx, guild_id: int, changes: int = 5) -> PolicyOverview:
         """Everything /quota show and /settings show list: role tiers, member overrides, recent changes."""
         roles = tx.rows(
             "SELECT role_id, credits FROM role_limits WHERE guild_id = ? ORDER BY credits DESC", [guild_id]
@@ -140,4 +150,8 @@ class ReportQueries(StoreBase):
             "SELECT actor_id, change, at FROM policy_changes WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             [guild_id, changes],
         )
-        return {"roles": roles, "members": members, "changes": recent}
+        return PolicyOverview(
+            roles=tuple(RoleLimit(int(r["role_id"]), int(r["credits"])) for r in roles),
+            members=tuple(MemberOverride.from_row(m) for m in members),
+            changes=tuple(PolicyChange(r["actor_id"], r["change"], r["at"]) for r in recent),
+        )

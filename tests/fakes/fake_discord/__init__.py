@@ -15,11 +15,23 @@ Usage (threaded fake, bot as a subprocess; in an async test use `async with Fake
         states = [rev.embeds for rev in card.history]; video = card.attachments[0].data
 
 Modules
-    fake.py          FakeDiscord: lifecycle, world building, driving the bot, queries, waits
+    fake.py          FakeDiscord: construction and lifecycle (start/stop, threaded, env), composed of:
+    world_building.py  WorldBuilding: users, guilds, channels, roles, permissions, files, arranged faults
+    driving.py       Driving: slash/context-menu commands, clicks, selects, modals, messages, reactions
+    queries.py       Queries: synced commands, recorded requests, messages, CDN bytes; the wait_* methods
+    fake_base.py     FakeBase: the state those parts share, and their shared helpers
     state.py         World: state + shared rules (messages, mentions, permissions, CDN links, rate limits)
     model.py         dataclasses: User, Guild, Role, Member, Channel, Message (+history), Attachment, records
     payloads.py      JSON builders in Discord's shapes (snowflakes as strings)
-    rest.py          /api/v10 routes, error bodies, recording, 429s, uploads, CDN (/cdn, /media)
+    rest.py          RestApi: /api/v10 route table and middleware (recording, auth, 429s, late answers,
+                     bodies and uploads), composed of the route groups:
+    rest_users.py    users, the application, gateway URLs, DM channels
+    rest_commands.py application commands (global and per guild)
+    rest_interactions.py  interaction callbacks and the interaction webhook (follow-ups, @original)
+    rest_messages.py channels and messages, typing, the bot's reactions
+    rest_guilds.py   guilds, their channels, roles and members
+    rest_cdn.py      the CDN (/cdn, /media): signed, expiring links to stored bytes
+    rest_base.py     RestBase: request keys, JSON responses, uploads, helpers the groups share
     gateway.py       /gateway websocket: HELLO, IDENTIFY/READY/GUILD_CREATE, heartbeats, RESUME
     commands.py      application-command validation/storage, option typing for interactions
     interactions.py  Interaction handle + INTERACTION_CREATE builders (slash, menus, buttons, modals)
