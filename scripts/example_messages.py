@@ -282,6 +282,30 @@ async def card_examples() -> list[Example]:
     ]  # fmt: skip
 
 
+# The languages members read the bot in (Discord's locale codes), each with its own name.
+LANGUAGES: dict[str, str] = {
+    "en-US": "English",
+    "zh-CN": "简体中文",
+    "ja": "日本語",
+    "ko": "한국어",
+    "es-ES": "Español",
+    "pt-BR": "Português do Brasil",
+    "fr": "Français",
+    "de": "Deutsch",
+    "ru": "Русский",
+}
+
+
+def language_examples() -> list[Example]:
+    """The job card while the video is made, as a member whose Discord is set to each language sees it."""
+    return [
+        card(f"card-generating.{code}", name, f"A member whose Discord is set to {name} (`{code}`).",
+             cards.job_card(sample_job(state=JobState.PROCESSING, progress=42.0, eta_s=95,
+                                       novita_status="PROCESSING", locale=code), now=NOW))
+        for code, name in LANGUAGES.items()
+    ]  # fmt: skip
+
+
 async def _all() -> list[Example]:
     with tempfile.TemporaryDirectory() as folder:
         return [*await card_examples(), *await store_examples(Path(folder))]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from example_messages import NAMES, NOW, Example, examples  # noqa: E402 - after the path is set
+from example_messages import NAMES, NOW, Example, examples, language_examples  # noqa: E402 - after the path is set
 
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "docs" / "examples.md"
@@ -111,6 +111,15 @@ def examples_markdown() -> str:
     for example in examples():
         picture = f"![{example.title}](pictures/{example.slug}.png)"
         parts += ["", f"## {example.title}", "", example.note, "", picture, "", example_block(example)]
+    parts += [
+        "",
+        "## The job card in every language",
+        "",
+        "Cards, results, refusals and replies follow the language of the member's Discord client (the",
+        "server's language for the moderation log). Novita's own failure reason is quoted as it came.",
+    ]
+    for example in language_examples():
+        parts += ["", f"### {example.title}", "", f"![{example.title}](pictures/{example.slug}.png)"]
     return "\n".join(parts) + "\n"
 
 

@@ -4,13 +4,13 @@
     .venv/bin/python scripts/render_examples_pictures.py              HTML sources and PNG screenshots
     .venv/bin/python scripts/render_examples_pictures.py --html-only  only the HTML (no Chromium needed)
     .venv/bin/python scripts/render_examples_pictures.py --check      exit 1 if an HTML source is stale
-    .venv/bin/python scripts/render_examples_pictures.py --locale fr  the same in another language
 
 Each message's real payload (embeds, components, content) becomes a small HTML page styled like Discord's
-dark theme, under docs/pictures/src/; headless Chromium screenshots it to docs/pictures/<name>.png.
+dark theme, under docs/pictures/src/; headless Chromium screenshots it to docs/pictures/<name>.png. The job
+card is also drawn in every language the bot speaks (`card-generating.<locale>.png`).
 tests/test_docs.py checks that the HTML sources match the code, so the pictures never silently drift
 (the screenshots themselves are made by hand with this script, not in CI). Chromium, on Debian or Ubuntu:
-`sudo apt-get install -y chromium fonts-noto-color-emoji`.
+`sudo apt-get install -y chromium fonts-noto-color-emoji fonts-noto-cjk`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import example_messages
+from babel.dates import format_datetime, format_timedelta
 from example_messages import CHANNELS, NAMES, NOW, Example
 from render_examples import relative
 
@@ -76,7 +77,7 @@ code { background: #1e1f22; border-radius: 3px; padding: 0 3px; font-size: 85%; 
 """
 
 
-def inline(text: str) -> str:
+def inline(text: str, locale: str = DEFAULT_LOCALE) -> str:
     """Discord's markdown subset the bot uses, as HTML: **bold**, `code`, mentions, channels, timestamps."""
     out = html.escape(text, quote=False)
     out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
@@ -93,37 +94,43 @@ def inline(text: str) -> str:
     )
     return re.sub(
         r"&lt;t:(\d+)(?::([a-zA-Z]))?&gt;",
-        lambda m: html.escape(_time(int(m.group(1)), m.group(2) or "f")),
+        lambda m: html.escape(_time(int(m.group(1)), m.group(2) or "f", locale)),
         out,
     )
 
 
-def _time(stamp: int, style: str) -> str:
+def _time(stamp: int, style: str, locale: str) -> str:
+    """A Discord timestamp as the member's client shows it (in their language)."""
     when = datetime.fromtimestamp(stamp, UTC)
-    return relative(when, NOW) if style == "R" else when.strftime("%d %B %Y %H:%M")
+    if locale == DEFAULT_LOCALE or locale.startswith("en"):
+        return relative(when, NOW) if style == "R" else when.strftime("%d %B %Y %H:%M")
+    babel_locale = locale.replace("-", "_")
+    if style == "R":
+        return format_timedelta(when - NOW, add_direction=True, locale=babel_locale)
+    return format_datetime(when, "medium", locale=babel_locale)
 
 
-def embed_html(data: dict[str, Any]) -> str:
+def embed_html(data: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:
     colour = f"#{int(data.get('color', 0x5865F2)):06x}"
     parts = [f'<div class="embed" style="border-left-color:{colour}">']
     if data.get("title"):
-        parts.append(f'<div class="title">{inline(data["title"])}</div>')
+        parts.append(f'<div class="title">{inline(data["title"], locale)}</div>')
     if data.get("description"):
-        parts.append(f'<div class="desc">{inline(data["description"])}</div>')
+        parts.append(f'<div class="desc">{inline(data["description"], locale)}</div>')
     if data.get("fields"):
         parts.append('<div class="fields">')
         for f in data["fields"]:
             kind = "field inline" if f.get("inline") else "field"
             parts.append(
-                f'<div class="{kind}"><div class="fname">{inline(f["name"])}</div>'
-                f'<div class="fvalue">{inline(f["value"])}</div></div>'
+                f'<div class="{kind}"><div class="fname">{inline(f["name"], locale)}</div>'
+                f'<div class="fvalue">{inline(f["value"], locale)}</div></div>'
             )
         parts.append("</div>")
     image = data.get("image", {}).get("url", "")
     if image.startswith("attachment://"):
         parts.append(f'<img src="{html.escape(image.removeprefix("attachment://"))}" alt="chart">')
     if data.get("footer"):
-        parts.append(f'<div class="footer">{inline(data["footer"]["text"])}</div>')
+        parts.append(f'<div class="footer">{inline(data["footer"]["text"], locale)}</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -150,8 +157,8 @@ def page(example: Example, locale: str) -> str:
         f'<span class="time">Today at {NOW:%H:%M}</span></div>',
     ]
     if example.content:
-        body.append(f'<div class="content">{inline(example.content)}</div>')
-    body += [embed_html(e) for e in example.embeds]
+        body.append(f'<div class="content">{inline(example.content, locale)}</div>')
+    body += [embed_html(e, locale) for e in example.embeds]
     for name in example.attachments:
         if name not in example.images:
             body.append(f'<div class="file">📎 {html.escape(name)}</div>')
@@ -168,19 +175,12 @@ def page(example: Example, locale: str) -> str:
     )
 
 
-def stem(example: Example, locale: str) -> str:
-    return example.slug if locale == DEFAULT_LOCALE else f"{example.slug}.{locale}"
-
-
-def sources(locale: str) -> dict[Path, str]:
-    return {SOURCES / f"{stem(e, locale)}.html": page(e, locale) for e in example_messages.examples()}
-
-
-def check_locale(locale: str) -> None:
-    if locale != DEFAULT_LOCALE and not (ROOT / "bot" / "core" / "i18n.py").exists():
-        raise SystemExit(
-            f"No translations yet (bot/core/i18n.py is missing), so only --locale {DEFAULT_LOCALE}."
-        )
+def sources() -> dict[Path, str]:
+    """Every page: the examples in English, then the job card in each language (its page in that language)."""
+    pages = {SOURCES / f"{e.slug}.html": page(e, DEFAULT_LOCALE) for e in example_messages.examples()}
+    for example in example_messages.language_examples():
+        pages[SOURCES / f"{example.slug}.html"] = page(example, example.slug.rsplit(".", 1)[1])
+    return pages
 
 
 def chromium() -> str:
@@ -190,7 +190,7 @@ def chromium() -> str:
             return found
     raise SystemExit(
         "Chromium is needed for the screenshots. On Debian or Ubuntu: "
-        "sudo apt-get install -y chromium fonts-noto-color-emoji  (or use --html-only)"
+        "sudo apt-get install -y chromium fonts-noto-color-emoji fonts-noto-cjk  (or use --html-only)"
     )
 
 
@@ -216,14 +216,12 @@ def screenshot(browser: str, source: Path, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--locale", default=DEFAULT_LOCALE, help="language of the messages (default en)")
     parser.add_argument("--html-only", action="store_true", help="write the HTML sources, no screenshots")
     parser.add_argument(
         "--check", action="store_true", help="only report whether the HTML sources are current"
     )
     args = parser.parse_args(argv)
-    check_locale(args.locale)
-    pages = sources(args.locale)
+    pages = sources()
     stale = [p for p, text in pages.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if args.check:
         if stale:

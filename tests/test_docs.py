@@ -112,7 +112,7 @@ def test_the_pictures_html_sources_are_current_and_every_picture_exists() -> Non
     pictures = load_renderer("render_examples_pictures")
     stale = [
         str(path.relative_to(ROOT))
-        for path, text in pictures.sources(pictures.DEFAULT_LOCALE).items()
+        for path, text in pictures.sources().items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
     assert not stale, f"out of date: {stale}; run .venv/bin/python scripts/render_examples_pictures.py"
