@@ -81,6 +81,9 @@ def test_each_member_reads_the_card_refusals_and_usage_in_their_language(tmp_pat
         assert "Requested by" not in brazilian["card"]
         assert not brazilian["refusal"].startswith("1080P is only available")
         assert "Your video credits" not in brazilian["usage"]
+        for locale, said in (("ja", answers["ja"]), ("pt-BR", brazilian)):  # the catalog's own words
+            assert render(_("Requested by"), locale) in said["card"]
+            assert render(_("🎟️ Your video credits"), locale) in said["usage"]
 
         lines = world.wait_for(lambda: len(d.bot_messages(modlog)) >= 4 and d.bot_messages(modlog))
         results = [m.content for m in lines if m.content.startswith("✅")]
