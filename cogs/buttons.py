@@ -7,7 +7,8 @@ id is member-controlled input: an unknown job, a job from another server, or a D
 may not gets one plain sentence.
 
 Reusing a job's frames (Regenerate, Edit, Continue) lives in `bot/discord_side/frame_reuse.py`, the Details
-answer in `bot/discord_side/details.py`.
+answer in `bot/discord_side/details.py`. What stays here (a little over 400 lines) is one cohesive cog: the
+single place every job-button press lands, with the permission and cost checks each action shares.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """/settings: who may make videos, where, with which words, the moderation log, spoilers and models.
 
 Moderator-only like /quota (`cogs/moderator_base.py`). The cog also wires the moderation log and the spoiler
-setting into the reporter.
+setting into the reporter. It is one `/settings` command group (a little over 400 lines): Discord shows a
+group's subcommands together, and they share one atomic read-change-write of the server's settings.
 """
 
 from __future__ import annotations
