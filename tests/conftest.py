@@ -43,6 +43,15 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
+def relaxed(settings: Settings) -> Settings:
+    """Settings whose caps and quota never get in the way of a test that makes many jobs."""
+    settings.user_max_concurrent = 100
+    settings.guild_max_concurrent = 100
+    settings.default_quota_credits = 100
+    return settings
+
+
+@pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
     s = SqliteStore(settings.database_path)
     await s.open()

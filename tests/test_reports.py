@@ -76,14 +76,6 @@ async def walk(store: Store, job: Job, end: JobState) -> Job:
                    result_channel_id=job.channel_id, result_message_id=900 + job.id)  # fmt: skip
 
 
-@pytest.fixture
-def relaxed(settings: Settings) -> Settings:
-    settings.user_max_concurrent = 100
-    settings.guild_max_concurrent = 100
-    settings.default_quota_credits = 100
-    return settings
-
-
 async def five_jobs(store: Store, settings: Settings) -> list[Job]:
     return [
         await walk(store, await new_job(store, settings, 1, prompt=TRICKY), JobState.DELIVERED),

@@ -27,14 +27,6 @@ def store(contract_store: Store) -> Store:
     return contract_store
 
 
-@pytest.fixture
-def relaxed(settings: Settings) -> Settings:
-    settings.user_max_concurrent = 100
-    settings.guild_max_concurrent = 100
-    settings.default_quota_credits = 100
-    return settings
-
-
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 11, day, hour, tzinfo=UTC)
 
