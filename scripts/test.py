@@ -5,6 +5,7 @@ mypy, then run the tests.
 Extra arguments go to pytest: `python3 scripts/test.py -k quota -x`.
 """
 
+import os
 import subprocess
 import sys
 
@@ -23,4 +24,9 @@ if __name__ == "__main__":
         sys.exit(
             "mypy found type errors (above); fix them, or justify a `# type: ignore[code]` beside the line"
         )
-    sys.exit(run(python, ["-m", "pytest", *sys.argv[1:]]))
+    args = sys.argv[1:]
+    if not any(a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in args):
+        # Most of the suite waits on real processes (the bot, the fakes, PostgreSQL), so one more worker
+        # than there are cores keeps every core busy; `-n 0` runs it in one process.
+        args = ["-n", str(min(8, (os.cpu_count() or 1) + 1)), *args]
+    sys.exit(run(python, ["-m", "pytest", *args]))

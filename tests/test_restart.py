@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import PIPE
+from typing import Any
 
 import pytest
 
@@ -140,13 +142,19 @@ def test_a_full_disk_during_download_fails_the_job_with_a_refund(tmp_path: Path)
     assert list((tmp_path / "media" / "videos").glob("*")) == []
 
 
+def finished(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def test_a_second_process_on_the_same_database_refuses_at_once_and_a_killed_one_leaves_no_lock(
     tmp_path: Path,
 ) -> None:
     """Two processes on one SQLite file would each resume the same jobs and pay Novita twice: the second
     refuses to start, naming the reason; the lock dies with its process, so after a SIGKILL the next start
     resumes the job, which is submitted once and delivered once."""
-    with FakeNovita(default_timeline=Timeline(queued_s=0.2, processing_s=4)).threaded() as fake:
+    # Long enough that the job is still running while both late starters are refused on a busy machine.
+    with FakeNovita(default_timeline=Timeline(queued_s=0.2, processing_s=10)).threaded() as fake:
         env = env_for(fake, tmp_path)
         log = tmp_path / "deliveries.log"
         db = tmp_path / "hailuo.db"
@@ -154,11 +162,11 @@ def test_a_second_process_on_the_same_database_refuses_at_once_and_a_killed_one_
         first = subprocess.Popen([*cmd, "--submit", "a lighthouse in a storm"], cwd=ROOT, env=env)
         try:
             wait_for_state(db, "processing", first)
-            cli = subprocess.run(
-                [sys.executable, "-m", "bot", "generate", "another one", "--out", str(tmp_path)],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-            runner = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+            quiet: dict[str, Any] = {"cwd": ROOT, "env": env, "stdout": PIPE, "stderr": PIPE, "text": True}
+            generate = [sys.executable, "-m", "bot", "generate", "another one", "--out", str(tmp_path)]
+            late = [subprocess.Popen(generate, **quiet), subprocess.Popen(cmd, **quiet)]  # both at once
+            cli, runner = (finished(proc) for proc in late)
+            assert first.poll() is None, "the first process ended before the others were refused"
             for refused in (cli, runner):
                 assert refused.returncode != 0
                 assert "Another Hailuo Bot process" in refused.stderr
