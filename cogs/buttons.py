@@ -6,9 +6,10 @@ buttons keep working after a restart: nothing lives in view objects, each press 
 id is member-controlled input: an unknown job, a job from another server, or a Delete/Cancel by someone who
 may not gets one plain sentence.
 
-Reusing a job's frames (Regenerate, Edit, Continue) lives in `bot/discord_side/frame_reuse.py`, the Details
-answer in `bot/discord_side/details.py`. What stays here (a little over 400 lines) is one cohesive cog: the
-single place every job-button press lands, with the permission and cost checks each action shares.
+The buttons themselves and the views the reporter attaches live in `bot/discord_side/job_actions.py`;
+reusing a job's frames (Regenerate, Edit, Continue) in `bot/discord_side/frame_reuse.py`, the Details answer
+in `bot/discord_side/details.py`. This cog is the single place every job-button press lands, with the
+permission and cost checks each action shares.
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord import ui
 from discord.ext import commands
 
-from bot.core import quota, wording
-from bot.core.i18n import Text, _, join, plural, render
+from bot.core.i18n import Text, _, plural
 from bot.core.models import Entry, InvalidTransition, Job, JobState
 from bot.core.validation import MAX_PROMPT, check_options
 from bot.discord_side import cards
-from bot.discord_side.answers import reply
+from bot.discord_side.answers import guarded, reply
 from bot.discord_side.details import details_embed
 from bot.discord_side.forms import (
     VideoForm,
@@ -37,27 +36,15 @@ from bot.discord_side.forms import (
     settings_modal,
 )
 from bot.discord_side.frame_reuse import FrameReuse, file_exists, video_gone
+from bot.discord_side.job_actions import WAITING, JobAction, broken_action_id, cost_note, on_ephemeral
 from bot.discord_side.permissions import is_moderator
-from cogs.generate import guarded
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot
 
 log = logging.getLogger("cogs.buttons")
 
-# action -> (label, style, emoji)
-ACTIONS: dict[str, tuple[Text, discord.ButtonStyle, str]] = {
-    "regen": (_("Regenerate"), discord.ButtonStyle.primary, "🔁"),
-    "edit": (_("Edit & regenerate"), discord.ButtonStyle.secondary, "✏️"),
-    "cont": (_("Continue"), discord.ButtonStyle.secondary, "⏭️"),
-    "info": (_("Details"), discord.ButtonStyle.secondary, "ℹ️"),
-    "del": (_("Delete"), discord.ButtonStyle.danger, "🗑️"),
-    "cancel": (_("Cancel"), discord.ButtonStyle.danger, "✖️"),
-    "redeliver": (_("Redeliver"), discord.ButtonStyle.primary, "📤"),
-}
-COSTED = ("regen", "edit", "cont")  # their labels say what the video costs as set
 MODAL = re.compile(r"hailuo:m:(?P<kind>edit|cont):(?P<job>[0-9]{1,18})")
-WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 
 UNKNOWN_JOB = _(
     "That video isn't known in this server. It may be from another server, or the button is broken."
@@ -68,78 +55,6 @@ NOT_YOURS = {
     "redeliver": _("Only the member who asked for video #{id}, or a moderator, can redeliver it."),
 }
 TOO_LATE = _("Video #{id} has already been sent to the video service, so it can't be cancelled any more.")
-AS_SET = _("As set: {cost}")
-UNLIMITED_LEFT = _("you have unlimited credits")
-
-
-def credit_words(credits: int) -> Text:
-    return plural("{count} credit", "{count} credits", credits)
-
-
-def cost_label(action: str, job: Job) -> str | None:
-    """'Regenerate · 2 credits': what the press costs with the video's own settings (None: no cost shown),
-    in the requester's language (the buttons sit under their card)."""
-    if action not in COSTED:
-        return None
-    return render(join(ACTIONS[action][0], credit_words(job.credits), sep=" · "), job.locale)
-
-
-def cost_note(credits: int, usage: quota.MemberUsage | None) -> Text:
-    """The line under a modal's prompt: the cost as set and what the presser has left."""
-    left: Text = UNLIMITED_LEFT
-    if usage is not None and usage.allowance is not None and usage.left is not None:
-        remaining = wording.remaining(usage.left, usage.allowance, usage.policy.period)
-        left = _("you have {remaining}", remaining=remaining)
-    return join(AS_SET.with_params(cost=credit_words(credits)), left, sep=" · ")
-
-
-class JobAction(
-    ui.DynamicItem[ui.Button[ui.View]],
-    template=r"hailuo:(?P<action>regen|edit|cont|info|del|cancel|redeliver):(?P<job>[0-9]{1,18})",
-):
-    """One button acting on one job; the job id is in the custom id so it survives restarts."""
-
-    def __init__(self, action: str, job_id: int, label: str | None = None, locale: str | None = None) -> None:
-        text, style, emoji = ACTIONS[action]
-        super().__init__(
-            ui.Button(
-                label=label or render(text, locale),
-                style=style,
-                emoji=emoji,
-                custom_id=f"hailuo:{action}:{job_id}",
-            )
-        )
-        self.action = action
-        self.job_id = job_id
-
-    @classmethod
-    def template_match(cls, custom_id: str) -> re.Match[str] | None:
-        return cls.__discord_ui_compiled_template__.fullmatch(custom_id)
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str], /
-    ) -> JobAction:
-        return cls(match["action"], int(match["job"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Buttons")  # type: ignore[attr-defined]  # the client is a commands.Bot
-        if not isinstance(cog, Buttons):
-            await reply(interaction, _("This button isn't available right now. Try again in a minute."))
-            return
-        await guarded(interaction, cog.act(interaction, self.action, self.job_id), f"button {self.action}")
-
-
-def broken_action_id(custom_id: str) -> bool:
-    """One of our actions with a job id that can't be read (other cogs' `hailuo:` ids are theirs)."""
-    prefix, _sep, rest = custom_id.partition(":")
-    action = rest.partition(":")[0]
-    return prefix == "hailuo" and action in ACTIONS and JobAction.template_match(custom_id) is None
-
-
-def on_ephemeral(interaction: discord.Interaction) -> bool:
-    """Pressed in the /jobs list (an ephemeral message) rather than on a job card or result."""
-    return interaction.message is not None and interaction.message.flags.ephemeral
 
 
 class Buttons(commands.Cog):
@@ -149,28 +64,10 @@ class Buttons(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobAction)
-        if self.bot.reporter is not None:
-            self.bot.reporter.result_view = self.result_view
-            self.bot.reporter.card_view = self.card_view
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobAction)
-        if self.bot.reporter is not None:
-            self.bot.reporter.result_view = None
-            self.bot.reporter.card_view = None
         self.frames.close()
-
-    # Views the reporter attaches ---------------------------------------------------------------------
-    def result_view(self, job: Job) -> ui.View:
-        view = ui.View(timeout=None)
-        for action in ("regen", "edit", "cont", "info", "del"):
-            view.add_item(JobAction(action, job.id, label=cost_label(action, job), locale=job.locale))
-        return view
-
-    def card_view(self, job: Job) -> ui.View | None:
-        if job.state not in WAITING:
-            return None
-        return ui.View(timeout=None).add_item(JobAction("cancel", job.id, locale=job.locale))
 
     # Dispatch ----------------------------------------------------------------------------------------
     async def act(self, interaction: discord.Interaction, action: str, job_id: int) -> None:

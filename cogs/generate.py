@@ -12,7 +12,6 @@ import collections
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
@@ -23,8 +22,7 @@ from bot.core import preferences, video_models
 from bot.core.i18n import Text, _
 from bot.core.models import CAMERA_MOVES, Entry
 from bot.core.validation import check_options
-from bot.discord_side.answers import reply, speak
-from bot.discord_side.app import OOPS
+from bot.discord_side.answers import guarded, reply, speak
 from bot.discord_side.forms import (
     NO_IMAGE,
     ImageSource,
@@ -47,18 +45,6 @@ __all__ = ["Generate", "image_refusal", "member_roles"]
 
 ANIMATE_MODAL = re.compile(r"hailuo:m:animate:(?P<message>[0-9]{1,20})")
 TARGET_CACHE = 256  # recent context-menu targets, so a submission needs no second look at the message
-
-
-async def guarded(interaction: discord.Interaction, work: Awaitable[object], what: str) -> None:
-    """Run a handler that is not an app command (listeners, buttons): a crash becomes one sentence."""
-    try:
-        await work
-    except Exception:
-        log.exception("%s failed (interaction %s)", what, interaction.id)
-        try:
-            await reply(interaction, OOPS)
-        except Exception as exc:  # e.g. the HTTP session closed because the bot is shutting down
-            log.warning("could not tell the member about it either: %r", exc)
 
 
 class Generate(commands.Cog):

@@ -1,6 +1,7 @@
 """/jobs: the caller's active and recent videos in this server, with Cancel for a job still waiting locally
 and Redeliver for one that could not be posted (from the retained copy). The buttons are the persistent
-`JobAction` buttons of cogs/buttons.py, which refresh this list after acting."""
+`JobAction` buttons of bot/discord_side/job_actions.py; their presses land in cogs/buttons.py, which refreshes
+this list after acting."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.core.models import DeliveryRoute, Job, JobState
 from bot.core.quota import discord_time
 from bot.discord_side import cards
 from bot.discord_side.embeds import Embed
-from cogs.buttons import WAITING, JobAction
+from bot.discord_side.job_actions import WAITING, JobAction
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot

@@ -26,7 +26,7 @@ from bot.core.mention_flags import addresses_bot, parse_mention
 from bot.core.models import Entry, JobRequest
 from bot.core.preferences import Preferences
 from bot.core.validation import visible_text
-from bot.discord_side.app import OOPS
+from bot.discord_side.answers import OOPS
 from bot.discord_side.forms import ImageSource, pick_image
 from bot.discord_side.job_starter import member_roles
 

@@ -30,8 +30,7 @@ from bot.core.preferences import (
     change,
     model_note,
 )
-from bot.discord_side.answers import reply
-from cogs.generate import guarded
+from bot.discord_side.answers import guarded, reply
 
 if TYPE_CHECKING:
     from bot.discord_side.app import HailuoBot

@@ -1,8 +1,9 @@
 """/settings: who may make videos, where, with which words, the moderation log, spoilers and models.
 
-Moderator-only like /quota (`cogs/moderator_base.py`). The cog also wires the moderation log and the spoiler
-setting into the reporter. It is one `/settings` command group (a little over 400 lines): Discord shows a
-group's subcommands together, and they share one atomic read-change-write of the server's settings.
+Moderator-only like /quota (`cogs/moderator_base.py`). The cog also hears every job's ending for the
+moderation log; the reporter reads the spoiler setting from the store itself. It is one `/settings` command
+group (a little over 400 lines): Discord shows a group's subcommands together, and they share one atomic
+read-change-write of the server's settings.
 """
 
 from __future__ import annotations
@@ -53,26 +54,11 @@ class ServerSettings(ModeratorCog):
         super().__init__(bot)
         self.moderation_log = ModerationLog(bot, bot.store) if bot.engine is not None else None
 
-    async def cog_load(self) -> None:
-        reporter = self.bot.reporter
-        if reporter is not None and self.moderation_log is not None:
-            reporter.spoiler = self.spoiler
-
-    async def cog_unload(self) -> None:
-        reporter = self.bot.reporter
-        if reporter is not None and reporter.spoiler == self.spoiler:
-            reporter.spoiler = None
-
     @commands.Cog.listener("on_job_final")
     async def on_job_final(self, job: Job) -> None:
         """Every ending (and a later redelivery) goes to the moderation log, when the server set one."""
         if self.moderation_log is not None:
             await self.moderation_log.on_final(job)
-
-    async def spoiler(self, job: Job) -> bool:
-        if job.guild_id is None:
-            return False
-        return (await self.bot.store.guild_settings(job.guild_id)).spoiler
 
     # /settings ---------------------------------------------------------------------------------------------
     @settings_group.command(

@@ -31,6 +31,7 @@ from bot.core.policy import MemberPolicy, UsageSnapshot  # noqa: E402
 from bot.core.settings import Period, Settings, load_settings  # noqa: E402
 from bot.core.store import SqliteStore, Store  # noqa: E402
 from bot.discord_side import cards  # noqa: E402
+from bot.discord_side.job_actions import card_view, result_view  # noqa: E402
 from bot.discord_side.report_embed import report_embed  # noqa: E402
 
 NOW = datetime(2026, 1, 15, 18, 0, tzinfo=UTC)
@@ -220,8 +221,6 @@ def refusal() -> Example:
 
 
 async def card_examples() -> list[Example]:
-    from cogs.buttons import Buttons
-
     usage = quota.MemberUsage(
         policy=MemberPolicy(5, Period.DAY, False, 2, 10, None),
         usage=UsageSnapshot(
@@ -234,8 +233,8 @@ async def card_examples() -> list[Example]:
         state=JobState.DELIVERED, charge_state=ChargeState.CHARGED, delivered_at=NOW + timedelta(seconds=14)
     )
     queued = sample_job()
-    buttons = Buttons.result_view(None, done).to_components()  # type: ignore[arg-type]
-    cancel = Buttons.card_view(None, queued)  # type: ignore[arg-type]
+    buttons = result_view(done).to_components()
+    cancel = card_view(queued)
     assert cancel is not None
     video = f"hailuo-{done.id}.mp4"
     return [

@@ -28,7 +28,7 @@ from ..core.jobs import JobRunner
 from ..core.settings import Settings
 from ..core.store import Store, open_store
 from . import command_sync
-from .answers import reply
+from .answers import OOPS, reply
 from .delivery import DiscordReporter
 from .job_starter import JobStarter
 from .translator import CommandTranslator
@@ -55,7 +55,6 @@ SHARDING_REQUIRED = (
     "Discord requires this bot to be sharded: it is in too many servers for one gateway connection. Set "
     "SHARD_COUNT (one shard per 1,000 servers is a good start) and start again."
 )
-OOPS = _("Something went wrong on our side and it has been logged. Please try again.")
 # The bot never joins voice: discord.py's warnings about its missing voice libraries would only confuse.
 for _flag in ("warn_nacl", "warn_dave"):
     if hasattr(discord.VoiceClient, _flag):

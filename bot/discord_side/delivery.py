@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from ..core import media, quota, redaction
 from ..core.i18n import Text, _, plural, render
 from ..core.models import DeliveryRoute, Entry, Job, JobState
 from ..core.reporting import Delivered, DeliveryFailed, job_log
-from . import cards
+from . import cards, job_actions
 from .delivery_lookup import find_delivery
 from .delivery_notices import nonce, reply_target, requester_only, tell_requester, token_alive
 
@@ -56,10 +55,6 @@ class DiscordReporter:
         self.settings = settings
         self.store = store
         self.runner: JobRunner | None = None
-        # Extension points, set by cogs in cog_load (bot/ never imports cogs/):
-        self.card_view: Callable[[Job], discord.ui.View | None] | None = None  # e.g. a Cancel button
-        self.result_view: Callable[[Job], discord.ui.View | None] | None = None  # Regenerate, Details, ...
-        self.spoiler: Callable[[Job], Awaitable[bool]] | None = None  # post results as spoilers?
         self._pending: dict[int, Job] = {}
         self._updaters: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
@@ -97,15 +92,12 @@ class DiscordReporter:
                     if job_id in self._closed:
                         return
                     embed = cards.job_card(job, position, notice=notice)
-                    await self.edit_card(job, embed=embed, view=self._card_view(job))
+                    await self.edit_card(job, embed=embed, view=job_actions.card_view(job))
                 self._last_edit[job_id] = time.monotonic()
         except asyncio.CancelledError:
             raise
         except Exception:
             job_log(job_id).exception("card update failed")
-
-    def _card_view(self, job: Job) -> discord.ui.View | None:
-        return self.card_view(job) if self.card_view else None
 
     def _lock(self, job_id: int) -> asyncio.Lock:
         return self._locks.setdefault(job_id, asyncio.Lock())
@@ -191,13 +183,13 @@ class DiscordReporter:
             if found is not None:
                 jlog.info("already delivered via %s before the restart; not posting again", found.via)
                 return found
-        if self.spoiler is not None and await self.spoiler(job):
+        if await self._spoiler(job):
             self._spoilers.add(job.id)
         limit = await self._upload_limit(job)
         upload, reencoded = await self._fit(job, video, limit)
         quota_line = await self._quota_line(job)
         embed = cards.result_card(job, quota_line, reencoded)
-        view = self._result_view(job)
+        view = job_actions.result_view(job)
 
         if token_alive(job) and job.entry not in (Entry.CONTEXT, Entry.MENTION):
             await self.store.add_event(job.id, ATTEMPT, DeliveryRoute.INTERACTION)
@@ -238,7 +230,7 @@ class DiscordReporter:
                         cards.ready_text(job),
                         embed=embed,
                         file=f,
-                        view=view,  # type: ignore[arg-type]  # None is send()'s own default
+                        view=view,
                         reference=reply_to,  # type: ignore[arg-type]  # likewise
                         allowed_mentions=requester_only(job),
                         nonce=nonce(job, DeliveryRoute.CHANNEL),
@@ -288,6 +280,12 @@ class DiscordReporter:
                 ),
                 detail,
             ) from exc
+
+    async def _spoiler(self, job: Job) -> bool:
+        """Whether the server posts results as spoilers (`/settings spoiler`)."""
+        if job.guild_id is None:
+            return False
+        return (await self.store.guild_settings(job.guild_id)).spoiler
 
     def _file(self, job: Job, path: Path) -> discord.File:
         return discord.File(path, filename=f"hailuo-{job.id}.mp4", spoiler=job.id in self._spoilers)
@@ -348,9 +346,6 @@ class DiscordReporter:
         done.colour = cards.COLOURS["done"]
         with contextlib.suppress(discord.HTTPException):
             await self.edit_card(job, embed=done, view=None)
-
-    def _result_view(self, job: Job) -> discord.ui.View | None:
-        return self.result_view(job) if self.result_view else None
 
     async def _quota_line(self, job: Job) -> Text | str | None:
         if job.guild_id is None:

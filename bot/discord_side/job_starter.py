@@ -20,6 +20,7 @@ from ..core.models import Job, JobRequest, utcnow
 from ..core.preferences import Preferences
 from ..core.validation import check_options
 from . import cards
+from .job_actions import card_view
 from .missing import or_missing
 
 if TYPE_CHECKING:
@@ -145,10 +146,6 @@ class JobStarter:
             **fields,  # type: ignore[arg-type]  # each field arrives with its JobRequest type
         )
 
-    def card_view(self, job: Job) -> discord.ui.View | None:
-        reporter = self.bot.reporter
-        return reporter.card_view(job) if reporter is not None and reporter.card_view else None
-
     async def start(
         self,
         request: JobRequest,
@@ -188,7 +185,7 @@ class JobStarter:
             await interaction.response.send_message(
                 embed=cards.job_card(job),
                 allowed_mentions=discord.AllowedMentions.none(),
-                view=or_missing(self.card_view(job)),
+                view=or_missing(card_view(job)),
             )
             metrics.first_response(interaction.created_at, discord.utils.utcnow())
             try:
@@ -214,7 +211,7 @@ class JobStarter:
                 embed=cards.job_card(job),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
-                view=self.card_view(job),  # type: ignore[arg-type]  # None is reply()'s own default
+                view=card_view(job),  # type: ignore[arg-type]  # None is reply()'s own default
             )
 
         return await self.start(
