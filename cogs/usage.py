@@ -201,7 +201,7 @@ class Usage(commands.Cog):
         if series.empty:
             notes.append(NO_SPEND[period])
         else:
-            png = await spend_chart.chart_png(series, reports.PERIOD_LABELS[period])
+            png = await spend_chart.chart_png(series, period, str(interaction.locale))
             name = f"hailuo-usage-{period}-{stamp}.png"
             files.append(discord.File(io.BytesIO(png), filename=name))
             embed.set_image(url=f"attachment://{name}")

@@ -178,7 +178,7 @@ async def store_examples(folder: Path) -> list[Example]:
                 NOW,
                 budget_usd=budget.budget_usd if budget else None,
             ).named(NAMES)
-            chart = spend_chart.render_png(series, reports.PERIOD_LABELS["month"])
+            chart = spend_chart.render_png(series, "month")
             embed.set_image(url=f"attachment://{CHART_FILE}")
     finally:
         await store.close()

@@ -9,9 +9,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from matplotlib import font_manager
 from PIL import Image
 
 from bot.core import reports, spend_chart
+from bot.core.i18n import translations_for
 from bot.core.models import JobState
 from bot.core.report_rows import DailySpend
 from bot.core.settings import Settings
@@ -141,7 +143,7 @@ def test_the_chart_is_a_small_png(since: datetime, members: int, budget: float |
         for d in range(0, (NOW - since).days + 1, 3) for u in range(members)
     ]  # fmt: skip
     series = spend_chart.spend_series(rows, since, NOW, budget_usd=budget)
-    data = spend_chart.render_png(series, "this month")
+    data = spend_chart.render_png(series, "month")
     assert len(data) < spend_chart.MAX_BYTES
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
@@ -153,13 +155,85 @@ async def test_the_chart_is_drawn_off_the_event_loop(monkeypatch: pytest.MonkeyP
     threads: list[threading.Thread] = []
     real = spend_chart.render_png
 
-    def spy(series: spend_chart.SpendSeries, label: str) -> bytes:
+    def spy(series: spend_chart.SpendSeries, period: str, locale: str | None = None) -> bytes:
         threads.append(threading.current_thread())
-        return real(series, label)
+        return real(series, period, locale)
 
     monkeypatch.setattr(spend_chart, "render_png", spy)
     rows = [DailySpend(day="2026-11-02", user_id=1, user_name="a", usd=0.28, credits=1)]
-    data = await spend_chart.chart_png(spend_chart.spend_series(rows, MONTH, NOW), "this month")
+    data = await spend_chart.chart_png(spend_chart.spend_series(rows, MONTH, NOW), "month", "ja")
     assert data.startswith(b"\x89PNG")
     assert threads
     assert threads[0] is not threading.current_thread()  # this test's thread runs the event loop
+
+
+def localised_series() -> spend_chart.SpendSeries:
+    rows = [
+        DailySpend(day=f"2026-11-{d:02d}", user_id=u, user_name=name, usd=0.28 * (1 + (d + u) % 4), credits=1)
+        for d in range(1, 30, 2) for u, name in enumerate(["山田太郎", "김민준", None, "A", "B", "C", "D"])
+    ]  # fmt: skip
+    return spend_chart.spend_series(rows, MONTH, NOW, budget_usd=50.0)
+
+
+@pytest.mark.parametrize(("locale", "catalog", "money", "november"), [("ja", "ja", "$50.00", "11月"),
+                         ("pt-BR", "pt_BR", "US$\xa050,00", "nov.")])  # fmt: skip
+def test_the_chart_words_come_from_the_moderators_catalog(
+    locale: str, catalog: str, money: str, november: str
+) -> None:
+    series = localised_series()
+    tr = translations_for(catalog).gettext
+    labels = spend_chart.chart_labels(series, "month", locale)
+    english = spend_chart.chart_labels(series, "month", "en-US")
+
+    assert labels.title == tr("Spend per day — this month") != english.title
+    assert labels.y_axis == tr("Estimated spend (USD)") != english.y_axis
+    assert labels.x_axis == tr("Day (UTC)") != english.x_axis
+    nobody = tr("A member who left")
+    assert nobody != "A member who left"
+    assert {"山田太郎", "김민준", nobody} <= set(labels.legend[:5])  # the member who left has no stored name
+    assert labels.legend[-2] == tr("Others") != "Others"
+    assert labels.legend[-1] == tr("Budget per day ({budget} a month)").replace("{budget}", money)
+    assert labels.money(50) == money  # the USD axis
+    assert labels.ticks
+    assert all(november in tick for tick in labels.ticks)
+    assert english.ticks[0] == "Nov 1"
+
+
+def test_the_trial_title_and_credits_axis_are_translated_too() -> None:
+    series = replace(localised_series(), trial=True, unit="credits", budget_per_day=None)
+    tr = translations_for("ja").gettext
+    labels = spend_chart.chart_labels(series, "week", "ja")
+    assert labels.title == tr("Simulated use per day — this week (trial mode, not billed)")
+    assert labels.y_axis == tr("Credits charged") != "Credits charged"
+
+
+def test_a_japanese_moderators_chart_is_a_small_png() -> None:
+    data = spend_chart.render_png(localised_series(), "month", "ja")
+    assert len(data) < spend_chart.MAX_BYTES
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        assert image.size == spend_chart.SIZE_PX
+        image.verify()
+
+
+def test_cjk_text_falls_back_to_an_installed_noto_cjk_font() -> None:
+    families = spend_chart.font_families("ja")
+    assert families[0] == "DejaVu Sans"
+    system = [path for path in font_manager.findSystemFonts() if "CJK" in path and "Sans" in path]
+    if not system:
+        pytest.skip("no Noto CJK font on this machine (Debian: fonts-noto-cjk)")
+    assert any(family.startswith("Noto Sans CJK") for family in families[1:])
+    japanese = font_manager.FontProperties(family=list(families))
+    found = font_manager.fontManager._find_fonts_by_props(
+        japanese
+    )  # the fallback chain matplotlib draws with
+    assert any("CJK" in str(path) for path in found)
+
+
+def test_without_cjk_fonts_the_list_is_dejavu_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spend_chart, "_installed_families", lambda: frozenset({"DejaVu Sans"}))
+    spend_chart.font_families.cache_clear()
+    try:
+        assert spend_chart.font_families("ko") == ("DejaVu Sans",)
+    finally:
+        spend_chart.font_families.cache_clear()

@@ -14,26 +14,39 @@ then there is no budget line: budgets are in USD and only real jobs count agains
 
 The picture has its own opaque dark background and light text, so it reads the same in Discord's dark and
 light themes; the colours are the Okabe-Ito set (told apart with colour-blindness), without mid-greys.
+
+It speaks the moderator's language like every other answer: its words are msgids rendered for the
+interaction's locale (`chart_labels`), money and day ticks are formatted by Babel for that locale, and the
+font list falls back per glyph from DejaVu Sans to the Noto CJK fonts when installed (Debian's
+`fonts-noto-cjk`), so Chinese, Japanese and Korean labels and display names are not drawn as boxes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import io
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display, safe in any thread
 
+from babel import Locale
+from babel.dates import format_skeleton
+from babel.numbers import format_currency
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .i18n import CATALOGS, SOURCE_LOCALE, Money, Text, _, catalog_for, render
 from .report_rows import DailySpend
 
 TOP = 5  # members drawn by name; the rest are stacked as "others" (the embed lists the same top five)
@@ -41,17 +54,31 @@ NAME_MAX = 24
 MAX_BYTES = 200_000
 SIZE_PX = (1000, 500)
 
-# Every word the picture shows, in one place (for translation).
-TEXT = {
-    "title": "Spend per day — {period}",
-    "title_trial": "Simulated use per day — {period} (trial mode, not billed)",
-    "axis_usd": "Estimated spend (USD)",
-    "axis_credits": "Credits charged",
-    "others": "Others",
-    "budget": "Budget per day (${budget:,.2f} a month)",
-    "day": "Day (UTC)",
-    "nobody": "A member who left",
+# Every word the picture shows, in one place; whole titles per period read better in every language than a
+# title with a period word put in.
+TITLES: dict[str, Text] = {
+    "day": _("Spend per day — today"),
+    "week": _("Spend per day — this week"),
+    "month": _("Spend per day — this month"),
+    "all": _("Spend per day — all time"),
 }
+TRIAL_TITLES: dict[str, Text] = {
+    "day": _("Simulated use per day — today (trial mode, not billed)"),
+    "week": _("Simulated use per day — this week (trial mode, not billed)"),
+    "month": _("Simulated use per day — this month (trial mode, not billed)"),
+    "all": _("Simulated use per day — all time (trial mode, not billed)"),
+}
+AXIS_USD = _("Estimated spend (USD)")
+AXIS_CREDITS = _("Credits charged")
+OTHERS = _("Others")
+BUDGET = _("Budget per day ({budget} a month)")
+DAY_AXIS = _("Day (UTC)")
+NOBODY = _("A member who left")
+
+# DejaVu Sans (matplotlib's own, always there) first; the CJK families after it are used glyph by glyph for
+# what DejaVu lacks. Only installed families are listed: a missing one would log a warning on every text.
+CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR")
+CJK_FIRST = {"zh_CN": "Noto Sans CJK SC", "ko": "Noto Sans CJK KR", "ja": "Noto Sans CJK JP"}
 
 BACKGROUND = "#1e1f22"
 FOREGROUND = "#f2f3f5"
@@ -67,7 +94,9 @@ class SpendSeries:
 
     unit: Literal["usd", "credits"]
     days: list[date]
-    members: list[tuple[int, str, list[float]]]  # (user id, display name, per day), biggest first
+    members: list[
+        tuple[int, str, list[float]]
+    ]  # (user id, display name or "" if unknown, per day), biggest first
     others: list[float]
     budget_per_day: list[float] | None  # USD, one per day; None without a budget or in credits
     budget_usd: float | None = None  # the monthly budget the line comes from
@@ -136,8 +165,7 @@ def spend_series(
     ranked = [(uid, values) for uid, values in ranked if sum(values) > 0]
     names = names or {}
     members = [
-        (uid, short_name(names.get(uid) or stored.get(uid) or TEXT["nobody"]), values)
-        for uid, values in ranked[:top]
+        (uid, short_name(names.get(uid) or stored.get(uid) or ""), values) for uid, values in ranked[:top]
     ]
     others = [sum(values[i] for _uid, values in ranked[top:]) for i in range(len(days))]
     budget = (
@@ -146,25 +174,103 @@ def spend_series(
     return SpendSeries(unit, days, members, others, budget, budget_usd if budget else None, trial)
 
 
-def render_png(series: SpendSeries, period_label: str) -> bytes:
-    """The chart as PNG bytes (about 1000×500 px, well under Discord's and our 200 kB limit)."""
+@dataclass(frozen=True)
+class ChartLabels:
+    """Every string the picture shows, in the reader's language; `money` formats the USD axis."""
+
+    title: str
+    y_axis: str
+    x_axis: str
+    legend: list[str]  # the members', then "Others" if drawn, then the budget line's if drawn
+    ticks: list[str]  # the day labels at `_tick_positions(days)`
+    locale: Locale
+
+    def money(self, amount: float) -> str:
+        return format_currency(amount, "USD", locale=self.locale)
+
+
+def babel_locale(locale: str | None) -> Locale:
+    """Babel's locale for a Discord locale or one of our catalog names (English for anything else)."""
+    catalog = locale if locale in CATALOGS else catalog_for(locale)
+    return Locale.parse(catalog if catalog != SOURCE_LOCALE else "en_US")
+
+
+def chart_labels(series: SpendSeries, period: str, locale: str | None = None) -> ChartLabels:
+    """The chart's words for `period` (day, week, month or all) in the language of `locale`."""
+    say = functools.partial(render, locale=locale)
+    legend = [name or say(NOBODY) for _uid, name, _values in series.members]
+    if any(series.others):
+        legend.append(say(OTHERS))
+    if series.budget_per_day is not None:
+        legend.append(say(BUDGET.with_params(budget=Money(series.budget_usd or 0))))
+    where = babel_locale(locale)
+    return ChartLabels(
+        title=say((TRIAL_TITLES if series.trial else TITLES)[period]),
+        y_axis=say(AXIS_USD if series.unit == "usd" else AXIS_CREDITS),
+        x_axis=say(DAY_AXIS),
+        legend=legend,
+        ticks=[
+            format_skeleton(_tick_skeleton(series.days), series.days[i], locale=where)
+            for i in _tick_positions(series.days)
+        ],
+        locale=where,
+    )
+
+
+_FONTS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _installed_families() -> frozenset[str]:
+    """The font families matplotlib can use. Its font list is cached on disk when it first runs, so CJK
+    fonts installed later (`apt install fonts-noto-cjk` on a running server) are looked for on the system
+    and added, once."""
+    with _FONTS_LOCK:
+        known = {font.name for font in font_manager.fontManager.ttflist}
+        if not known.intersection(CJK_FAMILIES):
+            for path in font_manager.findSystemFonts():
+                if "CJK" in Path(path).name and "Sans" in Path(path).name and "Mono" not in Path(path).name:
+                    try:
+                        font_manager.fontManager.addfont(path)
+                    except (OSError, RuntimeError, ValueError):
+                        continue  # an unreadable font file: Latin text still draws
+            known = {font.name for font in font_manager.fontManager.ttflist}
+        return frozenset(known)
+
+
+@functools.cache
+def font_families(locale: str | None = None) -> tuple[str, ...]:
+    """DejaVu Sans, then the installed Noto CJK families, the reader's own script's first: matplotlib draws
+    each glyph with the first family that has it."""
+    installed = _installed_families()
+    preferred = CJK_FIRST.get(locale if locale in CATALOGS else catalog_for(locale))
+    cjk = sorted(CJK_FAMILIES, key=lambda family: family != preferred)
+    return ("DejaVu Sans", *(family for family in cjk if family in installed))
+
+
+def render_png(series: SpendSeries, period: str, locale: str | None = None) -> bytes:
+    """The chart as PNG bytes (about 1000×500 px, well under Discord's and our 200 kB limit), its words in
+    the language of `locale` (a Discord locale; English without one)."""
+    return _draw(series, chart_labels(series, period, locale), list(font_families(locale)))
+
+
+def _draw(series: SpendSeries, text: ChartLabels, fonts: list[str]) -> bytes:
+    """Fonts are given to each text (not through the global rcParams): charts are drawn in threads."""
     figure = Figure(figsize=(SIZE_PX[0] / 100, SIZE_PX[1] / 100), dpi=100, facecolor=BACKGROUND)
     ax = figure.add_subplot()
     ax.set_facecolor(BACKGROUND)
     x = list(range(len(series.days)))
     bottom = [0.0] * len(x)
     handles: list[Any] = []
-    labels: list[str] = []
     width = 0.8 if len(x) <= 62 else 1.0
-    stacks = [(name, values) for _uid, name, values in series.members]
+    stacks = [values for _uid, _name, values in series.members]
     if any(series.others):
-        stacks.append((TEXT["others"], series.others))
-    for i, (name, values) in enumerate(stacks):
+        stacks.append(series.others)
+    for i, values in enumerate(stacks):
         colour = OTHERS_COLOUR if i >= len(series.members) else COLOURS[i % len(COLOURS)]
         ax.bar(x, values, width=width, bottom=bottom, color=colour, linewidth=0)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         handles.append(Patch(color=colour))
-        labels.append(name)
     if series.budget_per_day is not None:
         (line,) = ax.step(
             [x[0] - 0.5, *x, x[-1] + 0.5] if x else [],
@@ -175,19 +281,18 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
             linestyle="--",
         )
         handles.append(line)
-        labels.append(TEXT["budget"].format(budget=series.budget_usd or 0))
-    title = TEXT["title_trial" if series.trial else "title"].format(period=period_label)
-    ax.set_title(title, color=FOREGROUND, fontsize=17, loc="left", pad=12).set_parse_math(False)
-    ax.set_ylabel(TEXT["axis_usd" if series.unit == "usd" else "axis_credits"], color=FOREGROUND, fontsize=14)
-    ax.set_xlabel(TEXT["day"], color=FOREGROUND, fontsize=14)
-    ax.set_xticks(*_ticks(series.days))
+    title = ax.set_title(text.title, color=FOREGROUND, fontsize=17, fontfamily=fonts, loc="left", pad=12)
+    title.set_parse_math(False)
+    ax.set_ylabel(text.y_axis, color=FOREGROUND, fontsize=14, fontfamily=fonts)
+    ax.set_xlabel(text.x_axis, color=FOREGROUND, fontsize=14, fontfamily=fonts)
+    ax.set_xticks(_tick_positions(series.days), text.ticks)
     ax.set_xlim(-0.6, len(x) - 0.4)
     ax.set_ylim(0, max([*bottom, *(series.budget_per_day or []), 0.01]) * 1.15)
     if series.unit == "usd":
-        ax.yaxis.set_major_formatter("${x:,.2f}")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: text.money(value)))
     else:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(colors=FOREGROUND, labelsize=13)
+    ax.tick_params(colors=FOREGROUND, labelsize=13, labelfontfamily=fonts)
     ax.grid(axis="y", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -197,32 +302,35 @@ def render_png(series: SpendSeries, period_label: str) -> bytes:
     if handles:
         legend = ax.legend(
             handles,
-            labels,
+            text.legend,
             loc="upper left",
             bbox_to_anchor=(1.01, 1),
             frameon=False,
-            fontsize=13,
+            prop={"family": fonts, "size": 13},
             labelcolor=FOREGROUND,
         )
         legend.set_in_layout(True)
-        for text in legend.get_texts():
-            text.set_parse_math(False)  # a display name with two "$" is not a formula
+        for label in legend.get_texts():
+            label.set_parse_math(False)  # a display name with two "$" is not a formula
     figure.set_layout_engine("constrained")
     out = io.BytesIO()
     figure.savefig(out, format="png", facecolor=BACKGROUND, metadata={"Software": None})
     return out.getvalue()
 
 
-def _ticks(days: list[date]) -> tuple[list[int], list[str]]:
+def _tick_positions(days: list[date]) -> list[int]:
     """At most about 12 day labels: every day for a week, then spaced out."""
     step = max(1, -(-len(days) // 12))
     if step > 1 and step < 7:
         step = 7
-    positions = list(range(0, len(days), step))
-    fmt = "%a %d" if len(days) <= 7 else ("%d %b" if len(days) <= 400 else "%b %Y")
-    return positions, [days[i].strftime(fmt) for i in positions]
+    return list(range(0, len(days), step))
 
 
-async def chart_png(series: SpendSeries, period_label: str) -> bytes:
+def _tick_skeleton(days: list[date]) -> str:
+    """Babel date skeletons: weekday and day for a week, day and month up to ~a year, then month and year."""
+    return "Ed" if len(days) <= 7 else ("MMMd" if len(days) <= 400 else "yMMM")
+
+
+async def chart_png(series: SpendSeries, period: str, locale: str | None = None) -> bytes:
     """`render_png` in a worker thread: drawing takes long enough to stall every member's interactions."""
-    return await asyncio.to_thread(render_png, series, period_label)
+    return await asyncio.to_thread(render_png, series, period, locale)
