@@ -4,21 +4,26 @@ small, and it is drawn off the event loop."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from matplotlib import font_manager
 from PIL import Image
 
-from bot.core import reports, spend_chart
+from bot.core import reports, spend_chart, spend_chart_drawing
 from bot.core.i18n import translations_for
 from bot.core.models import JobState
 from bot.core.report_rows import DailySpend
 from bot.core.settings import Settings
 from bot.core.store import SqliteStore, Store
 from tests.test_reports import GUILD, new_job, walk
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOW = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -217,7 +222,7 @@ def test_a_japanese_moderators_chart_is_a_small_png() -> None:
 
 
 def test_cjk_text_falls_back_to_an_installed_noto_cjk_font() -> None:
-    families = spend_chart.font_families("ja")
+    families = spend_chart_drawing.font_families("ja")
     assert families[0] == "DejaVu Sans"
     system = [path for path in font_manager.findSystemFonts() if "CJK" in path and "Sans" in path]
     if not system:
@@ -231,9 +236,18 @@ def test_cjk_text_falls_back_to_an_installed_noto_cjk_font() -> None:
 
 
 def test_without_cjk_fonts_the_list_is_dejavu_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spend_chart, "_installed_families", lambda: frozenset({"DejaVu Sans"}))
-    spend_chart.font_families.cache_clear()
+    monkeypatch.setattr(spend_chart_drawing, "_installed_families", lambda: frozenset({"DejaVu Sans"}))
+    spend_chart_drawing.font_families.cache_clear()
     try:
-        assert spend_chart.font_families("ko") == ("DejaVu Sans",)
+        assert spend_chart_drawing.font_families("ko") == ("DejaVu Sans",)
     finally:
-        spend_chart.font_families.cache_clear()
+        spend_chart_drawing.font_families.cache_clear()
+
+
+def test_the_bot_loads_matplotlib_only_when_a_chart_is_drawn() -> None:
+    """matplotlib and numpy weigh ~35 MB: a bot that never draws a chart must not carry them."""
+    code = "import sys, bot.discord_side.app, cogs.usage; print('matplotlib' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert loaded.stdout.strip() == "False"
