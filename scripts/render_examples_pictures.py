@@ -33,6 +33,8 @@ from babel.dates import format_datetime, format_timedelta
 from example_messages import CHANNELS, NAMES, NOW, Example
 from render_examples import relative
 
+from bot.core.i18n import babel_locale
+
 ROOT = example_messages.ROOT
 PICTURES = ROOT / "docs" / "pictures"
 SOURCES = PICTURES / "src"
@@ -105,10 +107,10 @@ def _time(stamp: int, style: str, locale: str) -> str:
     when = datetime.fromtimestamp(stamp, UTC)
     if locale == DEFAULT_LOCALE or locale.startswith("en"):
         return relative(when, NOW) if style == "R" else when.strftime("%d %B %Y %H:%M")
-    babel_locale = locale.replace("-", "_")
+    where = babel_locale(locale)
     if style == "R":
-        return format_timedelta(when - NOW, add_direction=True, locale=babel_locale)
-    return format_datetime(when, "medium", locale=babel_locale)
+        return format_timedelta(when - NOW, add_direction=True, locale=where)
+    return format_datetime(when, "medium", locale=where)
 
 
 def embed_html(data: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:

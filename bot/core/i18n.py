@@ -220,6 +220,11 @@ def _babel_locale(catalog: str) -> Locale:
     return Locale.parse(catalog if catalog != SOURCE_LOCALE else "en_US")
 
 
+def babel_locale(locale: str | None) -> Locale:
+    """Babel's locale for a Discord locale or one of our catalog names (English for anything else)."""
+    return _babel_locale(locale if locale in CATALOGS else catalog_for(locale))
+
+
 @functools.cache
 def translations_for(catalog: str) -> gettext.NullTranslations:
     """The catalog compiled in memory from its .po file; English (the msgids) for `en` or a missing file."""

@@ -35,7 +35,7 @@ from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_currency
 
-from .i18n import CATALOGS, SOURCE_LOCALE, Money, Text, _, catalog_for, render
+from .i18n import Money, Text, _, babel_locale, render
 from .report_rows import DailySpend
 
 TOP = 5  # members drawn by name; the rest are stacked as "others" (the embed lists the same top five)
@@ -164,12 +164,6 @@ class ChartLabels:
 
     def money(self, amount: float) -> str:
         return format_currency(amount, "USD", locale=self.locale)
-
-
-def babel_locale(locale: str | None) -> Locale:
-    """Babel's locale for a Discord locale or one of our catalog names (English for anything else)."""
-    catalog = locale if locale in CATALOGS else catalog_for(locale)
-    return Locale.parse(catalog if catalog != SOURCE_LOCALE else "en_US")
 
 
 def chart_labels(series: SpendSeries, period: str, locale: str | None = None) -> ChartLabels:
