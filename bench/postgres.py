@@ -60,6 +60,7 @@ from bench.common import (
 )
 from bench.fakes import BenchNovita, realistic_timeline
 from bench.latency import UNCAPPED, Driver, Level, LoadConfig, batch, hold_for, log_problems, top_up, warm_up
+from bench.quota import ROLE, mixed_policy
 from bench.world import bench_world, lag_summary, read_lag
 from bot.core.models import ACTIVE_STATES
 from tests.fakes.novita import FakeNovita, Timeline
@@ -302,7 +303,6 @@ class AdmitRun:
         return sum(self.outcomes.values())
 
 
-ROLE = 900
 GUILD0 = 2000
 
 
@@ -326,15 +326,7 @@ async def _setup_policies(store: Any, cfg: PostgresConfig) -> list[Member]:
             if kind != "quota":
                 members.append(Member(guild, user, (), None))
                 continue
-            # As bench/quota.py: the default, a role limit, member overrides and bonus grants.
-            roles = (ROLE,) if i % 7 == 0 else ()
-            allowance = cfg.default_credits + 10 if roles else cfg.default_credits
-            if i % 5 == 0:
-                allowance = cfg.default_credits + 15
-                await store.set_member_policy(guild, user, None, credits=allowance)
-            if i % 6 == 0:
-                await store.grant(guild, user, 3, None, "bench bonus")
-                allowance += 3
+            roles, allowance = await mixed_policy(store, guild, user, i, cfg.default_credits)
             members.append(Member(guild, user, roles, allowance))
     return members
 

@@ -50,6 +50,22 @@ class Member:
     allowance: int
 
 
+async def mixed_policy(
+    store: Store, guild: int, user: int, i: int, default_credits: int
+) -> tuple[tuple[int, ...], int]:
+    """Member number `i`'s policy, a mix as real servers have: the default, a role limit (every 7th), a member
+    override (every 5th) and a bonus grant (every 6th). Returns the member's roles and credit allowance."""
+    roles = (ROLE,) if i % 7 == 0 else ()
+    allowance = default_credits + 10 if roles else default_credits
+    if i % 5 == 0:
+        allowance = default_credits + 15
+        await store.set_member_policy(guild, user, None, credits=allowance)
+    if i % 6 == 0:
+        await store.grant(guild, user, 3, None, "bench bonus")
+        allowance += 3
+    return roles, allowance
+
+
 async def _setup(store: Store, cfg: QuotaConfig) -> list[Member]:
     members = []
     await store.set_guild_settings(GUILD_BUDGET, None, budget_usd=cfg.budget_usd)
@@ -58,14 +74,7 @@ async def _setup(store: Store, cfg: QuotaConfig) -> list[Member]:
     for i in range(cfg.members):
         guild = GUILD_QUOTA if i < cfg.members // 2 else GUILD_BUDGET
         user = 10_000 + i
-        roles = (ROLE,) if i % 7 == 0 else ()
-        allowance = cfg.default_credits + 10 if roles else cfg.default_credits
-        if i % 5 == 0:
-            allowance = cfg.default_credits + 15
-            await store.set_member_policy(guild, user, None, credits=allowance)
-        if i % 6 == 0:
-            await store.grant(guild, user, 3, None, "bench bonus")
-            allowance += 3
+        roles, allowance = await mixed_policy(store, guild, user, i, cfg.default_credits)
         members.append(Member(guild, user, roles, allowance))
     return members
 
